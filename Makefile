@@ -1,0 +1,86 @@
+# herd: GNU make build.
+#   make          release build: build/libherd.a, build/herd, build/examples/*
+#   make run      build, then serve the built-in HTTP worker on 127.0.0.1:8080
+#   make test     ASan+UBSan build under build/asan/, then every test (prove)
+#   make install  PREFIX (/usr/local) and DESTDIR honoured
+
+CC      ?= cc
+PREFIX  ?= /usr/local
+DESTDIR ?=
+BUILD   ?= build
+
+WARN    = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+          -Wmissing-prototypes -Wpointer-arith -Wformat=2 -Wvla
+CFLAGS  ?= -O2 -g
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) -Iinclude -Isrc -Idemo $(CFLAGS)
+SAN     = -fsanitize=address,undefined -fno-sanitize-recover=all \
+          -fno-omit-frame-pointer
+
+LIB_SRC   = $(wildcard src/*.c)
+DEMO_SRC  = $(wildcard demo/*.c)
+EX_SRC    = $(wildcard examples/*.c)
+UNIT_SRC  = $(wildcard tests/unit/*.c)
+
+# $(call objs,DIR,SOURCES)
+objs = $(patsubst %.c,$(1)/obj/%.o,$(2))
+
+.PHONY: all run test unit asan install uninstall clean
+
+all: $(BUILD)/libherd.a $(BUILD)/herd $(patsubst examples/%.c,$(BUILD)/examples/%,$(EX_SRC))
+
+# ---- one set of rules, instantiated for the release and the ASan build ----
+define variant
+$(1)/obj/%.o: %.c $$(wildcard include/*.h src/*.h demo/*.h tests/unit/*.h)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(ALL_CFLAGS) $(2) -c $$< -o $$@
+
+$(1)/libherd.a: $$(call objs,$(1),$$(LIB_SRC))
+	$$(AR) rcs $$@ $$^
+
+$(1)/herd: $$(call objs,$(1),cmd/herd.c $$(DEMO_SRC)) $(1)/libherd.a
+	$$(CC) $(2) $$(LDFLAGS) -o $$@ $$^
+
+$(1)/examples/%: $(1)/obj/examples/%.o $(1)/libherd.a
+	@mkdir -p $$(dir $$@)
+	$$(CC) $(2) $$(LDFLAGS) -o $$@ $$^
+endef
+
+$(eval $(call variant,$(BUILD),))
+$(eval $(call variant,$(BUILD)/asan,$(SAN)))
+
+ASAN_UNIT = $(patsubst tests/unit/%.c,$(BUILD)/asan/tests/%,$(UNIT_SRC))
+
+$(BUILD)/asan/tests/%: $(BUILD)/asan/obj/tests/unit/%.o $(call objs,$(BUILD)/asan,$(DEMO_SRC)) $(BUILD)/asan/libherd.a
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN) $(LDFLAGS) -o $@ $^
+
+asan: $(BUILD)/asan/libherd.a $(BUILD)/asan/herd \
+      $(patsubst examples/%.c,$(BUILD)/asan/examples/%,$(EX_SRC)) $(ASAN_UNIT)
+
+run: all
+	$(BUILD)/herd -l 127.0.0.1:8080
+
+# The integration tests find the binaries through HERD_BUILD.
+test: asan
+	HERD_BUILD=$(CURDIR)/$(BUILD)/asan \
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	prove $(PROVE_FLAGS) $(ASAN_UNIT) tests/integ/*.py
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib \
+	           $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 755 $(BUILD)/herd $(DESTDIR)$(PREFIX)/bin/herd
+	install -m 644 $(BUILD)/libherd.a $(DESTDIR)$(PREFIX)/lib/libherd.a
+	install -m 644 include/herd.h $(DESTDIR)$(PREFIX)/include/herd.h
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(shell sed -n 's/^#define HERD_VERSION "\(.*\)"/\1/p' include/herd.h)|g' \
+	    herd.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/herd.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/herd $(DESTDIR)$(PREFIX)/lib/libherd.a \
+	      $(DESTDIR)$(PREFIX)/include/herd.h $(DESTDIR)$(PREFIX)/lib/pkgconfig/herd.pc
+
+clean:
+	rm -rf $(BUILD)
+
+.SECONDARY:

@@ -1,0 +1,156 @@
+/*
+ * herd.h: the public API of libherd, nginx's master/worker process model
+ * for any C server.
+ *
+ * A program describes its server on a herd object (addresses, worker
+ * count, mode, callbacks) and calls herd_run(). The calling process
+ * becomes the master: it binds the addresses, forks the workers, keeps
+ * them alive and steers their lifecycle from signals. Each worker runs an
+ * event loop that libherd drives; the application sees it through the
+ * callbacks and the herd_worker / herd_loop functions below.
+ *
+ * Conventions: every function that can fail returns 0 (or a valid value)
+ * on success and -1 with errno set on failure. Types are opaque so they can
+ * grow without breaking the ABI; options are set one by one with setters.
+ */
+#ifndef HERD_H
+#define HERD_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define HERD_VERSION "0.1.0"
+
+typedef struct herd herd;
+typedef struct herd_worker herd_worker;
+typedef struct herd_loop herd_loop;
+typedef struct herd_timer herd_timer;
+
+/* How connections reach workers. Only SHARED exists so far. */
+typedef enum herd_mode {
+	HERD_MODE_SHARED = 0, /* every worker accepts on the inherited sockets */
+} herd_mode;
+
+/* Log levels, most severe first. */
+enum { HERD_LOG_ERROR = 0, HERD_LOG_WARN, HERD_LOG_INFO, HERD_LOG_DEBUG };
+
+/* Destinations for herd_worker_send(). */
+#define HERD_TO_MASTER (-1)
+#define HERD_TO_ALL (-2)
+
+/* Largest application message payload, in bytes. */
+#define HERD_MSG_MAX 4000
+
+/* ---- callbacks, run in worker processes only ---------------------------- */
+
+/* After the worker's loop exists and before it accepts. Non-zero fails the
+ * worker (it exits with status 3 and the master backs off the slot). */
+typedef int (*herd_start_fn)(herd_worker *w, void *ud);
+/* A new connection; the fd is nonblocking, CLOEXEC and the callback's to
+ * own. Close it with herd_conn_close() so the worker can count it. */
+typedef void (*herd_conn_fn)(herd_worker *w, int fd, void *ud);
+/* A message from another worker (from_slot >= 0). */
+typedef void (*herd_msg_fn)(herd_worker *w, int from_slot, const void *data,
+			    size_t len, void *ud);
+/* The worker was asked to stop gracefully: finish what is in flight and
+ * close idle connections. The worker exits once its last connection is
+ * closed with herd_conn_close(), or when herd_worker_stop() is called. */
+typedef void (*herd_drain_fn)(herd_worker *w, void *ud);
+/* Last call before the worker process exits. */
+typedef void (*herd_stop_fn)(herd_worker *w, void *ud);
+
+/* ---- master side --------------------------------------------------------- */
+
+herd *herd_new(void);
+void herd_free(herd *h);
+
+/* Adds an address to listen on: "HOST:PORT", "[IPv6]:PORT", "PORT",
+ * ":PORT" (all addresses) or "unix:/path". It is parsed now (EINVAL with a
+ * message in herd_error() when malformed) and bound by herd_run(). */
+int herd_listen(herd *h, const char *addr);
+int herd_set_workers(herd *h, int n); /* n >= 1; 0 means one per CPU */
+int herd_set_mode(herd *h, herd_mode mode);
+int herd_set_shutdown_timeout(herd *h, double seconds);
+int herd_set_pid_file(herd *h, const char *path);
+int herd_set_log_file(herd *h, const char *path); /* reopened on SIGUSR1 */
+void herd_set_log_level(herd *h, int level);
+
+void herd_set_userdata(herd *h, void *ud);
+void herd_on_start(herd *h, herd_start_fn fn);
+void herd_on_connection(herd *h, herd_conn_fn fn);
+void herd_on_message(herd *h, herd_msg_fn fn);
+void herd_on_drain(herd *h, herd_drain_fn fn);
+void herd_on_stop(herd *h, herd_stop_fn fn);
+
+/* The last error message of a failed call on h, for the user. */
+const char *herd_error(const herd *h);
+
+/* Binds, forks the workers and runs the master until it is told to stop.
+ * Returns the master's exit status (0 after a graceful or fast stop, 1 when
+ * it could not start). Worker processes never return from it: a worker
+ * calls the stop callback, frees what libherd holds and exits, since code
+ * after herd_run() is the master's and must not run twice. */
+int herd_run(herd *h);
+
+/* Number of CPUs this process may run on (at least 1). */
+int herd_ncpu(void);
+
+/* Writes one log line "TIME LEVEL PID ROLE: message" to the log (stderr or
+ * the --log file), in the master and in workers alike. */
+void herd_log(int level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* ---- worker side ------------------------------------------------------------ */
+
+herd_loop *herd_worker_loop(herd_worker *w);
+int herd_worker_slot(const herd_worker *w);
+pid_t herd_worker_pid(const herd_worker *w);
+unsigned herd_worker_generation(const herd_worker *w);
+int herd_worker_draining(const herd_worker *w);
+void *herd_worker_userdata(const herd_worker *w);
+/* Connections this worker holds now (accepted and not yet closed). */
+unsigned herd_worker_active(const herd_worker *w);
+
+/* Sends len bytes (at most HERD_MSG_MAX) to the worker in slot `to`, to all
+ * other workers (HERD_TO_ALL) or to the master (HERD_TO_MASTER, which logs
+ * it as the worker's status line). Never blocks: what cannot go now is
+ * queued; ENOBUFS when the queue is full, ENOENT for an unknown slot. */
+int herd_worker_send(herd_worker *w, int to, const void *data, size_t len);
+
+/* Closes a connection handed to herd_conn_fn and counts it as done. */
+void herd_conn_close(herd_worker *w, int fd);
+/* Ends this worker once the current callback returns. */
+void herd_worker_stop(herd_worker *w);
+
+/* ---- event loop (in workers) --------------------------------------------- */
+
+enum { HERD_READ = 1u, HERD_WRITE = 2u };
+
+/* events: what happened, HERD_READ and/or HERD_WRITE (errors and hang-ups
+ * are reported as both, so the next read or write sees them). */
+typedef void (*herd_io_fn)(herd_loop *l, int fd, unsigned events, void *arg);
+typedef void (*herd_timer_fn)(herd_loop *l, herd_timer *t, void *arg);
+
+int herd_loop_add(herd_loop *l, int fd, unsigned events, herd_io_fn fn,
+		  void *arg);
+int herd_loop_mod(herd_loop *l, int fd, unsigned events);
+int herd_loop_del(herd_loop *l, int fd);
+/* Monotonic milliseconds, cached at the start of each loop iteration. */
+uint64_t herd_loop_now(const herd_loop *l);
+
+/* One-shot timers, re-armable: create once, start as often as needed. */
+herd_timer *herd_timer_new(herd_loop *l, herd_timer_fn fn, void *arg);
+void herd_timer_start(herd_timer *t, uint64_t after_ms);
+void herd_timer_stop(herd_timer *t);
+int herd_timer_active(const herd_timer *t);
+void herd_timer_free(herd_timer *t);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

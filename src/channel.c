@@ -1,0 +1,417 @@
+/*
+ * channel.c: framing, validation, queueing and fd passing for the
+ * master/worker channels and the worker inboxes.
+ *
+ * Sending never blocks: a message is appended to the channel's queue and
+ * the queue is flushed until the socket says EAGAIN; the channel then
+ * watches for EPOLLOUT and only for as long as something is queued.
+ * Receiving trusts nothing: see msg_decode().
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "channel.h"
+#include "log.h"
+#include "loop.h"
+
+unsigned long msg_refused[MSG_ERR_END];
+
+struct qmsg {
+	struct qmsg *next;
+	size_t len;
+	int fds[MSG_MAX_FDS];
+	int nfds;
+	unsigned char buf[]; /* header and payload */
+};
+
+struct chan {
+	int fd;
+	int dead; /* the peer is gone: nothing more is sent */
+	herd_loop *loop;
+	herd_io_fn fn;
+	void *arg;
+	unsigned events; /* registered with the loop; 0: not registered */
+	struct qmsg *head, *tail;
+	size_t queued;
+	unsigned long refused;
+};
+
+/* What each type may carry: payload size range and fd count range. */
+static const struct rule {
+	const char *name;
+	uint32_t min, max;
+	int minfds, maxfds;
+} rules[MSG_TYPE_END] = {
+	[MSG_OPEN_CHANNEL] = {"open-channel", sizeof(struct msg_peer),
+			      sizeof(struct msg_peer), 1, 1},
+	[MSG_CLOSE_CHANNEL] = {"close-channel", sizeof(struct msg_peer),
+			       sizeof(struct msg_peer), 0, 0},
+	[MSG_QUIT] = {"quit", 0, 0, 0, 0},
+	[MSG_TERMINATE] = {"terminate", 0, 0, 0, 0},
+	[MSG_REOPEN] = {"reopen", 0, 0, 0, 0},
+	[MSG_READY] = {"ready", 0, 0, 0, 0},
+	[MSG_HEARTBEAT] = {"heartbeat", sizeof(struct msg_load),
+			   sizeof(struct msg_load), 0, 0},
+	[MSG_APP] = {"app", 0, MSG_PAYLOAD_MAX, 0, 0},
+};
+
+static const char *const error_names[MSG_ERR_END] = {
+	[MSG_OK] = "ok",
+	[MSG_ERR_SHORT] = "shorter than a header",
+	[MSG_ERR_TRUNC] = "longer than the largest message",
+	[MSG_ERR_CTRUNC] = "more fds than a message may carry",
+	[MSG_ERR_LENGTH] = "length field disagrees with the message",
+	[MSG_ERR_TYPE] = "unknown type",
+	[MSG_ERR_SIZE] = "payload size wrong for its type",
+	[MSG_ERR_FDS] = "fd count wrong for its type",
+	[MSG_ERR_CMSG] = "unexpected control message",
+};
+
+const char *msg_type_name(uint32_t type)
+{
+	if (type == 0 || type >= MSG_TYPE_END)
+		return "unknown";
+	return rules[type].name;
+}
+
+const char *msg_error_name(enum msg_error e)
+{
+	return (unsigned)e < MSG_ERR_END ? error_names[e] : "?";
+}
+
+static void close_fds(const int *fds, int n)
+{
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+}
+
+/* The checks in the order an attacker would probe them; the first failure
+ * wins. Nothing of the payload is read before the length is known good. */
+static enum msg_error check(const struct msg_hdr *h, size_t n, int flags,
+			    int nfds, int bad_cmsg)
+{
+	const struct rule *r;
+
+	if (flags & MSG_CTRUNC)
+		return MSG_ERR_CTRUNC;
+	if (bad_cmsg)
+		return MSG_ERR_CMSG;
+	if (flags & MSG_TRUNC)
+		return MSG_ERR_TRUNC;
+	if (n < sizeof(*h))
+		return MSG_ERR_SHORT;
+	if (h->len != n - sizeof(*h))
+		return MSG_ERR_LENGTH;
+	if (h->type == 0 || h->type >= MSG_TYPE_END)
+		return MSG_ERR_TYPE;
+	r = &rules[h->type];
+	if (h->len < r->min || h->len > r->max)
+		return MSG_ERR_SIZE;
+	if (nfds < r->minfds || nfds > r->maxfds)
+		return MSG_ERR_FDS;
+	return MSG_OK;
+}
+
+enum msg_error msg_decode(const void *buf, size_t n, int flags,
+			  const int *fds, int nfds, int bad_cmsg,
+			  struct msg *m)
+{
+	struct msg_hdr h = {0};
+	enum msg_error e;
+
+	memcpy(&h, buf, n < sizeof(h) ? n : sizeof(h));
+	e = check(&h, n, flags, nfds, bad_cmsg);
+	m->nfds = 0;
+	if (e != MSG_OK) {
+		close_fds(fds, nfds);
+		return e;
+	}
+	m->hdr = h;
+	memcpy(m->data, (const unsigned char *)buf + sizeof(h), h.len);
+	if (nfds > 0)
+		memcpy(m->fds, fds, (size_t)nfds * sizeof(int));
+	m->nfds = nfds;
+	return MSG_OK;
+}
+
+/* ---- channel objects ------------------------------------------------------- */
+
+static void chan_io(herd_loop *l, int fd, unsigned events, void *arg);
+
+/* Keeps the loop registration equal to what the channel needs now. */
+static void update_events(struct chan *c)
+{
+	unsigned want = (c->fn ? HERD_READ : 0u) |
+			(c->head && !c->dead ? HERD_WRITE : 0u);
+	int rc = 0;
+
+	if (c->loop == NULL || want == c->events)
+		return;
+	if (want == 0)
+		rc = herd_loop_del(c->loop, c->fd);
+	else if (c->events == 0)
+		rc = herd_loop_add(c->loop, c->fd, want, chan_io, c);
+	else
+		rc = herd_loop_mod(c->loop, c->fd, want);
+	if (rc == -1) {
+		log_error("channel fd %d: epoll: %s", c->fd, strerror(errno));
+		return;
+	}
+	c->events = want;
+}
+
+struct chan *chan_new(int fd, herd_loop *loop, herd_io_fn fn, void *arg)
+{
+	struct chan *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		return NULL;
+	c->fd = fd;
+	c->loop = loop;
+	c->fn = fn;
+	c->arg = arg;
+	update_events(c);
+	if (fn != NULL && c->events == 0) {
+		free(c);
+		return NULL;
+	}
+	return c;
+}
+
+static void drop_queue(struct chan *c)
+{
+	struct qmsg *q, *next;
+
+	for (q = c->head; q != NULL; q = next) {
+		next = q->next;
+		close_fds(q->fds, q->nfds);
+		free(q);
+	}
+	c->head = c->tail = NULL;
+	c->queued = 0;
+}
+
+void chan_free(struct chan *c)
+{
+	if (c == NULL)
+		return;
+	drop_queue(c);
+	if (c->events != 0)
+		herd_loop_del(c->loop, c->fd);
+	close(c->fd);
+	free(c);
+}
+
+int chan_fd(const struct chan *c)
+{
+	return c->fd;
+}
+
+size_t chan_queued(const struct chan *c)
+{
+	return c->queued;
+}
+
+/* ---- sending ----------------------------------------------------------------- */
+
+static ssize_t send_one(int fd, const struct qmsg *q)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * MSG_MAX_FDS)];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = {(void *)q->buf, q->len};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	ssize_t n;
+
+	if (q->nfds > 0) {
+		struct cmsghdr *cm;
+
+		memset(&u, 0, sizeof(u));
+		mh.msg_control = u.buf;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)q->nfds);
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)q->nfds);
+		memcpy(CMSG_DATA(cm), q->fds, sizeof(int) * (size_t)q->nfds);
+	}
+	do
+		n = sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+	while (n == -1 && errno == EINTR);
+	return n;
+}
+
+static void pop(struct chan *c)
+{
+	struct qmsg *q = c->head;
+
+	c->head = q->next;
+	if (c->head == NULL)
+		c->tail = NULL;
+	c->queued--;
+	close_fds(q->fds, q->nfds);
+	free(q);
+}
+
+static int peer_gone(int e)
+{
+	return e == EPIPE || e == ECONNRESET || e == ECONNREFUSED ||
+	       e == ENOTCONN;
+}
+
+int chan_flush(struct chan *c)
+{
+	while (c->head != NULL && !c->dead) {
+		if (send_one(c->fd, c->head) >= 0) {
+			pop(c);
+			continue;
+		}
+		if (errno == EAGAIN)
+			break;
+		if (peer_gone(errno)) {
+			c->dead = 1;
+			drop_queue(c);
+			break;
+		}
+		/* ETOOMANYREFS, ENOMEM...: this message cannot go; the next
+		 * may. Dropping it beats retrying it forever. */
+		log_warn("channel fd %d: %s message dropped: %s", c->fd,
+			 msg_type_name(((struct msg_hdr *)c->head->buf)->type),
+			 strerror(errno));
+		pop(c);
+	}
+	update_events(c);
+	if (c->dead) {
+		errno = EPIPE;
+		return -1;
+	}
+	return 0;
+}
+
+int chan_send(struct chan *c, const struct msg_hdr *hdr, const void *data,
+	      const int *fds, int nfds)
+{
+	size_t len = sizeof(*hdr) + hdr->len;
+	struct qmsg *q;
+	int e = 0;
+
+	if (c->dead)
+		e = EPIPE;
+	else if (hdr->len > MSG_PAYLOAD_MAX || nfds > MSG_MAX_FDS)
+		e = EMSGSIZE;
+	else if (c->queued >= CHAN_QUEUE_MAX)
+		e = ENOBUFS;
+	else if ((q = malloc(sizeof(*q) + len)) == NULL)
+		e = ENOMEM;
+	if (e != 0) {
+		close_fds(fds, nfds);
+		errno = e;
+		return -1;
+	}
+	q->next = NULL;
+	q->len = len;
+	q->nfds = nfds;
+	if (nfds > 0)
+		memcpy(q->fds, fds, (size_t)nfds * sizeof(int));
+	memcpy(q->buf, hdr, sizeof(*hdr));
+	if (hdr->len > 0)
+		memcpy(q->buf + sizeof(*hdr), data, hdr->len);
+	if (c->tail)
+		c->tail->next = q;
+	else
+		c->head = q;
+	c->tail = q;
+	c->queued++;
+	return chan_flush(c);
+}
+
+static void chan_io(herd_loop *l, int fd, unsigned events, void *arg)
+{
+	struct chan *c = arg;
+
+	if (events & HERD_WRITE)
+		chan_flush(c);
+	/* Last: the owner may free the channel in its callback. */
+	if ((events & HERD_READ) && c->fn != NULL)
+		c->fn(l, fd, HERD_READ, c->arg);
+}
+
+/* ---- receiving ---------------------------------------------------------------- */
+
+/* Gathers the fds of every SCM_RIGHTS in mh into fds (closing any beyond
+ * max); reports other control messages through *bad. */
+static int collect_fds(struct msghdr *mh, int *fds, int max, int *bad)
+{
+	int n = 0;
+
+	*bad = 0;
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm != NULL;
+	     cm = CMSG_NXTHDR(mh, cm)) {
+		size_t k;
+
+		if (cm->cmsg_level != SOL_SOCKET ||
+		    cm->cmsg_type != SCM_RIGHTS) {
+			*bad = 1;
+			continue;
+		}
+		k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < k; i++) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(fd));
+			if (n < max)
+				fds[n++] = fd;
+			else {
+				close(fd);
+				*bad = 1;
+			}
+		}
+	}
+	return n;
+}
+
+static void refused(struct chan *c, enum msg_error e)
+{
+	msg_refused[e]++;
+	/* Counted always, logged at first and then every 1000th, so a
+	 * flood cannot fill the disk. */
+	if (c->refused++ < 10 || c->refused % 1000 == 0)
+		log_warn("channel fd %d: message refused (%s); %lu so far",
+			 c->fd, msg_error_name(e), c->refused);
+}
+
+int chan_recv(struct chan *c, struct msg *m)
+{
+	unsigned char buf[sizeof(struct msg_hdr) + MSG_PAYLOAD_MAX];
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * MSG_MAX_FDS)];
+		struct cmsghdr align;
+	} u;
+	int fds[MSG_MAX_FDS];
+
+	for (;;) {
+		struct iovec iov = {buf, sizeof(buf)};
+		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1,
+				    .msg_control = u.buf,
+				    .msg_controllen = sizeof(u.buf)};
+		ssize_t n = recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		enum msg_error e;
+		int nfds, bad;
+
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && errno == EAGAIN)
+			return 0;
+		if (n <= 0)
+			return -1; /* 0: the peer closed its end */
+		nfds = collect_fds(&mh, fds, MSG_MAX_FDS, &bad);
+		e = msg_decode(buf, (size_t)n, mh.msg_flags, fds, nfds, bad, m);
+		if (e == MSG_OK)
+			return 1;
+		refused(c, e);
+	}
+}

@@ -1,0 +1,113 @@
+/*
+ * channel.h: typed messages over SOCK_SEQPACKET socketpairs, with fds.
+ *
+ * Every worker has two sockets to the world:
+ *   channel: master <-> worker, both ways; commands and reports;
+ *   inbox:   peers -> worker; the master hands each worker the write end of
+ *            every other worker's inbox (OPEN_CHANNEL), so workers message
+ *            each other directly and can never forge a master command.
+ */
+#ifndef HERD_CHANNEL_H
+#define HERD_CHANNEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "herd.h"
+
+#define MSG_MAX_FDS 4
+#define MSG_PAYLOAD_MAX HERD_MSG_MAX
+#define CHAN_QUEUE_MAX 1024 /* messages waiting for one peer */
+
+enum msg_type {
+	MSG_OPEN_CHANNEL = 1, /* m->w: a peer's inbox (1 fd) */
+	MSG_CLOSE_CHANNEL,    /* m->w: a peer is gone */
+	MSG_QUIT,             /* m->w: drain and exit */
+	MSG_TERMINATE,        /* m->w: exit now */
+	MSG_REOPEN,           /* m->w: reopen the log */
+	MSG_READY,            /* w->m: accepting */
+	MSG_HEARTBEAT,        /* w->m: alive, with its load */
+	MSG_APP,              /* w->w, w->m: application bytes */
+	MSG_TYPE_END
+};
+
+struct msg_hdr {
+	uint32_t type;
+	uint32_t len; /* payload bytes after the header */
+	int32_t pid;  /* sender's claim; the master trusts the socket instead */
+	int32_t slot; /* sender's slot, -1 for the master */
+	uint32_t gen;
+	int32_t dst; /* MSG_APP: destination slot or HERD_TO_* */
+};
+
+struct msg_peer { /* OPEN_CHANNEL, CLOSE_CHANNEL */
+	int32_t slot;
+	int32_t pid;
+	uint32_t gen;
+};
+
+struct msg_load { /* HEARTBEAT */
+	uint32_t active;
+	uint32_t pad;
+	uint64_t total;
+};
+
+struct msg {
+	struct msg_hdr hdr;
+	unsigned char data[MSG_PAYLOAD_MAX];
+	int fds[MSG_MAX_FDS];
+	int nfds;
+};
+
+/* Why a received message was refused; also the index into the counters. */
+enum msg_error {
+	MSG_OK = 0,
+	MSG_ERR_SHORT,     /* shorter than the header */
+	MSG_ERR_TRUNC,     /* MSG_TRUNC: longer than the largest message */
+	MSG_ERR_CTRUNC,    /* MSG_CTRUNC: more fds than a message may carry */
+	MSG_ERR_LENGTH,    /* header length disagrees with the datagram */
+	MSG_ERR_TYPE,      /* unknown type */
+	MSG_ERR_SIZE,      /* payload size wrong for the type */
+	MSG_ERR_FDS,       /* fd count wrong for the type */
+	MSG_ERR_CMSG,      /* control data other than SCM_RIGHTS */
+	MSG_ERR_END
+};
+
+const char *msg_type_name(uint32_t type);
+const char *msg_error_name(enum msg_error e);
+
+/* Validates a datagram that recvmsg delivered (n bytes, flags, the fds that
+ * came with it). On any error every fd is closed and m->nfds is 0. Pure
+ * apart from close(), so it is unit tested and fuzzed directly. */
+enum msg_error msg_decode(const void *buf, size_t n, int flags,
+			  const int *fds, int nfds, int bad_cmsg,
+			  struct msg *m);
+
+struct chan;
+
+/* Wraps a connected SEQPACKET fd (taking ownership). With a loop, the
+ * channel registers itself: for reading when fn is given, and for writing
+ * while its queue is not empty. */
+struct chan *chan_new(int fd, herd_loop *loop, herd_io_fn fn, void *arg);
+void chan_free(struct chan *c);
+int chan_fd(const struct chan *c);
+size_t chan_queued(const struct chan *c);
+
+/* Queues a message and tries to send what is queued. The channel owns the
+ * fds from this call on: they are closed once sent, or when dropped.
+ * Returns 0 (sent or queued) or -1: ENOBUFS when the queue is full, EPIPE
+ * when the peer is gone, EMSGSIZE when len is too large. */
+int chan_send(struct chan *c, const struct msg_hdr *hdr, const void *data,
+	      const int *fds, int nfds);
+/* Sends what is queued. Returns 0, or -1 when the peer is gone. */
+int chan_flush(struct chan *c);
+
+/* Receives one message. Returns 1 with *m filled, 0 when nothing is
+ * waiting, -1 on end of file or error. A malformed message is dropped (its
+ * fds closed), counted and logged, and receiving goes on. */
+int chan_recv(struct chan *c, struct msg *m);
+
+/* Messages this process has refused, by enum msg_error. */
+extern unsigned long msg_refused[MSG_ERR_END];
+
+#endif

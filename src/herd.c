@@ -1,0 +1,234 @@
+/*
+ * herd.c: the herd object: validated configuration, then herd_run(), which
+ * binds every address before anything is forked and hands over to the
+ * master.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "log.h"
+
+herd *herd_new(void)
+{
+	herd *h = calloc(1, sizeof(*h));
+
+	if (h == NULL)
+		return NULL;
+	h->shutdown_ms = 10000;
+	h->log_level = HERD_LOG_INFO;
+	return h;
+}
+
+void herd_free(herd *h)
+{
+	if (h == NULL)
+		return;
+	for (size_t i = 0; i < h->naddrs; i++)
+		addr_close(&h->addrs[i]);
+	free(h->pid_file);
+	free(h->log_file);
+	free(h);
+}
+
+const char *herd_error(const herd *h)
+{
+	return h->err;
+}
+
+static int invalid(herd *h, const char *msg)
+{
+	snprintf(h->err, sizeof(h->err), "%s", msg);
+	errno = EINVAL;
+	return -1;
+}
+
+int herd_listen(herd *h, const char *addr)
+{
+	if (h->naddrs == MAX_LISTEN)
+		return invalid(h, "too many addresses");
+	if (addr_parse(addr, &h->addrs[h->naddrs], h->err, sizeof(h->err)) ==
+	    -1)
+		return -1;
+	h->naddrs++;
+	return 0;
+}
+
+int herd_set_workers(herd *h, int n)
+{
+	if (n < 0 || n > MAX_WORKERS)
+		return invalid(h, "worker count must be 1..512");
+	h->workers = n;
+	return 0;
+}
+
+int herd_set_mode(herd *h, herd_mode mode)
+{
+	if (mode != HERD_MODE_SHARED)
+		return invalid(h, "unknown mode");
+	h->mode = mode;
+	return 0;
+}
+
+int herd_set_shutdown_timeout(herd *h, double seconds)
+{
+	if (!(seconds >= 0 && seconds <= 86400))
+		return invalid(h, "shutdown timeout must be 0..86400 seconds");
+	h->shutdown_ms = (uint64_t)(seconds * 1000);
+	return 0;
+}
+
+static int set_string(herd *h, char **field, const char *value)
+{
+	char *copy = NULL;
+
+	if (value != NULL && value[0] == '\0')
+		return invalid(h, "empty path");
+	if (value != NULL && (copy = strdup(value)) == NULL)
+		return -1;
+	free(*field);
+	*field = copy;
+	return 0;
+}
+
+int herd_set_pid_file(herd *h, const char *path)
+{
+	return set_string(h, &h->pid_file, path);
+}
+
+int herd_set_log_file(herd *h, const char *path)
+{
+	return set_string(h, &h->log_file, path);
+}
+
+void herd_set_log_level(herd *h, int level)
+{
+	h->log_level = level;
+}
+
+void herd_set_userdata(herd *h, void *ud)
+{
+	h->ud = ud;
+}
+
+void herd_on_start(herd *h, herd_start_fn fn)
+{
+	h->on_start = fn;
+}
+
+void herd_on_connection(herd *h, herd_conn_fn fn)
+{
+	h->on_connection = fn;
+}
+
+void herd_on_message(herd *h, herd_msg_fn fn)
+{
+	h->on_message = fn;
+}
+
+void herd_on_drain(herd *h, herd_drain_fn fn)
+{
+	h->on_drain = fn;
+}
+
+void herd_on_stop(herd *h, herd_stop_fn fn)
+{
+	h->on_stop = fn;
+}
+
+int herd_ncpu(void)
+{
+	cpu_set_t set;
+	long n;
+
+	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+		return CPU_COUNT(&set);
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? (int)n : 1;
+}
+
+/* ---- run ------------------------------------------------------------------ */
+
+__attribute__((format(printf, 2, 3))) static int fail(herd *h,
+							 const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(h->err, sizeof(h->err), fmt, ap);
+	va_end(ap);
+	log_error("%s", h->err);
+	return -1;
+}
+
+static int bind_all(herd *h)
+{
+	char err[256];
+
+	if (h->naddrs == 0)
+		return fail(h, "%s", "no address to listen on");
+	for (size_t i = 0; i < h->naddrs; i++) {
+		if (addr_bind(&h->addrs[i], err, sizeof(err)) == -1) {
+			for (size_t j = 0; j < i; j++)
+				addr_close(&h->addrs[j]);
+			return fail(h, "%s", err);
+		}
+		log_info("listening on %s", h->addrs[i].text);
+	}
+	return 0;
+}
+
+/* Written to a temporary name and renamed, so a reader never sees it half
+ * written. */
+static int write_pid_file(herd *h)
+{
+	char tmp[4096], line[32];
+	int fd, n = snprintf(line, sizeof(line), "%d\n", (int)getpid());
+
+	snprintf(tmp, sizeof(tmp), "%s.%d.tmp", h->pid_file, (int)getpid());
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd == -1 || write(fd, line, (size_t)n) != n || close(fd) == -1 ||
+	    rename(tmp, h->pid_file) == -1) {
+		int e = errno;
+
+		if (fd >= 0)
+			unlink(tmp);
+		return fail(h, "pid file %s: %s", h->pid_file, strerror(e));
+	}
+	return 0;
+}
+
+int herd_run(herd *h)
+{
+	int rc;
+
+	/* A child must not flush the caller's unwritten stdio twice. */
+	fflush(NULL);
+	log_set_level(h->log_level);
+	log_set_role("master");
+	if (h->log_file != NULL && log_open(h->log_file) == -1) {
+		/* to stderr, where the log still is */
+		fail(h, "log %s: %s", h->log_file, strerror(errno));
+		return 1;
+	}
+	if (bind_all(h) == -1)
+		return 1;
+	if (h->pid_file != NULL && write_pid_file(h) == -1) {
+		for (size_t i = 0; i < h->naddrs; i++)
+			addr_close(&h->addrs[i]);
+		return 1;
+	}
+	rc = master_run(h);
+	if (h->pid_file != NULL)
+		unlink(h->pid_file);
+	for (size_t i = 0; i < h->naddrs; i++)
+		addr_close(&h->addrs[i]);
+	log_close();
+	return rc;
+}

@@ -1,0 +1,309 @@
+/*
+ * listen.c: turns the user's address strings into bound listening sockets.
+ *
+ * Everything is validated by addr_parse() before anything is bound, so a
+ * typo in the third -l never leaves the first two bound. Host names are
+ * resolved at parse time (once, at start-up), numeric forms never touch DNS.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "listen.h"
+
+#define BACKLOG 4096 /* the kernel caps it at net.core.somaxconn */
+
+__attribute__((format(printf, 3, 4))) static int
+fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	errno = EINVAL;
+	return -1;
+}
+
+/* Strict: digits only, 1..65535. */
+static int parse_port(const char *s, unsigned short *port)
+{
+	unsigned long v = 0;
+
+	if (*s == '\0' || strlen(s) > 5)
+		return -1;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return -1;
+		v = v * 10 + (unsigned long)(*s - '0');
+	}
+	if (v < 1 || v > 65535)
+		return -1;
+	*port = (unsigned short)v;
+	return 0;
+}
+
+static int parse_unix(const char *path, struct listen_addr *a, char *err,
+		      size_t errlen)
+{
+	struct sockaddr_un *un = (struct sockaddr_un *)&a->sa;
+
+	if (*path == '\0')
+		return fail(err, errlen, "'%s': empty unix socket path",
+			    a->text);
+	if (strlen(path) >= sizeof(un->sun_path))
+		return fail(err, errlen, "'%s': unix socket path too long",
+			    a->text);
+	un->sun_family = AF_UNIX;
+	memcpy(un->sun_path, path, strlen(path) + 1);
+	a->len = (socklen_t)sizeof(*un);
+	return 0;
+}
+
+/* Every address (dual-stack [::]; addr_bind falls back to 0.0.0.0). */
+static void set_wildcard(struct listen_addr *a, unsigned short port)
+{
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&a->sa;
+
+	in6->sin6_family = AF_INET6;
+	in6->sin6_addr = in6addr_any;
+	in6->sin6_port = htons(port);
+	a->len = (socklen_t)sizeof(*in6);
+	a->wildcard = 1;
+}
+
+static int resolve(const char *host, int numeric, unsigned short port,
+		   struct listen_addr *a, char *err, size_t errlen)
+{
+	struct addrinfo hints = {0}, *res = NULL;
+	int rc;
+
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | (numeric ? AI_NUMERICHOST : 0);
+	rc = getaddrinfo(host, NULL, &hints, &res);
+	if (rc != 0) {
+		snprintf(err, errlen, "'%s': bad host '%s': %s", a->text, host,
+			 gai_strerror(rc));
+		errno = EINVAL;
+		return -1;
+	}
+	/* The first answer, as nginx does for a name in "listen". */
+	memcpy(&a->sa, res->ai_addr, res->ai_addrlen);
+	a->len = res->ai_addrlen;
+	freeaddrinfo(res);
+	if (a->sa.ss_family == AF_INET)
+		((struct sockaddr_in *)&a->sa)->sin_port = htons(port);
+	else
+		((struct sockaddr_in6 *)&a->sa)->sin6_port = htons(port);
+	return 0;
+}
+
+/* Splits "[v6]:port" or "host:port" into host and port strings. */
+static int split_host_port(const char *s, char *host, size_t hostlen,
+			   const char **port, int *bracketed)
+{
+	const char *colon;
+
+	*bracketed = s[0] == '[';
+	if (*bracketed) {
+		const char *close = strchr(s, ']');
+
+		if (close == NULL || close[1] != ':')
+			return -1;
+		colon = close + 1;
+		s++;
+	} else {
+		colon = strrchr(s, ':');
+		if (colon == NULL || strchr(s, ':') != colon)
+			return -1; /* no port, or IPv6 without brackets */
+	}
+	if ((size_t)(colon - s - *bracketed) >= hostlen)
+		return -1;
+	memcpy(host, s, (size_t)(colon - s - *bracketed));
+	host[colon - s - *bracketed] = '\0';
+	*port = colon + 1;
+	return 0;
+}
+
+int addr_parse(const char *s, struct listen_addr *a, char *err, size_t errlen)
+{
+	char host[ADDR_TEXT_MAX];
+	const char *port_s;
+	unsigned short port;
+	int bracketed;
+
+	memset(a, 0, sizeof(*a));
+	a->fd = -1;
+	if (strlen(s) >= sizeof(a->text))
+		return fail(err, errlen, "'%.40s...': address too long", s);
+	snprintf(a->text, sizeof(a->text), "%s", s);
+	if (strncmp(s, "unix:", 5) == 0)
+		return parse_unix(s + 5, a, err, errlen);
+	if (strchr(s, ':') == NULL && s[0] != '[') {
+		if (parse_port(s, &port) == 0) {
+			set_wildcard(a, port);
+			return 0;
+		}
+		return fail(err, errlen,
+			    "'%s': no port (use HOST:PORT, [IPv6]:PORT, PORT "
+			    "or unix:/path)",
+			    s);
+	}
+	if (split_host_port(s, host, sizeof(host), &port_s, &bracketed) == -1)
+		return fail(err, errlen,
+			    "'%s': expected HOST:PORT or [IPv6]:PORT", s);
+	if (parse_port(port_s, &port) == -1)
+		return fail(err, errlen, "'%s': port must be 1..65535", s);
+	if (host[0] == '\0' && !bracketed) {
+		set_wildcard(a, port);
+		return 0;
+	}
+	if (resolve(host, bracketed, port, a, err, errlen) == -1)
+		return -1;
+	if (bracketed && a->sa.ss_family != AF_INET6)
+		return fail(err, errlen, "'%s': brackets are for IPv6", s);
+	return 0;
+}
+
+/* ---- binding ------------------------------------------------------------- */
+
+/* A unix socket file that nobody accepts on is stale: ECONNREFUSED. */
+static int unix_prepare(const struct listen_addr *a, char *err, size_t errlen)
+{
+	const struct sockaddr_un *un = (const struct sockaddr_un *)&a->sa;
+	struct stat st;
+	int fd, rc, e;
+
+	if (lstat(un->sun_path, &st) == -1)
+		return errno == ENOENT ? 0 : -1;
+	if (!S_ISSOCK(st.st_mode)) {
+		snprintf(err, errlen, "%s: exists and is not a socket",
+			 a->text);
+		errno = EEXIST;
+		return -1;
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd == -1)
+		return -1;
+	rc = connect(fd, (const struct sockaddr *)un, a->len);
+	e = errno;
+	close(fd);
+	if (rc == -1 && e == ECONNREFUSED)
+		return unlink(un->sun_path);
+	snprintf(err, errlen, "%s: a running server is listening there",
+		 a->text);
+	errno = EADDRINUSE;
+	return -1;
+}
+
+static int set_options(int fd, const struct listen_addr *a)
+{
+	int on = 1, v6only = !a->wildcard;
+
+	if (a->sa.ss_family == AF_UNIX)
+		return 0;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == -1)
+		return -1;
+	/* An explicit [::1] means IPv6 only, as in nginx; "PORT" means both
+	 * stacks. */
+	if (a->sa.ss_family == AF_INET6 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only,
+		       sizeof(v6only)) == -1)
+		return -1;
+	return 0;
+}
+
+/* The host has no IPv6: "PORT" falls back to 0.0.0.0:PORT. */
+static void wildcard_to_v4(struct listen_addr *a)
+{
+	unsigned short port = ((struct sockaddr_in6 *)&a->sa)->sin6_port;
+	struct sockaddr_in *in = (struct sockaddr_in *)&a->sa;
+
+	memset(&a->sa, 0, sizeof(a->sa));
+	in->sin_family = AF_INET;
+	in->sin_addr.s_addr = htonl(INADDR_ANY);
+	in->sin_port = port;
+	a->len = (socklen_t)sizeof(*in);
+}
+
+static int open_socket(struct listen_addr *a)
+{
+	int type = SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC;
+	int fd = socket(a->sa.ss_family, type, 0);
+
+	if (fd == -1 && a->wildcard && errno == EAFNOSUPPORT) {
+		wildcard_to_v4(a);
+		fd = socket(AF_INET, type, 0);
+	}
+	return fd;
+}
+
+int addr_bind(struct listen_addr *a, char *err, size_t errlen)
+{
+	int fd, e;
+
+	if (a->sa.ss_family == AF_UNIX && unix_prepare(a, err, errlen) == -1) {
+		if (errno != EEXIST && errno != EADDRINUSE)
+			snprintf(err, errlen, "%s: %s", a->text,
+				 strerror(errno));
+		return -1;
+	}
+	if ((fd = open_socket(a)) == -1)
+		goto fail;
+	if (set_options(fd, a) == -1 ||
+	    bind(fd, (struct sockaddr *)&a->sa, a->len) == -1 ||
+	    listen(fd, BACKLOG) == -1) {
+		e = errno;
+		close(fd);
+		errno = e;
+		goto fail;
+	}
+	a->fd = fd;
+	return 0;
+fail:
+	snprintf(err, errlen, "cannot listen on %s: %s", a->text,
+		 strerror(errno));
+	return -1;
+}
+
+void addr_close(struct listen_addr *a)
+{
+	if (a->fd == -1)
+		return;
+	close(a->fd);
+	a->fd = -1;
+	if (a->sa.ss_family == AF_UNIX)
+		unlink(((struct sockaddr_un *)&a->sa)->sun_path);
+}
+
+void addr_format(const struct sockaddr *sa, socklen_t len, char *buf,
+		 size_t buflen)
+{
+	char host[INET6_ADDRSTRLEN];
+
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+		snprintf(buf, buflen, "%s:%u", host, ntohs(in->sin_port));
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+		snprintf(buf, buflen, "[%s]:%u", host, ntohs(in6->sin6_port));
+	} else if (sa->sa_family == AF_UNIX &&
+		   len > offsetof(struct sockaddr_un, sun_path)) {
+		snprintf(buf, buflen, "unix:%s",
+			 ((const struct sockaddr_un *)sa)->sun_path);
+	} else {
+		snprintf(buf, buflen, "(family %d)", sa->sa_family);
+	}
+}

@@ -1,0 +1,33 @@
+/*
+ * listen.h: listening addresses: parse the -l syntax, bind, describe.
+ */
+#ifndef HERD_LISTEN_H
+#define HERD_LISTEN_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+#define ADDR_TEXT_MAX 160
+
+struct listen_addr {
+	char text[ADDR_TEXT_MAX]; /* as given, for messages */
+	int wildcard;             /* "PORT" or ":PORT": every address */
+	socklen_t len;
+	struct sockaddr_storage sa;
+	int fd; /* the bound socket, or -1 */
+};
+
+/* Parses "HOST:PORT", "[IPv6]:PORT", "PORT", ":PORT" or "unix:/path".
+ * Returns 0, or -1 with a message for the user in err. */
+int addr_parse(const char *s, struct listen_addr *a, char *err, size_t errlen);
+/* Creates a->fd: nonblocking, CLOEXEC, listening. A unix path left by a dead
+ * server is replaced; one a live server answers on is refused. Returns 0,
+ * or -1 with errno set and a message in err. */
+int addr_bind(struct listen_addr *a, char *err, size_t errlen);
+/* Closes a->fd and, for a unix socket, removes its file. */
+void addr_close(struct listen_addr *a);
+/* Writes a printable form of sa ("127.0.0.1:8080", "[::1]:80", "unix:/p"). */
+void addr_format(const struct sockaddr *sa, socklen_t len, char *buf,
+		 size_t buflen);
+
+#endif

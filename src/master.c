@@ -1,0 +1,765 @@
+/*
+ * master.c: the master process: the process table, signals, spawning and
+ * reaping, and the lifecycle (reload, graceful and fast stop, scaling).
+ *
+ * Events (signals, channel messages, timers) only record facts; one
+ * function, reconcile(), then compares the table with what should be
+ * running and acts: start what is missing, retire what is surplus, kill
+ * what overstayed its deadline, promote a ready generation. Being level-
+ * triggered, it cannot miss an edge, and every path goes through it.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "channel.h"
+#include "internal.h"
+#include "log.h"
+#include "loop.h"
+#include "proc.h"
+
+#define BACKOFF_FIRST_MS 100  /* second quick death in a row */
+#define BACKOFF_MAX_MS 5000
+#define HEALTHY_MS 10000      /* alive this long: the back-off resets */
+#define PENDING_READY_MS 30000 /* a reload not ready by then is abandoned */
+#define FAST_STOP_MS 3000     /* SIGTERM, then SIGKILL after this */
+#define MAX_DRAINING_GENS 2   /* older generations are stopped outright */
+#define RECV_BATCH 64
+
+enum master_state { M_RUNNING, M_QUITTING, M_TERMINATING };
+
+struct slot_state {
+	unsigned fails;      /* quick deaths in a row */
+	uint64_t not_before; /* back-off: no respawn before this time */
+};
+
+struct master {
+	herd *h;
+	herd_loop *loop;
+	int sigfd;
+	int masked; /* oldmask holds the mask to restore */
+	sigset_t oldmask;
+	pid_t pid;
+	struct proctab procs;
+	int nworkers;
+	unsigned gen;     /* the generation that serves */
+	unsigned pending; /* the generation starting after a reload, or 0 */
+	unsigned last_gen;
+	uint64_t pending_since;
+	enum master_state state;
+	int announced;
+	herd_timer *wake;
+	struct slot_state slots[MAX_WORKERS];
+};
+
+/* Signals are per process, and so is the master: channel callbacks find it
+ * here rather than through a back pointer in every table entry. */
+static struct master *the_master;
+
+static void reconcile(struct master *m);
+
+static uint64_t earlier(uint64_t a, uint64_t b)
+{
+	return a < b ? a : b;
+}
+
+/* ---- talking to workers ------------------------------------------------------ */
+
+static void proc_signal(const struct proc *p, int sig)
+{
+	if (spawn_signal(p->pidfd, p->pid, sig) == -1 && errno != ESRCH)
+		log_warn("signal %d to worker %d (pid %d): %s", sig, p->slot,
+			 (int)p->pid, strerror(errno));
+}
+
+/* Takes ownership of fds, as chan_send does. */
+static int proc_send(struct master *m, struct proc *p, uint32_t type,
+		     const void *data, size_t len, const int *fds, int nfds)
+{
+	struct msg_hdr hdr = {type, (uint32_t)len, m->pid, -1, m->gen, 0};
+
+	if (p->chan == NULL) {
+		for (int i = 0; i < nfds; i++)
+			close(fds[i]);
+		errno = EPIPE;
+		return -1;
+	}
+	return chan_send(p->chan, &hdr, data, fds, nfds);
+}
+
+static void quit_proc(struct master *m, struct proc *p)
+{
+	if (proc_send(m, p, MSG_QUIT, NULL, 0, NULL, 0) == -1)
+		proc_signal(p, SIGQUIT);
+	p->state = PS_DRAINING;
+	p->deadline = herd_loop_now(m->loop) + m->h->shutdown_ms;
+}
+
+static void terminate_proc(struct master *m, struct proc *p)
+{
+	uint64_t fast = earlier(m->h->shutdown_ms, FAST_STOP_MS);
+	uint64_t deadline = herd_loop_now(m->loop) + fast;
+
+	if (proc_send(m, p, MSG_TERMINATE, NULL, 0, NULL, 0) == -1)
+		proc_signal(p, SIGTERM);
+	p->state = PS_STOPPING;
+	p->deadline = p->deadline ? earlier(p->deadline, deadline) : deadline;
+}
+
+static void send_peer(struct master *m, struct proc *to, uint32_t type,
+		      const struct proc *about, int fd)
+{
+	struct msg_peer mp = {about->slot, about->pid, about->gen};
+
+	if (proc_send(m, to, type, &mp, sizeof(mp), &fd, fd >= 0) == -1)
+		log_debug("%s to worker %d: %s", msg_type_name(type), to->slot,
+			  strerror(errno));
+}
+
+/* nginx's open-channel broadcast: the newborn learns every peer's inbox,
+ * every peer learns the newborn's. */
+static void broadcast_open(struct master *m, struct proc *np)
+{
+	for (size_t i = 0; i < m->procs.n; i++) {
+		struct proc *q = m->procs.v[i];
+		int a, b;
+
+		if (q == np || q->state == PS_STOPPING)
+			continue;
+		a = fcntl(np->inbox_w, F_DUPFD_CLOEXEC, 0);
+		b = fcntl(q->inbox_w, F_DUPFD_CLOEXEC, 0);
+		if (a == -1 || b == -1) {
+			log_warn("open channel %d<->%d: %s", np->slot, q->slot,
+				 strerror(errno));
+			if (a >= 0)
+				close(a);
+			if (b >= 0)
+				close(b);
+			continue;
+		}
+		send_peer(m, q, MSG_OPEN_CHANNEL, np, a);
+		send_peer(m, np, MSG_OPEN_CHANNEL, q, b);
+	}
+}
+
+static void broadcast_close(struct master *m, const struct proc *dead)
+{
+	for (size_t i = 0; i < m->procs.n; i++)
+		if (m->procs.v[i] != dead)
+			send_peer(m, m->procs.v[i], MSG_CLOSE_CHANNEL, dead, -1);
+}
+
+/* ---- spawning -------------------------------------------------------------------- */
+
+/* In a new worker, after every fd but its own was closed: frees the
+ * master's memory. The close() and epoll_ctl() calls on the way fail with
+ * EBADF and touch nothing; in particular they cannot remove anything from
+ * the master's epoll set, which the child shared until its fd was closed. */
+static void master_release(struct master *m)
+{
+	for (size_t i = 0; i < m->procs.n; i++)
+		chan_free(m->procs.v[i]->chan);
+	proctab_free(&m->procs);
+	loop_free(m->loop);
+	free(m);
+	the_master = NULL;
+}
+
+static void child_run(struct master *m, int slot, unsigned gen, int chan_fd,
+		      int inbox_fd)
+{
+	herd *h = m->h;
+	int keep[MAX_LISTEN + 6];
+	size_t n = 0;
+	int code;
+
+	keep[n++] = 0;
+	keep[n++] = 1;
+	keep[n++] = 2;
+	keep[n++] = log_fd();
+	keep[n++] = chan_fd;
+	keep[n++] = inbox_fd;
+	for (size_t i = 0; i < h->naddrs; i++)
+		keep[n++] = h->addrs[i].fd;
+	if (spawn_close_except(keep, n) == -1) {
+		log_error("worker %d: closing inherited fds: %s", slot,
+			  strerror(errno));
+		_exit(1);
+	}
+	master_release(m);
+	code = worker_main(h, slot, gen, chan_fd, inbox_fd);
+	herd_free(h);
+	log_close();
+	exit(code);
+}
+
+static void on_worker_chan(herd_loop *l, int fd, unsigned events, void *arg);
+
+static void proc_started(struct master *m, struct proc *p, pid_t pid,
+			 int chan_fd, int inbox_w)
+{
+	p->pid = pid;
+	p->state = PS_STARTING;
+	p->started = herd_loop_now(m->loop);
+	p->inbox_w = inbox_w;
+	if ((p->pidfd = spawn_pidfd(pid)) == -1)
+		log_debug("pidfd_open: %s; signalling by pid", strerror(errno));
+	p->chan = chan_new(chan_fd, m->loop, on_worker_chan, p);
+	if (p->chan == NULL) {
+		log_error("worker %d: no channel: %s", p->slot, strerror(errno));
+		close(chan_fd);
+		terminate_proc(m, p);
+		return;
+	}
+	log_info("worker %d started (pid %d, generation %u)", p->slot,
+		 (int)pid, p->gen);
+	broadcast_open(m, p);
+}
+
+static int spawn_one(struct master *m, unsigned gen, int slot)
+{
+	int flags = SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC;
+	int ch[2] = {-1, -1}, ib[2] = {-1, -1};
+	struct proc *p = NULL;
+	pid_t pid = -1;
+
+	if (socketpair(AF_UNIX, flags, 0, ch) == -1 ||
+	    socketpair(AF_UNIX, flags, 0, ib) == -1 ||
+	    (p = proc_add(&m->procs)) == NULL)
+		goto fail;
+	p->slot = slot;
+	p->gen = gen;
+	if ((pid = spawn_fork(m->pid)) == 0)
+		child_run(m, slot, gen, ch[1], ib[0]);
+	if (pid == -1)
+		goto fail;
+	close(ch[1]);
+	close(ib[0]);
+	proc_started(m, p, pid, ch[0], ib[1]);
+	return 0;
+fail:
+	log_error("cannot start worker %d: %s", slot, strerror(errno));
+	if (p != NULL)
+		proc_remove(&m->procs, p);
+	for (int i = 0; i < 2; i++) {
+		if (ch[i] >= 0)
+			close(ch[i]);
+		if (ib[i] >= 0)
+			close(ib[i]);
+	}
+	return -1;
+}
+
+/* ---- exits --------------------------------------------------------------------- */
+
+static void describe_exit(int status, char *buf, size_t len)
+{
+	if (WIFEXITED(status))
+		snprintf(buf, len, "exited with status %d", WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		snprintf(buf, len, "killed by signal %d (%s)%s",
+			 WTERMSIG(status), strsignal(WTERMSIG(status)),
+			 WCOREDUMP(status) ? ", core dumped" : "");
+	else
+		snprintf(buf, len, "ended with wait status %#x", status);
+}
+
+/* The respawn delay for a slot whose worker just died: 0 the first time,
+ * then doubling from BACKOFF_FIRST_MS up to BACKOFF_MAX_MS while it keeps
+ * dying within HEALTHY_MS of its start. */
+static uint64_t slot_backoff(struct master *m, int slot, uint64_t lived)
+{
+	struct slot_state *s = &m->slots[slot];
+	uint64_t delay;
+
+	if (lived >= HEALTHY_MS)
+		s->fails = 0;
+	s->fails++;
+	if (s->fails == 1)
+		delay = 0;
+	else if (s->fails - 2 >= 6)
+		delay = BACKOFF_MAX_MS;
+	else
+		delay = earlier((uint64_t)BACKOFF_FIRST_MS << (s->fails - 2),
+				BACKOFF_MAX_MS);
+	s->not_before = herd_loop_now(m->loop) + delay;
+	return delay;
+}
+
+static void abandon_pending(struct master *m, const char *why)
+{
+	log_error("reload abandoned: generation %u %s; generation %u keeps "
+		  "serving",
+		  m->pending, why, m->gen);
+	for (size_t i = 0; i < m->procs.n; i++)
+		if (m->procs.v[i]->gen == m->pending &&
+		    m->procs.v[i]->state != PS_STOPPING)
+			terminate_proc(m, m->procs.v[i]);
+	m->pending = 0;
+}
+
+static void proc_gone(struct master *m, struct proc *p)
+{
+	broadcast_close(m, p);
+	chan_free(p->chan);
+	if (p->pidfd >= 0)
+		close(p->pidfd);
+	if (p->inbox_w >= 0)
+		close(p->inbox_w);
+	proc_remove(&m->procs, p);
+}
+
+static void proc_exited(struct master *m, struct proc *p, int status)
+{
+	int slot = p->slot, crashed = p->state <= PS_READY;
+	unsigned gen = p->gen;
+	uint64_t lived = herd_loop_now(m->loop) - p->started;
+	char why[96], what[160];
+
+	describe_exit(status, why, sizeof(why));
+	snprintf(what, sizeof(what), "worker %d (pid %d, generation %u) %s",
+		 slot, (int)p->pid, gen, why);
+	proc_gone(m, p);
+	if (!crashed || m->state != M_RUNNING) {
+		log_info("%s", what);
+	} else if (gen == m->pending) {
+		log_error("%s before its generation was ready", what);
+		abandon_pending(m, "did not start");
+	} else if (gen == m->gen && slot < m->nworkers) {
+		log_warn("%s; restarting in %llu ms", what,
+			 (unsigned long long)slot_backoff(m, slot, lived));
+	} else {
+		log_warn("%s", what);
+	}
+}
+
+static void reap(struct master *m)
+{
+	for (;;) {
+		int status;
+		pid_t pid = waitpid(-1, &status, WNOHANG);
+		struct proc *p;
+
+		if (pid == -1 && errno == EINTR)
+			continue;
+		if (pid <= 0)
+			return; /* 0: none exited; ECHILD: no children */
+		if ((p = proc_by_pid(&m->procs, pid)) != NULL)
+			proc_exited(m, p, status);
+		else
+			log_debug("reaped pid %d, not a worker", (int)pid);
+	}
+}
+
+/* ---- messages from workers ------------------------------------------------------- */
+
+/* A worker's status line, made printable and bounded before it is logged. */
+static void log_status(const struct proc *p, const struct msg *msg)
+{
+	char text[201];
+	size_t n = msg->hdr.len < sizeof(text) - 1 ? msg->hdr.len
+						   : sizeof(text) - 1;
+
+	for (size_t i = 0; i < n; i++)
+		text[i] = msg->data[i] >= 0x20 && msg->data[i] < 0x7f
+				  ? (char)msg->data[i]
+				  : '?';
+	text[n] = '\0';
+	log_info("worker %d status: %s", p->slot, text);
+}
+
+static void worker_message(struct proc *p, const struct msg *msg)
+{
+	struct msg_load load;
+
+	switch (msg->hdr.type) {
+	case MSG_READY:
+		if (p->state == PS_STARTING)
+			p->state = PS_READY;
+		break;
+	case MSG_HEARTBEAT:
+		memcpy(&load, msg->data, sizeof(load));
+		p->active = load.active;
+		p->total = load.total;
+		break;
+	case MSG_APP:
+		if (msg->hdr.dst == HERD_TO_MASTER)
+			log_status(p, msg);
+		break;
+	default:
+		/* Commands flow master to worker only. */
+		log_warn("worker %d sent %s; dropped", p->slot,
+			 msg_type_name(msg->hdr.type));
+		for (int i = 0; i < msg->nfds; i++)
+			close(msg->fds[i]);
+	}
+}
+
+static void on_worker_chan(herd_loop *l, int fd, unsigned events, void *arg)
+{
+	struct master *m = the_master;
+	struct proc *p = arg;
+	struct msg msg;
+	int r = 0;
+
+	(void)fd;
+	(void)events;
+	for (int i = 0; i < RECV_BATCH; i++) {
+		if ((r = chan_recv(p->chan, &msg)) != 1)
+			break;
+		p->heard = herd_loop_now(l);
+		worker_message(p, &msg);
+	}
+	if (r == -1) {
+		/* The worker is exiting (or closed its end): SIGCHLD follows,
+		 * and signals still reach it through its pidfd. */
+		log_debug("worker %d (pid %d) closed its channel", p->slot,
+			  (int)p->pid);
+		chan_free(p->chan);
+		p->chan = NULL;
+	}
+	reconcile(m);
+}
+
+/* ---- lifecycle commands ------------------------------------------------------------ */
+
+static void graceful_stop(struct master *m)
+{
+	if (m->state != M_RUNNING)
+		return;
+	m->state = M_QUITTING;
+	m->pending = 0;
+	log_info("graceful stop: draining %zu workers (at most %llu ms)",
+		 m->procs.n, (unsigned long long)m->h->shutdown_ms);
+	for (size_t i = 0; i < m->procs.n; i++)
+		if (m->procs.v[i]->state <= PS_READY)
+			quit_proc(m, m->procs.v[i]);
+}
+
+static void fast_stop(struct master *m)
+{
+	if (m->state == M_TERMINATING)
+		return;
+	m->state = M_TERMINATING;
+	m->pending = 0;
+	log_info("fast stop: terminating %zu workers", m->procs.n);
+	for (size_t i = 0; i < m->procs.n; i++)
+		if (m->procs.v[i]->state != PS_STOPPING)
+			terminate_proc(m, m->procs.v[i]);
+}
+
+static void reload(struct master *m)
+{
+	if (m->state != M_RUNNING) {
+		log_info("reload ignored: stopping");
+		return;
+	}
+	if (m->pending != 0) {
+		log_info("reload: generation %u was not ready yet; retiring it",
+			 m->pending);
+		for (size_t i = 0; i < m->procs.n; i++)
+			if (m->procs.v[i]->gen == m->pending &&
+			    m->procs.v[i]->state <= PS_READY)
+				quit_proc(m, m->procs.v[i]);
+	}
+	m->pending = ++m->last_gen;
+	m->pending_since = herd_loop_now(m->loop);
+	log_info("reload: starting generation %u", m->pending);
+}
+
+static void reopen(struct master *m)
+{
+	log_reopen();
+	for (size_t i = 0; i < m->procs.n; i++)
+		proc_send(m, m->procs.v[i], MSG_REOPEN, NULL, 0, NULL, 0);
+	log_info("log reopened");
+}
+
+static void scale(struct master *m, int delta)
+{
+	int n = m->nworkers + delta;
+
+	if (n < 1)
+		n = 1;
+	if (n > MAX_WORKERS)
+		n = MAX_WORKERS;
+	if (n == m->nworkers)
+		return;
+	log_info("workers: %d -> %d", m->nworkers, n);
+	m->nworkers = n;
+}
+
+/* ---- reconcile ------------------------------------------------------------------------ */
+
+static uint64_t enforce_deadlines(struct master *m, uint64_t now)
+{
+	uint64_t next = UINT64_MAX;
+
+	for (size_t i = 0; i < m->procs.n; i++) {
+		struct proc *p = m->procs.v[i];
+
+		if (p->deadline == 0 || p->killed)
+			continue;
+		if (now < p->deadline) {
+			next = earlier(next, p->deadline);
+			continue;
+		}
+		log_warn("worker %d (pid %d) did not %s in time; killing it",
+			 p->slot, (int)p->pid,
+			 p->state == PS_DRAINING ? "drain" : "stop");
+		proc_signal(p, SIGKILL);
+		p->killed = 1;
+	}
+	return next;
+}
+
+/* Starts what generation gen lacks in slots 0..nworkers-1 and retires its
+ * workers above. Returns when reconcile should look again. */
+static uint64_t fill_slots(struct master *m, unsigned gen, uint64_t now)
+{
+	uint64_t next = UINT64_MAX;
+
+	for (int s = 0; s < m->nworkers && gen != 0; s++) {
+		if (proc_in_slot(&m->procs, gen, s) != NULL)
+			continue;
+		if (gen == m->gen && m->slots[s].not_before > now) {
+			next = earlier(next, m->slots[s].not_before);
+		} else if (spawn_one(m, gen, s) == -1) {
+			if (gen == m->pending) {
+				abandon_pending(m, "could not be started");
+				break;
+			}
+			next = earlier(next, now + slot_backoff(m, s, 0));
+		}
+	}
+	for (size_t i = 0; i < m->procs.n; i++) {
+		struct proc *p = m->procs.v[i];
+
+		if (p->gen == gen && p->state <= PS_READY &&
+		    p->slot >= m->nworkers)
+			quit_proc(m, p);
+	}
+	return next;
+}
+
+static int gen_ready(const struct master *m, unsigned gen)
+{
+	for (int s = 0; s < m->nworkers; s++) {
+		struct proc *p = proc_in_slot(&m->procs, gen, s);
+
+		if (p == NULL || p->state != PS_READY)
+			return 0;
+	}
+	return 1;
+}
+
+static void promote_pending(struct master *m)
+{
+	if (m->pending == 0 || !gen_ready(m, m->pending))
+		return;
+	log_info("generation %u ready; retiring generation %u", m->pending,
+		 m->gen);
+	for (size_t i = 0; i < m->procs.n; i++)
+		if (m->procs.v[i]->gen != m->pending &&
+		    m->procs.v[i]->state <= PS_READY)
+			quit_proc(m, m->procs.v[i]);
+	m->gen = m->pending;
+	m->pending = 0;
+	memset(m->slots, 0, sizeof(m->slots));
+}
+
+static size_t draining_gens(const struct master *m)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < m->procs.n; i++) {
+		const struct proc *p = m->procs.v[i];
+		size_t j;
+
+		if (p->state != PS_DRAINING)
+			continue;
+		for (j = 0; j < i; j++)
+			if (m->procs.v[j]->state == PS_DRAINING &&
+			    m->procs.v[j]->gen == p->gen)
+				break;
+		n += j == i;
+	}
+	return n;
+}
+
+/* Reload after reload must not pile up old generations. */
+static void bound_draining(struct master *m)
+{
+	while (draining_gens(m) > MAX_DRAINING_GENS) {
+		unsigned g = proc_oldest_gen(&m->procs, PS_DRAINING);
+
+		log_warn("%d generations draining; stopping generation %u now",
+			 MAX_DRAINING_GENS + 1, g);
+		for (size_t i = 0; i < m->procs.n; i++)
+			if (m->procs.v[i]->gen == g &&
+			    m->procs.v[i]->state == PS_DRAINING)
+				terminate_proc(m, m->procs.v[i]);
+	}
+}
+
+static void announce(struct master *m)
+{
+	if (m->announced || !gen_ready(m, m->gen))
+		return;
+	m->announced = 1;
+	log_info("ready: %d workers (generation %u)", m->nworkers, m->gen);
+}
+
+static void reconcile(struct master *m)
+{
+	uint64_t now = herd_loop_now(m->loop);
+	uint64_t next = enforce_deadlines(m, now);
+
+	if (m->state != M_RUNNING) {
+		if (m->procs.n == 0)
+			loop_stop(m->loop);
+	} else {
+		if (m->pending != 0 &&
+		    now - m->pending_since >= PENDING_READY_MS)
+			abandon_pending(m, "was not ready in time");
+		if (m->pending != 0)
+			next = earlier(next, m->pending_since + PENDING_READY_MS);
+		next = earlier(next, fill_slots(m, m->gen, now));
+		next = earlier(next, fill_slots(m, m->pending, now));
+		promote_pending(m);
+		bound_draining(m);
+		announce(m);
+	}
+	if (next == UINT64_MAX)
+		herd_timer_stop(m->wake);
+	else
+		herd_timer_start(m->wake, next > now ? next - now : 0);
+}
+
+static void on_wake(herd_loop *l, herd_timer *t, void *arg)
+{
+	(void)l;
+	(void)t;
+	reconcile(arg);
+}
+
+/* ---- signals ------------------------------------------------------------------------------ */
+
+static const int master_signals[] = {SIGCHLD, SIGHUP,  SIGINT,  SIGTERM,
+				     SIGQUIT, SIGUSR1, SIGUSR2, SIGTTIN,
+				     SIGTTOU, SIGWINCH};
+
+static void on_signals(herd_loop *l, int fd, unsigned events, void *arg)
+{
+	struct master *m = arg;
+	struct signalfd_siginfo si;
+	unsigned got[NSIG] = {0};
+	ssize_t n;
+
+	(void)l;
+	(void)events;
+	while ((n = read(fd, &si, sizeof(si))) == (ssize_t)sizeof(si))
+		if (si.ssi_signo < NSIG)
+			got[si.ssi_signo]++;
+	if (n == -1 && errno != EAGAIN && errno != EINTR)
+		log_error("signalfd: %s", strerror(errno));
+	/* Stops first, so a worker that died of the same ^C is not
+	 * respawned by the reap below. */
+	if (got[SIGTERM] || got[SIGINT])
+		fast_stop(m);
+	if (got[SIGQUIT])
+		graceful_stop(m);
+	if (got[SIGHUP])
+		reload(m);
+	if (got[SIGUSR1])
+		reopen(m);
+	if (got[SIGTTIN] || got[SIGTTOU])
+		scale(m, (int)got[SIGTTIN] - (int)got[SIGTTOU]);
+	reap(m);
+	reconcile(m);
+}
+
+static int setup_signals(struct master *m)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	for (size_t i = 0; i < sizeof(master_signals) / sizeof(int); i++)
+		sigaddset(&set, master_signals[i]);
+	if (sigprocmask(SIG_BLOCK, &set, &m->oldmask) == -1)
+		return -1;
+	m->masked = 1;
+	m->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (m->sigfd == -1)
+		return -1;
+	return herd_loop_add(m->loop, m->sigfd, HERD_READ, on_signals, m);
+}
+
+/* ---- run ------------------------------------------------------------------------------------ */
+
+/* Every exit path ends here with no worker left behind. */
+static void kill_all(struct master *m)
+{
+	for (size_t i = 0; i < m->procs.n; i++)
+		proc_signal(m->procs.v[i], SIGKILL);
+	while (m->procs.n > 0) {
+		int status;
+		pid_t pid = waitpid(m->procs.v[0]->pid, &status, 0);
+
+		if (pid == -1 && errno == EINTR)
+			continue;
+		proc_gone(m, m->procs.v[0]);
+	}
+}
+
+static void master_free(struct master *m)
+{
+	kill_all(m);
+	if (m->sigfd >= 0)
+		close(m->sigfd);
+	if (m->masked)
+		sigprocmask(SIG_SETMASK, &m->oldmask, NULL);
+	proctab_free(&m->procs);
+	loop_free(m->loop);
+	free(m);
+	the_master = NULL;
+}
+
+int master_run(herd *h)
+{
+	struct master *m = calloc(1, sizeof(*m));
+	int rc = 0;
+
+	if (m == NULL)
+		return 1;
+	m->h = h;
+	m->pid = getpid();
+	m->sigfd = -1;
+	m->nworkers = h->workers > 0 ? h->workers : herd_ncpu();
+	m->gen = m->last_gen = 1;
+	the_master = m;
+	if ((m->loop = loop_new()) == NULL || setup_signals(m) == -1 ||
+	    (m->wake = herd_timer_new(m->loop, on_wake, m)) == NULL) {
+		log_error("master start-up failed: %s", strerror(errno));
+		master_free(m);
+		return 1;
+	}
+	log_info("herd %s master started (pid %d, %d workers)", HERD_VERSION,
+		 (int)m->pid, m->nworkers);
+	reconcile(m);
+	if (loop_run(m->loop) == -1)
+		rc = 1;
+	if (m->procs.n > 0)
+		log_error("master stopping with %zu workers left; killing them",
+			  m->procs.n);
+	master_free(m);
+	log_info("master exiting with status %d", rc);
+	return rc;
+}

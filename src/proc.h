@@ -1,0 +1,62 @@
+/*
+ * proc.h: the master's process table, one entry per live worker process.
+ *
+ * A worker's life is a small state machine:
+ *
+ *   STARTING --READY msg--> READY --QUIT sent--> DRAINING --exit--> (gone)
+ *       \                     \                     \
+ *        \--TERMINATE sent-----+--------------> STOPPING --exit--> (gone)
+ *
+ * DRAINING and STOPPING carry a deadline after which the master sends
+ * SIGKILL. Any exit from STARTING or READY is a crash and is respawned.
+ */
+#ifndef HERD_PROC_H
+#define HERD_PROC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+enum proc_state { PS_STARTING, PS_READY, PS_DRAINING, PS_STOPPING };
+
+struct chan;
+
+struct proc {
+	pid_t pid;
+	int pidfd;   /* signals go here, never to a pid that may be reused */
+	int slot;
+	unsigned gen;
+	enum proc_state state;
+	struct chan *chan; /* the master's end of the channel */
+	int inbox_w;       /* write end of the worker's inbox, for peers */
+	uint64_t started;  /* ms, monotonic */
+	uint64_t deadline; /* SIGKILL at this time (DRAINING, STOPPING); 0 none */
+	int killed;        /* SIGKILL sent */
+	uint32_t active;   /* connections, from the last heartbeat */
+	uint64_t total;
+	uint64_t heard; /* ms of the last message */
+};
+
+struct proctab {
+	struct proc **v; /* pointers, so a proc never moves under a callback */
+	size_t n, cap;
+};
+
+const char *proc_state_name(enum proc_state s);
+/* A new zeroed entry (fds set to -1), or NULL when out of memory. */
+struct proc *proc_add(struct proctab *t);
+/* Removes p from the table and frees it; the caller closed its fds. */
+void proc_remove(struct proctab *t, struct proc *p);
+struct proc *proc_by_pid(const struct proctab *t, pid_t pid);
+/* The live worker of generation gen in slot, not draining or stopping. */
+struct proc *proc_in_slot(const struct proctab *t, unsigned gen, int slot);
+/* Workers of generation gen in the given state (-1: any state). */
+size_t proc_count(const struct proctab *t, unsigned gen, int state);
+/* Lowest generation among workers in the given state, or 0 for none. */
+unsigned proc_oldest_gen(const struct proctab *t, int state);
+void proctab_free(struct proctab *t);
+
+#define PROC_ANY_GEN 0u
+#define PROC_ANY_STATE (-1)
+
+#endif

@@ -1,0 +1,531 @@
+/*
+ * worker.c: the in-process worker runtime: an event loop with the master
+ * channel, the inbox from peer workers, the listening sockets (shared mode:
+ * every worker accepts on the same sockets, woken one at a time by
+ * EPOLLEXCLUSIVE), its own signals, and the application's fds.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "channel.h"
+#include "internal.h"
+#include "log.h"
+#include "loop.h"
+
+#define ACCEPT_BATCH 64        /* connections per wake-up per socket */
+#define ACCEPT_PAUSE_MS 100    /* after EMFILE and friends */
+#define HEARTBEAT_MS 1000
+#define RECV_BATCH 64           /* channel messages per wake-up */
+
+struct peer {
+	int slot;
+	pid_t pid;
+	unsigned gen;
+	struct chan *chan; /* write-only: the peer's inbox */
+};
+
+struct herd_worker {
+	herd *h;
+	herd_loop *loop;
+	int slot;
+	pid_t pid;
+	unsigned gen;
+	int draining;
+	int done;
+	int exit_code;
+	unsigned active;
+	uint64_t total;
+	struct chan *master;
+	struct chan *inbox;
+	struct peer *peers;
+	size_t npeers;
+	int sigfd;
+	int accepting;
+	herd_timer *heartbeat;
+	herd_timer *resume;
+	uint64_t starved_since; /* accept paused for lack of fds; 0: not */
+	unsigned long starved_count;
+};
+
+static void worker_finish(herd_worker *w, int code)
+{
+	w->done = 1;
+	w->exit_code = code;
+	loop_stop(w->loop);
+}
+
+/* ---- public accessors -------------------------------------------------------- */
+
+herd_loop *herd_worker_loop(herd_worker *w)
+{
+	return w->loop;
+}
+
+int herd_worker_slot(const herd_worker *w)
+{
+	return w->slot;
+}
+
+pid_t herd_worker_pid(const herd_worker *w)
+{
+	return w->pid;
+}
+
+unsigned herd_worker_generation(const herd_worker *w)
+{
+	return w->gen;
+}
+
+int herd_worker_draining(const herd_worker *w)
+{
+	return w->draining;
+}
+
+void *herd_worker_userdata(const herd_worker *w)
+{
+	return w->h->ud;
+}
+
+unsigned herd_worker_active(const herd_worker *w)
+{
+	return w->active;
+}
+
+void herd_worker_stop(herd_worker *w)
+{
+	worker_finish(w, 0);
+}
+
+void herd_conn_close(herd_worker *w, int fd)
+{
+	if (close(fd) == -1 && errno != EINTR)
+		log_warn("close connection fd %d: %s", fd, strerror(errno));
+	if (w->active > 0)
+		w->active--;
+	if (w->draining && w->active == 0)
+		worker_finish(w, 0);
+}
+
+/* ---- messages out --------------------------------------------------------------- */
+
+static struct msg_hdr header(const herd_worker *w, uint32_t type, size_t len,
+			     int dst)
+{
+	struct msg_hdr h = {type, (uint32_t)len, w->pid, w->slot, w->gen, dst};
+
+	return h;
+}
+
+static void send_master(herd_worker *w, uint32_t type, const void *data,
+			size_t len)
+{
+	struct msg_hdr h = header(w, type, len, HERD_TO_MASTER);
+
+	if (chan_send(w->master, &h, data, NULL, 0) == -1)
+		log_warn("%s to master not sent: %s", msg_type_name(type),
+			 strerror(errno));
+}
+
+/* During a reload two generations share slot numbers: the newest wins. */
+static struct peer *peer_in_slot(herd_worker *w, int slot)
+{
+	struct peer *best = NULL;
+
+	for (size_t i = 0; i < w->npeers; i++)
+		if (w->peers[i].slot == slot &&
+		    (best == NULL || w->peers[i].gen > best->gen))
+			best = &w->peers[i];
+	return best;
+}
+
+int herd_worker_send(herd_worker *w, int to, const void *data, size_t len)
+{
+	struct msg_hdr h = header(w, MSG_APP, len, to);
+	struct peer *p;
+	int rc = 0;
+
+	if (len > HERD_MSG_MAX) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	if (to == HERD_TO_MASTER)
+		return chan_send(w->master, &h, data, NULL, 0);
+	if (to == HERD_TO_ALL) {
+		for (size_t i = 0; i < w->npeers; i++)
+			if (chan_send(w->peers[i].chan, &h, data, NULL, 0) == -1)
+				rc = -1;
+		return rc;
+	}
+	if ((p = peer_in_slot(w, to)) == NULL) {
+		errno = ENOENT;
+		return -1;
+	}
+	return chan_send(p->chan, &h, data, NULL, 0);
+}
+
+static void send_heartbeat(herd_loop *l, herd_timer *t, void *arg)
+{
+	herd_worker *w = arg;
+	struct msg_load load = {w->active, 0, w->total};
+
+	(void)l;
+	send_master(w, MSG_HEARTBEAT, &load, sizeof(load));
+	herd_timer_start(t, HEARTBEAT_MS);
+}
+
+/* ---- accepting ------------------------------------------------------------------ */
+
+static void on_accept(herd_loop *l, int fd, unsigned events, void *arg);
+
+static void listeners_watch(herd_worker *w, int on)
+{
+	for (size_t i = 0; i < w->h->naddrs; i++) {
+		int fd = w->h->addrs[i].fd;
+
+		if (fd < 0)
+			continue;
+		if (on && loop_add_flags(w->loop, fd, HERD_READ, EPOLLEXCLUSIVE,
+					 on_accept, w) == -1)
+			log_error("watch listener %s: %s", w->h->addrs[i].text,
+				  strerror(errno));
+		if (!on && w->loop != NULL && loop_has(w->loop, fd))
+			herd_loop_del(w->loop, fd);
+	}
+	w->accepting = on;
+}
+
+static void resume_accept(herd_loop *l, herd_timer *t, void *arg)
+{
+	herd_worker *w = arg;
+
+	(void)l;
+	(void)t;
+	if (!w->draining && !w->accepting)
+		listeners_watch(w, 1);
+}
+
+/* Out of fds (or memory): stop watching the sockets for a moment instead of
+ * spinning on a level-triggered readiness that accept cannot consume. The
+ * connection stays in the backlog, and with EPOLLEXCLUSIVE the kernel wakes
+ * another worker for it. Logged once per starvation episode. */
+static void accept_starved(herd_worker *w, int e)
+{
+	w->starved_count++;
+	if (w->starved_since == 0) {
+		w->starved_since = herd_loop_now(w->loop);
+		log_warn("accept: %s; pausing accepts for %d ms at a time",
+			 strerror(e), ACCEPT_PAUSE_MS);
+	}
+	listeners_watch(w, 0);
+	herd_timer_start(w->resume, ACCEPT_PAUSE_MS);
+}
+
+static void starvation_over(herd_worker *w)
+{
+	if (w->starved_since == 0)
+		return;
+	log_info("accept: fds available again after %llu ms (%lu pauses)",
+		 (unsigned long long)(herd_loop_now(w->loop) - w->starved_since),
+		 w->starved_count);
+	w->starved_since = 0;
+	w->starved_count = 0;
+}
+
+static void got_connection(herd_worker *w, int fd)
+{
+	w->active++;
+	w->total++;
+	if (w->h->on_connection != NULL)
+		w->h->on_connection(w, fd, w->h->ud);
+	else
+		herd_conn_close(w, fd);
+}
+
+static void on_accept(herd_loop *l, int lfd, unsigned events, void *arg)
+{
+	herd_worker *w = arg;
+
+	(void)l;
+	(void)events;
+	for (int i = 0; i < ACCEPT_BATCH && w->accepting && !w->done; i++) {
+		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd >= 0) {
+			starvation_over(w);
+			got_connection(w, fd);
+			continue;
+		}
+		switch (errno) {
+		case EINTR:
+		case ECONNABORTED:
+		case EPROTO:
+		case EPERM: /* a firewall refused it */
+			continue;
+		case EAGAIN:
+			return;
+		case EMFILE:
+		case ENFILE:
+		case ENOBUFS:
+		case ENOMEM:
+			accept_starved(w, errno);
+			return;
+		default:
+			log_error("accept: %s", strerror(errno));
+			accept_starved(w, errno);
+			return;
+		}
+	}
+}
+
+/* ---- lifecycle ---------------------------------------------------------------------- */
+
+/* Closes this worker's copies of the listening sockets: the master keeps
+ * its own, so the backlog survives for the other workers. */
+static void listeners_close(herd_worker *w)
+{
+	listeners_watch(w, 0);
+	for (size_t i = 0; i < w->h->naddrs; i++) {
+		if (w->h->addrs[i].fd >= 0)
+			close(w->h->addrs[i].fd);
+		w->h->addrs[i].fd = -1;
+	}
+}
+
+static void start_drain(herd_worker *w)
+{
+	if (w->draining)
+		return;
+	w->draining = 1;
+	log_debug("draining %u connections", w->active);
+	listeners_close(w);
+	herd_timer_stop(w->resume);
+	if (w->h->on_drain != NULL)
+		w->h->on_drain(w, w->h->ud);
+	if (w->active == 0)
+		worker_finish(w, 0);
+}
+
+/* ---- messages in --------------------------------------------------------------------- */
+
+static void peer_open(herd_worker *w, const struct msg *m)
+{
+	struct msg_peer mp;
+	struct peer *v;
+	struct chan *c;
+
+	memcpy(&mp, m->data, sizeof(mp));
+	for (size_t i = 0; i < w->npeers; i++) {
+		if (w->peers[i].pid == mp.pid) { /* already known */
+			close(m->fds[0]);
+			return;
+		}
+	}
+	v = realloc(w->peers, (w->npeers + 1) * sizeof(*v));
+	if (v != NULL)
+		w->peers = v;
+	if (v == NULL || (c = chan_new(m->fds[0], w->loop, NULL, NULL)) == NULL) {
+		log_error("peer slot %d: out of memory", mp.slot);
+		close(m->fds[0]);
+		return;
+	}
+	w->peers[w->npeers++] = (struct peer){mp.slot, mp.pid, mp.gen, c};
+}
+
+static void peer_close(herd_worker *w, const struct msg *m)
+{
+	struct msg_peer mp;
+
+	memcpy(&mp, m->data, sizeof(mp));
+	for (size_t i = 0; i < w->npeers; i++) {
+		if (w->peers[i].pid == mp.pid) {
+			chan_free(w->peers[i].chan);
+			w->peers[i] = w->peers[--w->npeers];
+			return;
+		}
+	}
+}
+
+static void from_master(herd_worker *w, const struct msg *m)
+{
+	switch (m->hdr.type) {
+	case MSG_OPEN_CHANNEL:
+		peer_open(w, m);
+		break;
+	case MSG_CLOSE_CHANNEL:
+		peer_close(w, m);
+		break;
+	case MSG_QUIT:
+		start_drain(w);
+		break;
+	case MSG_TERMINATE:
+		worker_finish(w, 0);
+		break;
+	case MSG_REOPEN:
+		log_reopen();
+		break;
+	default:
+		log_warn("unexpected %s message from the master",
+			 msg_type_name(m->hdr.type));
+		for (int i = 0; i < m->nfds; i++)
+			close(m->fds[i]);
+	}
+}
+
+static void on_master(herd_loop *l, int fd, unsigned events, void *arg)
+{
+	herd_worker *w = arg;
+	struct msg m;
+	int r = 0;
+
+	(void)l;
+	(void)fd;
+	(void)events;
+	for (int i = 0; i < RECV_BATCH && !w->done; i++) {
+		if ((r = chan_recv(w->master, &m)) != 1)
+			break;
+		from_master(w, &m);
+	}
+	if (r == -1 && !w->done) {
+		log_warn("master channel closed; exiting");
+		worker_finish(w, 1);
+	}
+}
+
+static void on_inbox(herd_loop *l, int fd, unsigned events, void *arg)
+{
+	herd_worker *w = arg;
+	struct msg m;
+	int r = 0;
+
+	(void)l;
+	(void)fd;
+	(void)events;
+	for (int i = 0; i < RECV_BATCH && !w->done; i++) {
+		if ((r = chan_recv(w->inbox, &m)) != 1)
+			break;
+		if (m.hdr.type != MSG_APP) {
+			log_warn("peer sent %s; only app messages are taken",
+				 msg_type_name(m.hdr.type));
+			for (int k = 0; k < m.nfds; k++)
+				close(m.fds[k]);
+		} else if (w->h->on_message != NULL) {
+			w->h->on_message(w, m.hdr.slot, m.data, m.hdr.len,
+					 w->h->ud);
+		}
+	}
+	/* The master holds a write end, so a real end of file cannot come
+	 * while it lives; an empty datagram from a peer looks the same. */
+	if (r == -1)
+		log_debug("inbox: empty message or error ignored");
+}
+
+/* ---- signals ----------------------------------------------------------------------------- */
+
+static void worker_sigset(sigset_t *set)
+{
+	static const int sigs[] = {SIGTERM, SIGINT,  SIGQUIT, SIGHUP,
+				   SIGUSR1, SIGUSR2, SIGTTIN, SIGTTOU,
+				   SIGWINCH};
+
+	sigemptyset(set);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaddset(set, sigs[i]);
+}
+
+/* Signals sent to a worker directly (a terminal's ^C reaches the whole
+ * process group) mean what they mean to the master, for this worker. */
+static void on_signal(herd_loop *l, int fd, unsigned events, void *arg)
+{
+	herd_worker *w = arg;
+	struct signalfd_siginfo si;
+
+	(void)l;
+	(void)events;
+	while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
+			worker_finish(w, 0);
+		else if (si.ssi_signo == SIGQUIT)
+			start_drain(w);
+		else if (si.ssi_signo == SIGUSR1)
+			log_reopen();
+	}
+}
+
+static int setup_signals(herd_worker *w)
+{
+	sigset_t set;
+
+	signal(SIGPIPE, SIG_IGN);
+	worker_sigset(&set);
+	if (sigprocmask(SIG_SETMASK, &set, NULL) == -1)
+		return -1;
+	w->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (w->sigfd == -1)
+		return -1;
+	return herd_loop_add(w->loop, w->sigfd, HERD_READ, on_signal, w);
+}
+
+/* ---- main ------------------------------------------------------------------------------------ */
+
+static int worker_init(herd_worker *w, int chan_fd, int inbox_fd)
+{
+	if ((w->loop = loop_new()) == NULL || setup_signals(w) == -1)
+		return -1;
+	w->master = chan_new(chan_fd, w->loop, on_master, w);
+	if (w->master == NULL)
+		return -1;
+	w->inbox = chan_new(inbox_fd, w->loop, on_inbox, w);
+	if (w->inbox == NULL)
+		return -1;
+	w->heartbeat = herd_timer_new(w->loop, send_heartbeat, w);
+	w->resume = herd_timer_new(w->loop, resume_accept, w);
+	if (w->heartbeat == NULL || w->resume == NULL)
+		return -1;
+	return 0;
+}
+
+static void worker_free(herd_worker *w)
+{
+	for (size_t i = 0; i < w->npeers; i++)
+		chan_free(w->peers[i].chan);
+	free(w->peers);
+	chan_free(w->master);
+	chan_free(w->inbox);
+	listeners_close(w);
+	if (w->sigfd >= 0)
+		close(w->sigfd);
+	loop_free(w->loop);
+}
+
+int worker_main(herd *h, int slot, unsigned gen, int chan_fd, int inbox_fd)
+{
+	herd_worker w = {.h = h, .slot = slot, .gen = gen, .sigfd = -1};
+
+	w.pid = getpid();
+	log_set_role("worker %d", slot);
+	if (worker_init(&w, chan_fd, inbox_fd) == -1) {
+		log_error("worker start-up failed: %s", strerror(errno));
+		worker_free(&w);
+		return 1;
+	}
+	if (h->on_start != NULL && h->on_start(&w, h->ud) != 0) {
+		log_error("start callback failed; exiting with status 3");
+		worker_free(&w);
+		return 3;
+	}
+	listeners_watch(&w, 1);
+	send_master(&w, MSG_READY, NULL, 0);
+	herd_timer_start(w.heartbeat, HEARTBEAT_MS);
+	if (loop_run(w.loop) == -1)
+		w.exit_code = 1;
+	if (h->on_stop != NULL)
+		h->on_stop(&w, h->ud);
+	worker_free(&w);
+	return w.exit_code;
+}

@@ -1,0 +1,226 @@
+/* test_channel.c: framing, fd passing, queueing, and the decoder's refusal
+ * of every malformed message with every fd it carried closed. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "channel.h"
+#include "tap.h"
+
+static int count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	while (d && readdir(d))
+		n++;
+	if (d)
+		closedir(d);
+	return n;
+}
+
+static void pair(int sv[2])
+{
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC,
+		       0, sv) == -1)
+		_exit(99);
+}
+
+/* Sends raw bytes with n fds (dups of fd 0), as a hostile peer would. */
+static void raw_send(int fd, const void *buf, size_t len, int nfds)
+{
+	union {
+		char b[CMSG_SPACE(sizeof(int) * 16)];
+		struct cmsghdr a;
+	} u;
+	struct iovec iov = {(void *)buf, len};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	int fds[16];
+
+	for (int i = 0; i < nfds; i++)
+		fds[i] = dup(0);
+	if (nfds > 0) {
+		struct cmsghdr *cm;
+
+		memset(&u, 0, sizeof(u));
+		mh.msg_control = u.b;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+		memcpy(CMSG_DATA(cm), fds, sizeof(int) * (size_t)nfds);
+	}
+	if (sendmsg(fd, &mh, 0) == -1)
+		_exit(98);
+	for (int i = 0; i < nfds; i++)
+		close(fds[i]);
+}
+
+static void roundtrip_with_fd(void)
+{
+	int sv[2], p[2], before;
+	struct chan *a, *b;
+	struct msg m;
+	struct msg_peer mp = {3, 1234, 7}, got;
+	struct msg_hdr h = {MSG_OPEN_CHANNEL, sizeof(mp), 1, -1, 7, 0};
+	char c = 0;
+
+	pair(sv);
+	if (pipe2(p, O_CLOEXEC) == -1)
+		_exit(97);
+	a = chan_new(sv[0], NULL, NULL, NULL);
+	b = chan_new(sv[1], NULL, NULL, NULL);
+	before = count_fds();
+	ok(chan_send(a, &h, &mp, &p[1], 1) == 0, "open-channel sent");
+	ok(count_fds() == before - 1, "the sent fd is closed by the sender");
+	ok(chan_recv(b, &m) == 1, "received");
+	memcpy(&got, m.data, sizeof(got));
+	ok(m.hdr.type == MSG_OPEN_CHANNEL && m.nfds == 1 && got.slot == 3 &&
+		   got.pid == 1234 && got.gen == 7,
+	   "header, payload and one fd intact");
+	ok(fcntl(m.fds[0], F_GETFD) & FD_CLOEXEC, "received fd is CLOEXEC");
+	ok(write(m.fds[0], "x", 1) == 1 && read(p[0], &c, 1) == 1 && c == 'x',
+	   "received fd is the pipe's write end");
+	close(m.fds[0]);
+	close(p[0]);
+	ok(chan_recv(b, &m) == 0, "nothing more waiting");
+	chan_free(a);
+	ok(chan_recv(b, &m) == -1, "end of file once the peer is gone");
+	chan_free(b);
+}
+
+static void refuses(int tx, struct chan *rx, const void *buf, size_t len,
+		    int nfds, enum msg_error want, const char *what)
+{
+	unsigned long before_count = msg_refused[want];
+	int before = count_fds();
+	struct msg_hdr good = {MSG_QUIT, 0, 1, -1, 1, 0};
+	struct msg m;
+
+	raw_send(tx, buf, len, nfds);
+	raw_send(tx, &good, sizeof(good), 0);
+	ok(chan_recv(rx, &m) == 1 && m.hdr.type == MSG_QUIT,
+	   "%s: refused, and the next good message arrives", what);
+	ok(msg_refused[want] == before_count + 1, "%s: counted as '%s'", what,
+	   msg_error_name(want));
+	ok(count_fds() == before, "%s: every fd it carried is closed", what);
+}
+
+static void malformed(void)
+{
+	unsigned char big[sizeof(struct msg_hdr) + MSG_PAYLOAD_MAX + 64] = {0};
+	struct msg_hdr h;
+	int sv[2];
+	struct chan *rx;
+
+	pair(sv);
+	rx = chan_new(sv[1], NULL, NULL, NULL);
+	refuses(sv[0], rx, "abc", 3, 1, MSG_ERR_SHORT, "short");
+	h = (struct msg_hdr){MSG_QUIT, 5, 0, 0, 0, 0};
+	refuses(sv[0], rx, &h, sizeof(h), 0, MSG_ERR_LENGTH, "length lies");
+	h = (struct msg_hdr){999, 0, 0, 0, 0, 0};
+	refuses(sv[0], rx, &h, sizeof(h), 2, MSG_ERR_TYPE, "unknown type");
+	h = (struct msg_hdr){0, 0, 0, 0, 0, 0};
+	refuses(sv[0], rx, &h, sizeof(h), 0, MSG_ERR_TYPE, "type zero");
+	h = (struct msg_hdr){MSG_QUIT, 0, 0, 0, 0, 0};
+	refuses(sv[0], rx, &h, sizeof(h), 1, MSG_ERR_FDS, "fd on quit");
+	h = (struct msg_hdr){MSG_OPEN_CHANNEL, sizeof(struct msg_peer), 0, 0,
+			     0, 0};
+	memcpy(big, &h, sizeof(h));
+	refuses(sv[0], rx, big, sizeof(h) + sizeof(struct msg_peer), 0,
+		MSG_ERR_FDS, "open-channel without its fd");
+	refuses(sv[0], rx, big, sizeof(h) + sizeof(struct msg_peer), 2,
+		MSG_ERR_FDS, "open-channel with two fds");
+	h = (struct msg_hdr){MSG_HEARTBEAT, 3, 0, 0, 0, 0};
+	memcpy(big, &h, sizeof(h));
+	refuses(sv[0], rx, big, sizeof(h) + 3, 0, MSG_ERR_SIZE,
+		"heartbeat of the wrong size");
+	h = (struct msg_hdr){MSG_APP, MSG_PAYLOAD_MAX + 64, 0, 0, 0, 0};
+	memcpy(big, &h, sizeof(h));
+	refuses(sv[0], rx, big, sizeof(big), 1, MSG_ERR_TRUNC, "oversized");
+	h = (struct msg_hdr){MSG_APP, 0, 0, 0, 0, 0};
+	refuses(sv[0], rx, &h, sizeof(h), 9, MSG_ERR_CTRUNC, "nine fds");
+	chan_free(rx);
+	close(sv[0]);
+}
+
+static void queueing(void)
+{
+	struct msg_hdr h = {MSG_APP, 1000, 1, 0, 1, 0};
+	char payload[1000] = {0};
+	int sv[2], p[2], sent = 0, before, got = 0;
+	struct chan *a, *b;
+	struct msg m;
+
+	pair(sv);
+	a = chan_new(sv[0], NULL, NULL, NULL);
+	b = chan_new(sv[1], NULL, NULL, NULL);
+	while (chan_queued(a) == 0 && sent < 100000)
+		sent += chan_send(a, &h, payload, NULL, 0) == 0;
+	ok(chan_queued(a) == 1, "a full socket queues instead of blocking "
+				"(after %d sends)", sent);
+	if (pipe2(p, O_CLOEXEC) == -1)
+		_exit(97);
+	close(p[0]);
+	before = count_fds();
+	h.len = 0;
+	ok(chan_send(a, &h, NULL, &p[1], 0) == 0, "queued behind");
+	h = (struct msg_hdr){MSG_OPEN_CHANNEL, sizeof(struct msg_peer), 1, 0,
+			     1, 0};
+	ok(chan_send(a, &h, payload, &p[1], 1) == 0 && count_fds() == before,
+	   "an fd waits in the queue, still open");
+	while (chan_recv(b, &m) == 1 || chan_queued(a) > 0) {
+		got++;
+		if (m.nfds)
+			close(m.fds[0]);
+		chan_flush(a);
+	}
+	ok(chan_queued(a) == 0 && count_fds() == before - 1,
+	   "flushed in order; the queued fd closed once sent (%d received)",
+	   got);
+	is_int(m.hdr.type, MSG_OPEN_CHANNEL, "the last message came last");
+	h = (struct msg_hdr){MSG_APP, 1000, 1, 0, 1, 0};
+	while (chan_queued(a) == 0)
+		chan_send(a, &h, payload, NULL, 0);
+	while (chan_queued(a) < CHAN_QUEUE_MAX)
+		chan_send(a, &h, payload, NULL, 0);
+	errno = 0;
+	ok(chan_send(a, &h, payload, NULL, 0) == -1 && errno == ENOBUFS,
+	   "the queue is bounded: ENOBUFS");
+	chan_free(b);
+	ok(chan_flush(a) == -1 && errno == EPIPE && chan_queued(a) == 0,
+	   "peer gone: EPIPE and the queue is dropped");
+	ok(chan_send(a, &h, payload, NULL, 0) == -1 && errno == EPIPE,
+	   "later sends fail at once");
+	chan_free(a);
+}
+
+static void decode_direct(void)
+{
+	struct msg_hdr h = {MSG_APP, 5, 1, 2, 3, -1};
+	unsigned char buf[sizeof(h) + 5];
+	struct msg m;
+
+	memcpy(buf, &h, sizeof(h));
+	memcpy(buf + sizeof(h), "hello", 5);
+	is_int(msg_decode(buf, sizeof(buf), 0, NULL, 0, 0, &m), MSG_OK,
+	       "app message decodes");
+	ok(memcmp(m.data, "hello", 5) == 0 && m.hdr.dst == -1, "payload kept");
+	is_int(msg_decode(buf, sizeof(buf) - 1, 0, NULL, 0, 0, &m),
+	       MSG_ERR_LENGTH, "one byte short");
+	is_int(msg_decode(buf, sizeof(buf), 0, NULL, 0, 1, &m), MSG_ERR_CMSG,
+	       "credentials or other control data refused");
+}
+
+int main(void)
+{
+	roundtrip_with_fd();
+	malformed();
+	queueing();
+	decode_direct();
+	return done_testing();
+}
