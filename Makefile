@@ -20,6 +20,7 @@ LIB_SRC   = $(wildcard src/*.c)
 DEMO_SRC  = $(wildcard demo/*.c)
 EX_SRC    = $(wildcard examples/*.c)
 UNIT_SRC  = $(wildcard tests/unit/*.c)
+PROG_SRC  = $(wildcard tests/progs/*.c)
 
 # $(call objs,DIR,SOURCES)
 objs = $(patsubst %.c,$(1)/obj/%.o,$(2))
@@ -54,8 +55,14 @@ $(BUILD)/asan/tests/%: $(BUILD)/asan/obj/tests/unit/%.o $(call objs,$(BUILD)/asa
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN) $(LDFLAGS) -o $@ $^
 
+# Programs on libherd that the integration tests drive.
+$(BUILD)/asan/progs/%: $(BUILD)/asan/obj/tests/progs/%.o $(BUILD)/asan/libherd.a
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN) $(LDFLAGS) -o $@ $^
+
 asan: $(BUILD)/asan/libherd.a $(BUILD)/asan/herd \
-      $(patsubst examples/%.c,$(BUILD)/asan/examples/%,$(EX_SRC)) $(ASAN_UNIT)
+      $(patsubst examples/%.c,$(BUILD)/asan/examples/%,$(EX_SRC)) $(ASAN_UNIT) \
+      $(patsubst tests/progs/%.c,$(BUILD)/asan/progs/%,$(PROG_SRC))
 
 run: all
 	$(BUILD)/herd -l 127.0.0.1:8080

@@ -131,8 +131,9 @@ void herd_worker_stop(herd_worker *w);
 
 enum { HERD_READ = 1u, HERD_WRITE = 2u };
 
-/* events: what happened, HERD_READ and/or HERD_WRITE (errors and hang-ups
- * are reported as both, so the next read or write sees them). */
+/* events: what happened, HERD_READ and/or HERD_WRITE. Level-triggered.
+ * Errors and hang-ups are reported as the events the fd is watched for, so
+ * the next read or write sees them. */
 typedef void (*herd_io_fn)(herd_loop *l, int fd, unsigned events, void *arg);
 typedef void (*herd_timer_fn)(herd_loop *l, herd_timer *t, void *arg);
 

@@ -30,6 +30,7 @@ struct qmsg {
 struct chan {
 	int fd;
 	int dead; /* the peer is gone: nothing more is sent */
+	uint32_t accept;
 	herd_loop *loop;
 	herd_io_fn fn;
 	void *arg;
@@ -68,6 +69,7 @@ static const char *const error_names[MSG_ERR_END] = {
 	[MSG_ERR_SIZE] = "payload size wrong for its type",
 	[MSG_ERR_FDS] = "fd count wrong for its type",
 	[MSG_ERR_CMSG] = "unexpected control message",
+	[MSG_ERR_DIRECTION] = "a type this end does not receive",
 };
 
 const char *msg_type_name(uint32_t type)
@@ -91,7 +93,7 @@ static void close_fds(const int *fds, int n)
 /* The checks in the order an attacker would probe them; the first failure
  * wins. Nothing of the payload is read before the length is known good. */
 static enum msg_error check(const struct msg_hdr *h, size_t n, int flags,
-			    int nfds, int bad_cmsg)
+			    int nfds, int bad_cmsg, uint32_t accept)
 {
 	const struct rule *r;
 
@@ -112,18 +114,20 @@ static enum msg_error check(const struct msg_hdr *h, size_t n, int flags,
 		return MSG_ERR_SIZE;
 	if (nfds < r->minfds || nfds > r->maxfds)
 		return MSG_ERR_FDS;
+	if (!(accept & MSG_BIT(h->type)))
+		return MSG_ERR_DIRECTION;
 	return MSG_OK;
 }
 
 enum msg_error msg_decode(const void *buf, size_t n, int flags,
 			  const int *fds, int nfds, int bad_cmsg,
-			  struct msg *m)
+			  uint32_t accept, struct msg *m)
 {
 	struct msg_hdr h = {0};
 	enum msg_error e;
 
 	memcpy(&h, buf, n < sizeof(h) ? n : sizeof(h));
-	e = check(&h, n, flags, nfds, bad_cmsg);
+	e = check(&h, n, flags, nfds, bad_cmsg, accept);
 	m->nfds = 0;
 	if (e != MSG_OK) {
 		close_fds(fds, nfds);
@@ -163,13 +167,15 @@ static void update_events(struct chan *c)
 	c->events = want;
 }
 
-struct chan *chan_new(int fd, herd_loop *loop, herd_io_fn fn, void *arg)
+struct chan *chan_new(int fd, uint32_t accept, herd_loop *loop, herd_io_fn fn,
+		      void *arg)
 {
 	struct chan *c = calloc(1, sizeof(*c));
 
 	if (c == NULL)
 		return NULL;
 	c->fd = fd;
+	c->accept = accept;
 	c->loop = loop;
 	c->fn = fn;
 	c->arg = arg;
@@ -409,7 +415,8 @@ int chan_recv(struct chan *c, struct msg *m)
 		if (n <= 0)
 			return -1; /* 0: the peer closed its end */
 		nfds = collect_fds(&mh, fds, MSG_MAX_FDS, &bad);
-		e = msg_decode(buf, (size_t)n, mh.msg_flags, fds, nfds, bad, m);
+		e = msg_decode(buf, (size_t)n, mh.msg_flags, fds, nfds, bad,
+			       c->accept, m);
 		if (e == MSG_OK)
 			return 1;
 		refused(c, e);

@@ -52,6 +52,15 @@ struct msg_load { /* HEARTBEAT */
 	uint64_t total;
 };
 
+/* Which types an end receives: a set of MSG_BIT(type). */
+#define MSG_BIT(t) (1u << (t))
+#define MSG_TO_WORKER                                                        \
+	(MSG_BIT(MSG_OPEN_CHANNEL) | MSG_BIT(MSG_CLOSE_CHANNEL) |            \
+	 MSG_BIT(MSG_QUIT) | MSG_BIT(MSG_TERMINATE) | MSG_BIT(MSG_REOPEN))
+#define MSG_TO_MASTER                                                        \
+	(MSG_BIT(MSG_READY) | MSG_BIT(MSG_HEARTBEAT) | MSG_BIT(MSG_APP))
+#define MSG_TO_PEER MSG_BIT(MSG_APP)
+
 struct msg {
 	struct msg_hdr hdr;
 	unsigned char data[MSG_PAYLOAD_MAX];
@@ -70,6 +79,7 @@ enum msg_error {
 	MSG_ERR_SIZE,      /* payload size wrong for the type */
 	MSG_ERR_FDS,       /* fd count wrong for the type */
 	MSG_ERR_CMSG,      /* control data other than SCM_RIGHTS */
+	MSG_ERR_DIRECTION, /* a type this end never receives (forged command) */
 	MSG_ERR_END
 };
 
@@ -77,18 +87,21 @@ const char *msg_type_name(uint32_t type);
 const char *msg_error_name(enum msg_error e);
 
 /* Validates a datagram that recvmsg delivered (n bytes, flags, the fds that
- * came with it). On any error every fd is closed and m->nfds is 0. Pure
- * apart from close(), so it is unit tested and fuzzed directly. */
+ * came with it) for an end that receives the types in accept. On any error
+ * every fd is closed and m->nfds is 0. Pure apart from close(), so it is
+ * unit tested and fuzzed directly. */
 enum msg_error msg_decode(const void *buf, size_t n, int flags,
 			  const int *fds, int nfds, int bad_cmsg,
-			  struct msg *m);
+			  uint32_t accept, struct msg *m);
 
 struct chan;
 
-/* Wraps a connected SEQPACKET fd (taking ownership). With a loop, the
- * channel registers itself: for reading when fn is given, and for writing
- * while its queue is not empty. */
-struct chan *chan_new(int fd, herd_loop *loop, herd_io_fn fn, void *arg);
+/* Wraps a connected SEQPACKET fd (taking ownership) that receives the types
+ * in accept (0 for a send-only end). With a loop, the channel registers
+ * itself: for reading when fn is given, and for writing while its queue is
+ * not empty. */
+struct chan *chan_new(int fd, uint32_t accept, herd_loop *loop, herd_io_fn fn,
+		      void *arg);
 void chan_free(struct chan *c);
 int chan_fd(const struct chan *c);
 size_t chan_queued(const struct chan *c);

@@ -211,7 +211,7 @@ static void proc_started(struct master *m, struct proc *p, pid_t pid,
 	p->inbox_w = inbox_w;
 	if ((p->pidfd = spawn_pidfd(pid)) == -1)
 		log_debug("pidfd_open: %s; signalling by pid", strerror(errno));
-	p->chan = chan_new(chan_fd, m->loop, on_worker_chan, p);
+	p->chan = chan_new(chan_fd, MSG_TO_MASTER, m->loop, on_worker_chan, p);
 	if (p->chan == NULL) {
 		log_error("worker %d: no channel: %s", p->slot, strerror(errno));
 		close(chan_fd);
@@ -393,12 +393,8 @@ static void worker_message(struct proc *p, const struct msg *msg)
 		if (msg->hdr.dst == HERD_TO_MASTER)
 			log_status(p, msg);
 		break;
-	default:
-		/* Commands flow master to worker only. */
-		log_warn("worker %d sent %s; dropped", p->slot,
-			 msg_type_name(msg->hdr.type));
-		for (int i = 0; i < msg->nfds; i++)
-			close(msg->fds[i]);
+	default: /* the channel accepts no other type */
+		break;
 	}
 }
 

@@ -329,7 +329,8 @@ static void peer_open(herd_worker *w, const struct msg *m)
 	v = realloc(w->peers, (w->npeers + 1) * sizeof(*v));
 	if (v != NULL)
 		w->peers = v;
-	if (v == NULL || (c = chan_new(m->fds[0], w->loop, NULL, NULL)) == NULL) {
+	if (v == NULL ||
+	    (c = chan_new(m->fds[0], 0, w->loop, NULL, NULL)) == NULL) {
 		log_error("peer slot %d: out of memory", mp.slot);
 		close(m->fds[0]);
 		return;
@@ -369,11 +370,8 @@ static void from_master(herd_worker *w, const struct msg *m)
 	case MSG_REOPEN:
 		log_reopen();
 		break;
-	default:
-		log_warn("unexpected %s message from the master",
-			 msg_type_name(m->hdr.type));
-		for (int i = 0; i < m->nfds; i++)
-			close(m->fds[i]);
+	default: /* the channel accepts no other type */
+		break;
 	}
 }
 
@@ -409,12 +407,7 @@ static void on_inbox(herd_loop *l, int fd, unsigned events, void *arg)
 	for (int i = 0; i < RECV_BATCH && !w->done; i++) {
 		if ((r = chan_recv(w->inbox, &m)) != 1)
 			break;
-		if (m.hdr.type != MSG_APP) {
-			log_warn("peer sent %s; only app messages are taken",
-				 msg_type_name(m.hdr.type));
-			for (int k = 0; k < m.nfds; k++)
-				close(m.fds[k]);
-		} else if (w->h->on_message != NULL) {
+		if (w->h->on_message != NULL) /* MSG_APP: all it accepts */ {
 			w->h->on_message(w, m.hdr.slot, m.data, m.hdr.len,
 					 w->h->ud);
 		}
@@ -477,10 +470,10 @@ static int worker_init(herd_worker *w, int chan_fd, int inbox_fd)
 {
 	if ((w->loop = loop_new()) == NULL || setup_signals(w) == -1)
 		return -1;
-	w->master = chan_new(chan_fd, w->loop, on_master, w);
+	w->master = chan_new(chan_fd, MSG_TO_WORKER, w->loop, on_master, w);
 	if (w->master == NULL)
 		return -1;
-	w->inbox = chan_new(inbox_fd, w->loop, on_inbox, w);
+	w->inbox = chan_new(inbox_fd, MSG_TO_PEER, w->loop, on_inbox, w);
 	if (w->inbox == NULL)
 		return -1;
 	w->heartbeat = herd_timer_new(w->loop, send_heartbeat, w);

@@ -10,6 +10,8 @@
 #include "channel.h"
 #include "tap.h"
 
+#define ALL (MSG_TO_WORKER | MSG_TO_MASTER)
+
 static int count_fds(void)
 {
 	DIR *d = opendir("/proc/self/fd");
@@ -72,8 +74,8 @@ static void roundtrip_with_fd(void)
 	pair(sv);
 	if (pipe2(p, O_CLOEXEC) == -1)
 		_exit(97);
-	a = chan_new(sv[0], NULL, NULL, NULL);
-	b = chan_new(sv[1], NULL, NULL, NULL);
+	a = chan_new(sv[0], ALL, NULL, NULL, NULL);
+	b = chan_new(sv[1], ALL, NULL, NULL, NULL);
 	before = count_fds();
 	ok(chan_send(a, &h, &mp, &p[1], 1) == 0, "open-channel sent");
 	ok(count_fds() == before - 1, "the sent fd is closed by the sender");
@@ -118,7 +120,7 @@ static void malformed(void)
 	struct chan *rx;
 
 	pair(sv);
-	rx = chan_new(sv[1], NULL, NULL, NULL);
+	rx = chan_new(sv[1], ALL, NULL, NULL, NULL);
 	refuses(sv[0], rx, "abc", 3, 1, MSG_ERR_SHORT, "short");
 	h = (struct msg_hdr){MSG_QUIT, 5, 0, 0, 0, 0};
 	refuses(sv[0], rx, &h, sizeof(h), 0, MSG_ERR_LENGTH, "length lies");
@@ -157,8 +159,8 @@ static void queueing(void)
 	struct msg m;
 
 	pair(sv);
-	a = chan_new(sv[0], NULL, NULL, NULL);
-	b = chan_new(sv[1], NULL, NULL, NULL);
+	a = chan_new(sv[0], ALL, NULL, NULL, NULL);
+	b = chan_new(sv[1], ALL, NULL, NULL, NULL);
 	while (chan_queued(a) == 0 && sent < 100000)
 		sent += chan_send(a, &h, payload, NULL, 0) == 0;
 	ok(chan_queued(a) == 1, "a full socket queues instead of blocking "
@@ -207,13 +209,22 @@ static void decode_direct(void)
 
 	memcpy(buf, &h, sizeof(h));
 	memcpy(buf + sizeof(h), "hello", 5);
-	is_int(msg_decode(buf, sizeof(buf), 0, NULL, 0, 0, &m), MSG_OK,
+	is_int(msg_decode(buf, sizeof(buf), 0, NULL, 0, 0, ALL, &m), MSG_OK,
 	       "app message decodes");
 	ok(memcmp(m.data, "hello", 5) == 0 && m.hdr.dst == -1, "payload kept");
-	is_int(msg_decode(buf, sizeof(buf) - 1, 0, NULL, 0, 0, &m),
+	is_int(msg_decode(buf, sizeof(buf) - 1, 0, NULL, 0, 0, ALL, &m),
 	       MSG_ERR_LENGTH, "one byte short");
-	is_int(msg_decode(buf, sizeof(buf), 0, NULL, 0, 1, &m), MSG_ERR_CMSG,
+	is_int(msg_decode(buf, sizeof(buf), 0, NULL, 0, 1, ALL, &m), MSG_ERR_CMSG,
 	       "credentials or other control data refused");
+	is_int(msg_decode(buf, sizeof(buf), 0, NULL, 0, 0, MSG_TO_WORKER, &m),
+	       MSG_ERR_DIRECTION, "a worker does not take app messages from "
+				  "the master");
+	h = (struct msg_hdr){MSG_QUIT, 0, 1, 2, 3, 0};
+	memcpy(buf, &h, sizeof(h));
+	is_int(msg_decode(buf, sizeof(h), 0, NULL, 0, 0, MSG_TO_PEER, &m),
+	       MSG_ERR_DIRECTION, "a peer cannot send quit");
+	is_int(msg_decode(buf, sizeof(h), 0, NULL, 0, 0, MSG_TO_MASTER, &m),
+	       MSG_ERR_DIRECTION, "a worker cannot send quit to the master");
 }
 
 int main(void)
