@@ -17,42 +17,42 @@
 #define EXIT_USAGE 2
 
 static const char usage_text[] =
-	"usage: herd [OPTIONS] [-- PROGRAM [ARG...]]\n"
-	"\n"
-	"Runs a pool of pre-forked workers on shared listening sockets.\n"
-	"Without PROGRAM, the workers serve the built-in HTTP responder.\n"
-	"\n"
-	"  -l, --listen ADDR           HOST:PORT, [IPv6]:PORT, PORT, :PORT or\n"
-	"                              unix:/path; repeatable\n"
-	"                              (default 127.0.0.1:8080)\n"
-	"  -w, --workers N|auto        worker processes (default auto: one "
-	"per CPU)\n"
-	"  -m, --mode shared           how connections reach workers\n"
-	"  -p, --pid-file PATH         write the master's pid here\n"
-	"      --shutdown-timeout SEC  graceful stop limit (default 10)\n"
-	"      --log PATH              log here instead of stderr\n"
-	"  -v, --verbose               log debug lines too\n"
-	"  -q, --quiet                 log warnings and errors only\n"
-	"  -h, --help                  this text\n"
-	"      --version               print the version\n"
-	"\n"
-	"Signals to the master: HUP reload, QUIT graceful stop, TERM/INT fast\n"
-	"stop, USR1 reopen logs, TTIN/TTOU one worker more/fewer.\n";
+    "usage: herd [OPTIONS] [-- PROGRAM [ARG...]]\n"
+    "\n"
+    "Runs a pool of pre-forked workers on shared listening sockets.\n"
+    "Without PROGRAM, the workers serve the built-in HTTP responder.\n"
+    "\n"
+    "  -l, --listen ADDR           HOST:PORT, [IPv6]:PORT, PORT, :PORT or\n"
+    "                              unix:/path; repeatable\n"
+    "                              (default 127.0.0.1:8080)\n"
+    "  -w, --workers N|auto        worker processes (default auto: one "
+    "per CPU)\n"
+    "  -m, --mode shared           how connections reach workers\n"
+    "  -p, --pid-file PATH         write the master's pid here\n"
+    "      --shutdown-timeout SEC  graceful stop limit (default 10)\n"
+    "      --log PATH              log here instead of stderr\n"
+    "  -v, --verbose               log debug lines too\n"
+    "  -q, --quiet                 log warnings and errors only\n"
+    "  -h, --help                  this text\n"
+    "      --version               print the version\n"
+    "\n"
+    "Signals to the master: HUP reload, QUIT graceful stop, TERM/INT fast\n"
+    "stop, USR1 reopen logs, TTIN/TTOU one worker more/fewer.\n";
 
 enum { OPT_SHUTDOWN = 256, OPT_LOG, OPT_VERSION };
 
 static const struct option options[] = {
-	{"listen", required_argument, NULL, 'l'},
-	{"workers", required_argument, NULL, 'w'},
-	{"mode", required_argument, NULL, 'm'},
-	{"pid-file", required_argument, NULL, 'p'},
-	{"shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN},
-	{"log", required_argument, NULL, OPT_LOG},
-	{"verbose", no_argument, NULL, 'v'},
-	{"quiet", no_argument, NULL, 'q'},
-	{"help", no_argument, NULL, 'h'},
-	{"version", no_argument, NULL, OPT_VERSION},
-	{NULL, 0, NULL, 0},
+    {"listen", required_argument, NULL, 'l'},
+    {"workers", required_argument, NULL, 'w'},
+    {"mode", required_argument, NULL, 'm'},
+    {"pid-file", required_argument, NULL, 'p'},
+    {"shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN},
+    {"log", required_argument, NULL, OPT_LOG},
+    {"verbose", no_argument, NULL, 'v'},
+    {"quiet", no_argument, NULL, 'q'},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {NULL, 0, NULL, 0},
 };
 
 __attribute__((format(printf, 2, 3))) static int
@@ -106,9 +106,11 @@ static int apply(herd *h, int c, const char *arg, int *verbosity)
 			return usage_error("-l/--listen", "%s", herd_error(h));
 		return 0;
 	case 'w':
-		if (parse_workers(arg, &n) == -1 || herd_set_workers(h, n) == -1)
+		if (parse_workers(arg, &n) == -1 ||
+		    herd_set_workers(h, n) == -1)
 			return usage_error("-w/--workers",
-					   "'%s': expected 1..512 or auto", arg);
+					   "'%s': expected 1..512 or auto",
+					   arg);
 		return 0;
 	case 'm':
 		if (strcmp(arg, "shared") != 0)
@@ -119,7 +121,8 @@ static int apply(herd *h, int c, const char *arg, int *verbosity)
 		return herd_set_mode(h, HERD_MODE_SHARED) == -1 ? 1 : 0;
 	case 'p':
 		if (herd_set_pid_file(h, arg) == -1)
-			return usage_error("-p/--pid-file", "'%s': bad path", arg);
+			return usage_error("-p/--pid-file", "'%s': bad path",
+					   arg);
 		return 0;
 	case OPT_SHUTDOWN:
 		if (parse_seconds(arg, &secs) == -1 ||

@@ -33,7 +33,8 @@ typedef struct herd_timer herd_timer;
 
 /* How connections reach workers. Only SHARED exists so far. */
 typedef enum herd_mode {
-	HERD_MODE_SHARED = 0, /* every worker accepts on the inherited sockets */
+	HERD_MODE_SHARED =
+	    0, /* every worker accepts on the inherited sockets */
 } herd_mode;
 
 /* Log levels, most severe first. */
@@ -41,7 +42,7 @@ enum { HERD_LOG_ERROR = 0, HERD_LOG_WARN, HERD_LOG_INFO, HERD_LOG_DEBUG };
 
 /* Destinations for herd_worker_send(). */
 #define HERD_TO_MASTER (-1)
-#define HERD_TO_ALL (-2)
+#define HERD_TO_ALL    (-2)
 
 /* Largest application message payload, in bytes. */
 #define HERD_MSG_MAX 4000
@@ -103,9 +104,10 @@ int herd_ncpu(void);
 /* Writes one log line "TIME LEVEL PID ROLE: message" to the log (stderr or
  * the --log file), in the master and in workers alike. */
 void herd_log(int level, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
-/* ---- worker side ------------------------------------------------------------ */
+/* ---- worker side ------------------------------------------------------------
+ */
 
 herd_loop *herd_worker_loop(herd_worker *w);
 int herd_worker_slot(const herd_worker *w);

@@ -46,30 +46,30 @@ static const struct rule {
 	uint32_t min, max;
 	int minfds, maxfds;
 } rules[MSG_TYPE_END] = {
-	[MSG_OPEN_CHANNEL] = {"open-channel", sizeof(struct msg_peer),
-			      sizeof(struct msg_peer), 1, 1},
-	[MSG_CLOSE_CHANNEL] = {"close-channel", sizeof(struct msg_peer),
-			       sizeof(struct msg_peer), 0, 0},
-	[MSG_QUIT] = {"quit", 0, 0, 0, 0},
-	[MSG_TERMINATE] = {"terminate", 0, 0, 0, 0},
-	[MSG_REOPEN] = {"reopen", 0, 0, 0, 0},
-	[MSG_READY] = {"ready", 0, 0, 0, 0},
-	[MSG_HEARTBEAT] = {"heartbeat", sizeof(struct msg_load),
-			   sizeof(struct msg_load), 0, 0},
-	[MSG_APP] = {"app", 0, MSG_PAYLOAD_MAX, 0, 0},
+    [MSG_OPEN_CHANNEL] = {"open-channel", sizeof(struct msg_peer),
+			  sizeof(struct msg_peer), 1, 1},
+    [MSG_CLOSE_CHANNEL] = {"close-channel", sizeof(struct msg_peer),
+			   sizeof(struct msg_peer), 0, 0},
+    [MSG_QUIT] = {"quit", 0, 0, 0, 0},
+    [MSG_TERMINATE] = {"terminate", 0, 0, 0, 0},
+    [MSG_REOPEN] = {"reopen", 0, 0, 0, 0},
+    [MSG_READY] = {"ready", 0, 0, 0, 0},
+    [MSG_HEARTBEAT] = {"heartbeat", sizeof(struct msg_load),
+		       sizeof(struct msg_load), 0, 0},
+    [MSG_APP] = {"app", 0, MSG_PAYLOAD_MAX, 0, 0},
 };
 
 static const char *const error_names[MSG_ERR_END] = {
-	[MSG_OK] = "ok",
-	[MSG_ERR_SHORT] = "shorter than a header",
-	[MSG_ERR_TRUNC] = "longer than the largest message",
-	[MSG_ERR_CTRUNC] = "more fds than a message may carry",
-	[MSG_ERR_LENGTH] = "length field disagrees with the message",
-	[MSG_ERR_TYPE] = "unknown type",
-	[MSG_ERR_SIZE] = "payload size wrong for its type",
-	[MSG_ERR_FDS] = "fd count wrong for its type",
-	[MSG_ERR_CMSG] = "unexpected control message",
-	[MSG_ERR_DIRECTION] = "a type this end does not receive",
+    [MSG_OK] = "ok",
+    [MSG_ERR_SHORT] = "shorter than a header",
+    [MSG_ERR_TRUNC] = "longer than the largest message",
+    [MSG_ERR_CTRUNC] = "more fds than a message may carry",
+    [MSG_ERR_LENGTH] = "length field disagrees with the message",
+    [MSG_ERR_TYPE] = "unknown type",
+    [MSG_ERR_SIZE] = "payload size wrong for its type",
+    [MSG_ERR_FDS] = "fd count wrong for its type",
+    [MSG_ERR_CMSG] = "unexpected control message",
+    [MSG_ERR_DIRECTION] = "a type this end does not receive",
 };
 
 const char *msg_type_name(uint32_t type)
@@ -119,9 +119,9 @@ static enum msg_error check(const struct msg_hdr *h, size_t n, int flags,
 	return MSG_OK;
 }
 
-enum msg_error msg_decode(const void *buf, size_t n, int flags,
-			  const int *fds, int nfds, int bad_cmsg,
-			  uint32_t accept, struct msg *m)
+enum msg_error msg_decode(const void *buf, size_t n, int flags, const int *fds,
+			  int nfds, int bad_cmsg, uint32_t accept,
+			  struct msg *m)
 {
 	struct msg_hdr h = {0};
 	enum msg_error e;
@@ -141,15 +141,16 @@ enum msg_error msg_decode(const void *buf, size_t n, int flags,
 	return MSG_OK;
 }
 
-/* ---- channel objects ------------------------------------------------------- */
+/* ---- channel objects -------------------------------------------------------
+ */
 
 static void chan_io(herd_loop *l, int fd, unsigned events, void *arg);
 
 /* Keeps the loop registration equal to what the channel needs now. */
 static void update_events(struct chan *c)
 {
-	unsigned want = (c->fn ? HERD_READ : 0u) |
-			(c->head && !c->dead ? HERD_WRITE : 0u);
+	unsigned want =
+	    (c->fn ? HERD_READ : 0u) | (c->head && !c->dead ? HERD_WRITE : 0u);
 	int rc = 0;
 
 	if (c->loop == NULL || want == c->events)
@@ -221,7 +222,7 @@ size_t chan_queued(const struct chan *c)
 	return c->queued;
 }
 
-/* ---- sending ----------------------------------------------------------------- */
+/* ---- sending ------------------------------------------------------------- */
 
 static ssize_t send_one(int fd, const struct qmsg *q)
 {
@@ -346,7 +347,7 @@ static void chan_io(herd_loop *l, int fd, unsigned events, void *arg)
 		c->fn(l, fd, HERD_READ, c->arg);
 }
 
-/* ---- receiving ---------------------------------------------------------------- */
+/* ---- receiving ----------------------------------------------------------- */
 
 /* Gathers the fds of every SCM_RIGHTS in mh into fds (closing any beyond
  * max); reports other control messages through *bad. */
@@ -368,7 +369,8 @@ static int collect_fds(struct msghdr *mh, int *fds, int max, int *bad)
 		for (size_t i = 0; i < k; i++) {
 			int fd;
 
-			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(fd));
+			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int),
+			       sizeof(fd));
 			if (n < max)
 				fds[n++] = fd;
 			else {
@@ -401,10 +403,12 @@ int chan_recv(struct chan *c, struct msg *m)
 
 	for (;;) {
 		struct iovec iov = {buf, sizeof(buf)};
-		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1,
+		struct msghdr mh = {.msg_iov = &iov,
+				    .msg_iovlen = 1,
 				    .msg_control = u.buf,
 				    .msg_controllen = sizeof(u.buf)};
-		ssize_t n = recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		ssize_t n =
+		    recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 		enum msg_error e;
 		int nfds, bad;
 

@@ -15,19 +15,19 @@
 
 #include "herd.h"
 
-#define MSG_MAX_FDS 4
+#define MSG_MAX_FDS	4
 #define MSG_PAYLOAD_MAX HERD_MSG_MAX
-#define CHAN_QUEUE_MAX 1024 /* messages waiting for one peer */
+#define CHAN_QUEUE_MAX	1024 /* messages waiting for one peer */
 
 enum msg_type {
 	MSG_OPEN_CHANNEL = 1, /* m->w: a peer's inbox (1 fd) */
 	MSG_CLOSE_CHANNEL,    /* m->w: a peer is gone */
-	MSG_QUIT,             /* m->w: drain and exit */
-	MSG_TERMINATE,        /* m->w: exit now */
-	MSG_REOPEN,           /* m->w: reopen the log */
-	MSG_READY,            /* w->m: accepting */
-	MSG_HEARTBEAT,        /* w->m: alive, with its load */
-	MSG_APP,              /* w->w, w->m: application bytes */
+	MSG_QUIT,	      /* m->w: drain and exit */
+	MSG_TERMINATE,	      /* m->w: exit now */
+	MSG_REOPEN,	      /* m->w: reopen the log */
+	MSG_READY,	      /* w->m: accepting */
+	MSG_HEARTBEAT,	      /* w->m: alive, with its load */
+	MSG_APP,	      /* w->w, w->m: application bytes */
 	MSG_TYPE_END
 };
 
@@ -54,10 +54,10 @@ struct msg_load { /* HEARTBEAT */
 
 /* Which types an end receives: a set of MSG_BIT(type). */
 #define MSG_BIT(t) (1u << (t))
-#define MSG_TO_WORKER                                                        \
-	(MSG_BIT(MSG_OPEN_CHANNEL) | MSG_BIT(MSG_CLOSE_CHANNEL) |            \
+#define MSG_TO_WORKER                                                          \
+	(MSG_BIT(MSG_OPEN_CHANNEL) | MSG_BIT(MSG_CLOSE_CHANNEL) |              \
 	 MSG_BIT(MSG_QUIT) | MSG_BIT(MSG_TERMINATE) | MSG_BIT(MSG_REOPEN))
-#define MSG_TO_MASTER                                                        \
+#define MSG_TO_MASTER                                                          \
 	(MSG_BIT(MSG_READY) | MSG_BIT(MSG_HEARTBEAT) | MSG_BIT(MSG_APP))
 #define MSG_TO_PEER MSG_BIT(MSG_APP)
 
@@ -71,14 +71,14 @@ struct msg {
 /* Why a received message was refused; also the index into the counters. */
 enum msg_error {
 	MSG_OK = 0,
-	MSG_ERR_SHORT,     /* shorter than the header */
-	MSG_ERR_TRUNC,     /* MSG_TRUNC: longer than the largest message */
-	MSG_ERR_CTRUNC,    /* MSG_CTRUNC: more fds than a message may carry */
-	MSG_ERR_LENGTH,    /* header length disagrees with the datagram */
-	MSG_ERR_TYPE,      /* unknown type */
-	MSG_ERR_SIZE,      /* payload size wrong for the type */
-	MSG_ERR_FDS,       /* fd count wrong for the type */
-	MSG_ERR_CMSG,      /* control data other than SCM_RIGHTS */
+	MSG_ERR_SHORT,	   /* shorter than the header */
+	MSG_ERR_TRUNC,	   /* MSG_TRUNC: longer than the largest message */
+	MSG_ERR_CTRUNC,	   /* MSG_CTRUNC: more fds than a message may carry */
+	MSG_ERR_LENGTH,	   /* header length disagrees with the datagram */
+	MSG_ERR_TYPE,	   /* unknown type */
+	MSG_ERR_SIZE,	   /* payload size wrong for the type */
+	MSG_ERR_FDS,	   /* fd count wrong for the type */
+	MSG_ERR_CMSG,	   /* control data other than SCM_RIGHTS */
 	MSG_ERR_DIRECTION, /* a type this end never receives (forged command) */
 	MSG_ERR_END
 };
@@ -90,9 +90,9 @@ const char *msg_error_name(enum msg_error e);
  * came with it) for an end that receives the types in accept. On any error
  * every fd is closed and m->nfds is 0. Pure apart from close(), so it is
  * unit tested and fuzzed directly. */
-enum msg_error msg_decode(const void *buf, size_t n, int flags,
-			  const int *fds, int nfds, int bad_cmsg,
-			  uint32_t accept, struct msg *m);
+enum msg_error msg_decode(const void *buf, size_t n, int flags, const int *fds,
+			  int nfds, int bad_cmsg, uint32_t accept,
+			  struct msg *m);
 
 struct chan;
 

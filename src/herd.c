@@ -153,10 +153,11 @@ int herd_ncpu(void)
 	return n > 0 ? (int)n : 1;
 }
 
-/* ---- run ------------------------------------------------------------------ */
+/* ---- run ------------------------------------------------------------------
+ */
 
-__attribute__((format(printf, 2, 3))) static int fail(herd *h,
-							 const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static int fail(herd *h, const char *fmt,
+						      ...)
 {
 	va_list ap;
 

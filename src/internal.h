@@ -11,7 +11,7 @@
 #include "herd.h"
 #include "listen.h"
 
-#define MAX_LISTEN 64
+#define MAX_LISTEN  64
 #define MAX_WORKERS 512
 
 struct herd {

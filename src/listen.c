@@ -20,8 +20,8 @@
 
 #define BACKLOG 4096 /* the kernel caps it at net.core.somaxconn */
 
-__attribute__((format(printf, 3, 4))) static int
-fail(char *err, size_t errlen, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen,
+						      const char *fmt, ...)
 {
 	va_list ap;
 
@@ -295,7 +295,8 @@ void addr_format(const struct sockaddr *sa, socklen_t len, char *buf,
 		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
 		snprintf(buf, buflen, "%s:%u", host, ntohs(in->sin_port));
 	} else if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+		const struct sockaddr_in6 *in6 =
+		    (const struct sockaddr_in6 *)sa;
 
 		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
 		snprintf(buf, buflen, "[%s]:%u", host, ntohs(in6->sin6_port));

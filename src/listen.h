@@ -11,7 +11,7 @@
 
 struct listen_addr {
 	char text[ADDR_TEXT_MAX]; /* as given, for messages */
-	int wildcard;             /* "PORT" or ":PORT": every address */
+	int wildcard;		  /* "PORT" or ":PORT": every address */
 	socklen_t len;
 	struct sockaddr_storage sa;
 	int fd; /* the bound socket, or -1 */

@@ -110,8 +110,8 @@ static size_t format_time(char *buf, size_t len)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
-	n += (size_t)snprintf(buf + n, len - n, ".%03ldZ",
-			      ts.tv_nsec / 1000000);
+	n +=
+	    (size_t)snprintf(buf + n, len - n, ".%03ldZ", ts.tv_nsec / 1000000);
 	return n;
 }
 

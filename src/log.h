@@ -19,8 +19,8 @@ int log_fd(void);
 void log_close(void);
 
 #define log_error(...) herd_log(HERD_LOG_ERROR, __VA_ARGS__)
-#define log_warn(...) herd_log(HERD_LOG_WARN, __VA_ARGS__)
-#define log_info(...) herd_log(HERD_LOG_INFO, __VA_ARGS__)
+#define log_warn(...)  herd_log(HERD_LOG_WARN, __VA_ARGS__)
+#define log_info(...)  herd_log(HERD_LOG_INFO, __VA_ARGS__)
 #define log_debug(...) herd_log(HERD_LOG_DEBUG, __VA_ARGS__)
 
 #endif

@@ -16,7 +16,7 @@
 #include "log.h"
 #include "loop.h"
 
-#define BATCH 64
+#define BATCH	 64
 #define NO_INDEX SIZE_MAX
 
 struct io {
@@ -199,7 +199,8 @@ int herd_loop_del(herd_loop *l, int fd)
 	return 0;
 }
 
-/* ---- timers (a binary min-heap on due time) -------------------------------- */
+/* ---- timers (a binary min-heap on due time) --------------------------------
+ */
 
 static void heap_swap(herd_loop *l, size_t a, size_t b)
 {

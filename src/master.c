@@ -25,18 +25,18 @@
 #include "loop.h"
 #include "proc.h"
 
-#define BACKOFF_FIRST_MS 100  /* second quick death in a row */
-#define BACKOFF_MAX_MS 5000
-#define HEALTHY_MS 10000      /* alive this long: the back-off resets */
-#define PENDING_READY_MS 30000 /* a reload not ready by then is abandoned */
-#define FAST_STOP_MS 3000     /* SIGTERM, then SIGKILL after this */
-#define MAX_DRAINING_GENS 2   /* older generations are stopped outright */
-#define RECV_BATCH 64
+#define BACKOFF_FIRST_MS  100 /* second quick death in a row */
+#define BACKOFF_MAX_MS	  5000
+#define HEALTHY_MS	  10000 /* alive this long: the back-off resets */
+#define PENDING_READY_MS  30000 /* a reload not ready by then is abandoned */
+#define FAST_STOP_MS	  3000	/* SIGTERM, then SIGKILL after this */
+#define MAX_DRAINING_GENS 2	/* older generations are stopped outright */
+#define RECV_BATCH	  64
 
 enum master_state { M_RUNNING, M_QUITTING, M_TERMINATING };
 
 struct slot_state {
-	unsigned fails;      /* quick deaths in a row */
+	unsigned fails;	     /* quick deaths in a row */
 	uint64_t not_before; /* back-off: no respawn before this time */
 };
 
@@ -49,7 +49,7 @@ struct master {
 	pid_t pid;
 	struct proctab procs;
 	int nworkers;
-	unsigned gen;     /* the generation that serves */
+	unsigned gen;	  /* the generation that serves */
 	unsigned pending; /* the generation starting after a reload, or 0 */
 	unsigned last_gen;
 	uint64_t pending_since;
@@ -70,7 +70,7 @@ static uint64_t earlier(uint64_t a, uint64_t b)
 	return a < b ? a : b;
 }
 
-/* ---- talking to workers ------------------------------------------------------ */
+/* ---- talking to workers -------------------------------------------------- */
 
 static void proc_signal(const struct proc *p, int sig)
 {
@@ -153,10 +153,11 @@ static void broadcast_close(struct master *m, const struct proc *dead)
 {
 	for (size_t i = 0; i < m->procs.n; i++)
 		if (m->procs.v[i] != dead)
-			send_peer(m, m->procs.v[i], MSG_CLOSE_CHANNEL, dead, -1);
+			send_peer(m, m->procs.v[i], MSG_CLOSE_CHANNEL, dead,
+				  -1);
 }
 
-/* ---- spawning -------------------------------------------------------------------- */
+/* ---- spawning ------------------------------------------------------------ */
 
 /* In a new worker, after every fd but its own was closed: frees the
  * master's memory. The close() and epoll_ctl() calls on the way fail with
@@ -213,13 +214,14 @@ static void proc_started(struct master *m, struct proc *p, pid_t pid,
 		log_debug("pidfd_open: %s; signalling by pid", strerror(errno));
 	p->chan = chan_new(chan_fd, MSG_TO_MASTER, m->loop, on_worker_chan, p);
 	if (p->chan == NULL) {
-		log_error("worker %d: no channel: %s", p->slot, strerror(errno));
+		log_error("worker %d: no channel: %s", p->slot,
+			  strerror(errno));
 		close(chan_fd);
 		terminate_proc(m, p);
 		return;
 	}
-	log_info("worker %d started (pid %d, generation %u)", p->slot,
-		 (int)pid, p->gen);
+	log_info("worker %d started (pid %d, generation %u)", p->slot, (int)pid,
+		 p->gen);
 	broadcast_open(m, p);
 }
 
@@ -257,12 +259,13 @@ fail:
 	return -1;
 }
 
-/* ---- exits --------------------------------------------------------------------- */
+/* ---- exits --------------------------------------------------------------- */
 
 static void describe_exit(int status, char *buf, size_t len)
 {
 	if (WIFEXITED(status))
-		snprintf(buf, len, "exited with status %d", WEXITSTATUS(status));
+		snprintf(buf, len, "exited with status %d",
+			 WEXITSTATUS(status));
 	else if (WIFSIGNALED(status))
 		snprintf(buf, len, "killed by signal %d (%s)%s",
 			 WTERMSIG(status), strsignal(WTERMSIG(status)),
@@ -358,19 +361,19 @@ static void reap(struct master *m)
 	}
 }
 
-/* ---- messages from workers ------------------------------------------------------- */
+/* ---- messages from workers ----------------------------------------------- */
 
 /* A worker's status line, made printable and bounded before it is logged. */
 static void log_status(const struct proc *p, const struct msg *msg)
 {
 	char text[201];
-	size_t n = msg->hdr.len < sizeof(text) - 1 ? msg->hdr.len
-						   : sizeof(text) - 1;
+	size_t n =
+	    msg->hdr.len < sizeof(text) - 1 ? msg->hdr.len : sizeof(text) - 1;
 
 	for (size_t i = 0; i < n; i++)
 		text[i] = msg->data[i] >= 0x20 && msg->data[i] < 0x7f
-				  ? (char)msg->data[i]
-				  : '?';
+			      ? (char)msg->data[i]
+			      : '?';
 	text[n] = '\0';
 	log_info("worker %d status: %s", p->slot, text);
 }
@@ -424,7 +427,7 @@ static void on_worker_chan(herd_loop *l, int fd, unsigned events, void *arg)
 	reconcile(m);
 }
 
-/* ---- lifecycle commands ------------------------------------------------------------ */
+/* ---- lifecycle commands -------------------------------------------------- */
 
 static void graceful_stop(struct master *m)
 {
@@ -492,7 +495,7 @@ static void scale(struct master *m, int delta)
 	m->nworkers = n;
 }
 
-/* ---- reconcile ------------------------------------------------------------------------ */
+/* ---- reconcile ----------------------------------------------------------- */
 
 static uint64_t enforce_deadlines(struct master *m, uint64_t now)
 {
@@ -626,7 +629,8 @@ static void reconcile(struct master *m)
 		    now - m->pending_since >= PENDING_READY_MS)
 			abandon_pending(m, "was not ready in time");
 		if (m->pending != 0)
-			next = earlier(next, m->pending_since + PENDING_READY_MS);
+			next =
+			    earlier(next, m->pending_since + PENDING_READY_MS);
 		next = earlier(next, fill_slots(m, m->gen, now));
 		next = earlier(next, fill_slots(m, m->pending, now));
 		promote_pending(m);
@@ -646,9 +650,11 @@ static void on_wake(herd_loop *l, herd_timer *t, void *arg)
 	reconcile(arg);
 }
 
-/* ---- signals ------------------------------------------------------------------------------ */
+/* ---- signals
+ * ------------------------------------------------------------------------------
+ */
 
-static const int master_signals[] = {SIGCHLD, SIGHUP,  SIGINT,  SIGTERM,
+static const int master_signals[] = {SIGCHLD, SIGHUP,  SIGINT,	SIGTERM,
 				     SIGQUIT, SIGUSR1, SIGUSR2, SIGTTIN,
 				     SIGTTOU, SIGWINCH};
 
@@ -698,7 +704,9 @@ static int setup_signals(struct master *m)
 	return herd_loop_add(m->loop, m->sigfd, HERD_READ, on_signals, m);
 }
 
-/* ---- run ------------------------------------------------------------------------------------ */
+/* ---- run
+ * ------------------------------------------------------------------------------------
+ */
 
 /* Every exit path ends here with no worker left behind. */
 static void kill_all(struct master *m)

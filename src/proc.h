@@ -23,16 +23,17 @@ struct chan;
 
 struct proc {
 	pid_t pid;
-	int pidfd;   /* signals go here, never to a pid that may be reused */
+	int pidfd; /* signals go here, never to a pid that may be reused */
 	int slot;
 	unsigned gen;
 	enum proc_state state;
 	struct chan *chan; /* the master's end of the channel */
-	int inbox_w;       /* write end of the worker's inbox, for peers */
+	int inbox_w;	   /* write end of the worker's inbox, for peers */
 	uint64_t started;  /* ms, monotonic */
-	uint64_t deadline; /* SIGKILL at this time (DRAINING, STOPPING); 0 none */
-	int killed;        /* SIGKILL sent */
-	uint32_t active;   /* connections, from the last heartbeat */
+	uint64_t
+	    deadline;	 /* SIGKILL at this time (DRAINING, STOPPING); 0 none */
+	int killed;	 /* SIGKILL sent */
+	uint32_t active; /* connections, from the last heartbeat */
 	uint64_t total;
 	uint64_t heard; /* ms of the last message */
 };
@@ -56,7 +57,7 @@ size_t proc_count(const struct proctab *t, unsigned gen, int state);
 unsigned proc_oldest_gen(const struct proctab *t, int state);
 void proctab_free(struct proctab *t);
 
-#define PROC_ANY_GEN 0u
+#define PROC_ANY_GEN   0u
 #define PROC_ANY_STATE (-1)
 
 #endif

@@ -68,8 +68,8 @@ static int close_from_to(unsigned lo, unsigned hi)
 	if (errno != ENOSYS)
 		return -1;
 	/* Kernels before 5.9: close one by one, bounded by the fd limit. */
-	for (long fd = lo, max = sysconf(_SC_OPEN_MAX); fd <= (long)hi &&
-	     fd < (max > 0 ? max : 65536); fd++)
+	for (long fd = lo, max = sysconf(_SC_OPEN_MAX);
+	     fd <= (long)hi && fd < (max > 0 ? max : 65536); fd++)
 		close((int)fd);
 	return 0;
 }

@@ -18,10 +18,10 @@
 #include "log.h"
 #include "loop.h"
 
-#define ACCEPT_BATCH 64        /* connections per wake-up per socket */
-#define ACCEPT_PAUSE_MS 100    /* after EMFILE and friends */
-#define HEARTBEAT_MS 1000
-#define RECV_BATCH 64           /* channel messages per wake-up */
+#define ACCEPT_BATCH	64  /* connections per wake-up per socket */
+#define ACCEPT_PAUSE_MS 100 /* after EMFILE and friends */
+#define HEARTBEAT_MS	1000
+#define RECV_BATCH	64 /* channel messages per wake-up */
 
 struct peer {
 	int slot;
@@ -60,7 +60,7 @@ static void worker_finish(herd_worker *w, int code)
 	loop_stop(w->loop);
 }
 
-/* ---- public accessors -------------------------------------------------------- */
+/* ---- public accessors ---------------------------------------------------- */
 
 herd_loop *herd_worker_loop(herd_worker *w)
 {
@@ -112,7 +112,7 @@ void herd_conn_close(herd_worker *w, int fd)
 		worker_finish(w, 0);
 }
 
-/* ---- messages out --------------------------------------------------------------- */
+/* ---- messages out -------------------------------------------------------- */
 
 static struct msg_hdr header(const herd_worker *w, uint32_t type, size_t len,
 			     int dst)
@@ -158,7 +158,8 @@ int herd_worker_send(herd_worker *w, int to, const void *data, size_t len)
 		return chan_send(w->master, &h, data, NULL, 0);
 	if (to == HERD_TO_ALL) {
 		for (size_t i = 0; i < w->npeers; i++)
-			if (chan_send(w->peers[i].chan, &h, data, NULL, 0) == -1)
+			if (chan_send(w->peers[i].chan, &h, data, NULL, 0) ==
+			    -1)
 				rc = -1;
 		return rc;
 	}
@@ -179,7 +180,7 @@ static void send_heartbeat(herd_loop *l, herd_timer *t, void *arg)
 	herd_timer_start(t, HEARTBEAT_MS);
 }
 
-/* ---- accepting ------------------------------------------------------------------ */
+/* ---- accepting ----------------------------------------------------------- */
 
 static void on_accept(herd_loop *l, int fd, unsigned events, void *arg);
 
@@ -230,9 +231,10 @@ static void starvation_over(herd_worker *w)
 {
 	if (w->starved_since == 0)
 		return;
-	log_info("accept: fds available again after %llu ms (%lu pauses)",
-		 (unsigned long long)(herd_loop_now(w->loop) - w->starved_since),
-		 w->starved_count);
+	log_info(
+	    "accept: fds available again after %llu ms (%lu pauses)",
+	    (unsigned long long)(herd_loop_now(w->loop) - w->starved_since),
+	    w->starved_count);
 	w->starved_since = 0;
 	w->starved_count = 0;
 }
@@ -283,7 +285,7 @@ static void on_accept(herd_loop *l, int lfd, unsigned events, void *arg)
 	}
 }
 
-/* ---- lifecycle ---------------------------------------------------------------------- */
+/* ---- lifecycle ----------------------------------------------------------- */
 
 /* Closes this worker's copies of the listening sockets: the master keeps
  * its own, so the backlog survives for the other workers. */
@@ -311,7 +313,7 @@ static void start_drain(herd_worker *w)
 		worker_finish(w, 0);
 }
 
-/* ---- messages in --------------------------------------------------------------------- */
+/* ---- messages in --------------------------------------------------------- */
 
 static void peer_open(herd_worker *w, const struct msg *m)
 {
@@ -418,13 +420,14 @@ static void on_inbox(herd_loop *l, int fd, unsigned events, void *arg)
 		log_debug("inbox: empty message or error ignored");
 }
 
-/* ---- signals ----------------------------------------------------------------------------- */
+/* ---- signals
+ * -----------------------------------------------------------------------------
+ */
 
 static void worker_sigset(sigset_t *set)
 {
-	static const int sigs[] = {SIGTERM, SIGINT,  SIGQUIT, SIGHUP,
-				   SIGUSR1, SIGUSR2, SIGTTIN, SIGTTOU,
-				   SIGWINCH};
+	static const int sigs[] = {SIGTERM, SIGINT,  SIGQUIT, SIGHUP,  SIGUSR1,
+				   SIGUSR2, SIGTTIN, SIGTTOU, SIGWINCH};
 
 	sigemptyset(set);
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
@@ -464,7 +467,9 @@ static int setup_signals(herd_worker *w)
 	return herd_loop_add(w->loop, w->sigfd, HERD_READ, on_signal, w);
 }
 
-/* ---- main ------------------------------------------------------------------------------------ */
+/* ---- main
+ * ------------------------------------------------------------------------------------
+ */
 
 static int worker_init(herd_worker *w, int chan_fd, int inbox_fd)
 {

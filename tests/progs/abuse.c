@@ -61,22 +61,22 @@ static void attack(int fd)
 	static unsigned char big[70000];
 	struct hdr h;
 
-	send_raw(fd, "xy", 2, 1);                     /* short, with an fd */
-	h = (struct hdr){3, 100, 0, 0, 0, 0};         /* length lies */
+	send_raw(fd, "xy", 2, 1);	      /* short, with an fd */
+	h = (struct hdr){3, 100, 0, 0, 0, 0}; /* length lies */
 	send_raw(fd, &h, sizeof(h), 0);
-	h = (struct hdr){77, 0, 0, 0, 0, 0};          /* unknown type */
+	h = (struct hdr){77, 0, 0, 0, 0, 0}; /* unknown type */
 	send_raw(fd, &h, sizeof(h), 2);
-	h = (struct hdr){3, 0, 0, 0, 0, 0};           /* QUIT with fds */
+	h = (struct hdr){3, 0, 0, 0, 0, 0}; /* QUIT with fds */
 	send_raw(fd, &h, sizeof(h), 3);
-	h = (struct hdr){8, 0, 0, 0, 0, 0};           /* app, 8 fds: CTRUNC */
+	h = (struct hdr){8, 0, 0, 0, 0, 0}; /* app, 8 fds: CTRUNC */
 	send_raw(fd, &h, sizeof(h), 8);
 	h = (struct hdr){8, sizeof(big) - sizeof(h), 0, 0, 0, 0}; /* huge */
 	memcpy(big, &h, sizeof(h));
 	send_raw(fd, big, sizeof(big), 1);
-	h = (struct hdr){1, 12, 0, 0, 0, 0};          /* open-channel, w->m */
+	h = (struct hdr){1, 12, 0, 0, 0, 0}; /* open-channel, w->m */
 	memcpy(big, &h, sizeof(h));
 	send_raw(fd, big, sizeof(h) + 12, 1);
-	h = (struct hdr){4, 0, 0, 0, 0, 0};           /* a forged TERMINATE */
+	h = (struct hdr){4, 0, 0, 0, 0, 0}; /* a forged TERMINATE */
 	send_raw(fd, &h, sizeof(h), 0);
 }
 

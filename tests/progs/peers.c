@@ -46,8 +46,8 @@ static int on_start(herd_worker *w, void *ud)
 	return 0;
 }
 
-static void on_message(herd_worker *w, int from, const void *data,
-		       size_t len, void *ud)
+static void on_message(herd_worker *w, int from, const void *data, size_t len,
+		       void *ud)
 {
 	char status[64];
 

@@ -11,7 +11,8 @@
 
 static int tap_n, tap_failed;
 
-__attribute__((format(printf, 2, 3))) static int ok(int cond, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static int ok(int cond, const char *fmt,
+						    ...)
 {
 	va_list ap;
 
@@ -27,11 +28,11 @@ __attribute__((format(printf, 2, 3))) static int ok(int cond, const char *fmt, .
 	return cond;
 }
 
-#define is_int(got, want, ...)                                                   \
-	do {                                                                     \
-		long long g_ = (long long)(got), w_ = (long long)(want);         \
-		if (!ok(g_ == w_, __VA_ARGS__))                                  \
-			printf("#   got %lld, want %lld\n", g_, w_);             \
+#define is_int(got, want, ...)                                                 \
+	do {                                                                   \
+		long long g_ = (long long)(got), w_ = (long long)(want);       \
+		if (!ok(g_ == w_, __VA_ARGS__))                                \
+			printf("#   got %lld, want %lld\n", g_, w_);           \
 	} while (0)
 
 static inline int done_testing(void)

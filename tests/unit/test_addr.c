@@ -24,8 +24,8 @@ static void good(const char *s, int family, int port, int wildcard)
 	int rc = addr_parse(s, &a, err, sizeof(err));
 
 	ok(rc == 0 && a.sa.ss_family == family &&
-		   (family == AF_UNIX || port_of(&a) == port) &&
-		   a.wildcard == wildcard,
+	       (family == AF_UNIX || port_of(&a) == port) &&
+	       a.wildcard == wildcard,
 	   "'%s' parses (family %d, port %d) %s", s, family, port, err);
 }
 
@@ -45,8 +45,7 @@ static void formats(const char *s, const char *want)
 
 	if (addr_parse(s, &a, err, sizeof(err)) == 0)
 		addr_format((struct sockaddr *)&a.sa, a.len, buf, sizeof(buf));
-	ok(strcmp(buf, want) == 0, "'%s' formats as %s (got %s)", s, want,
-	   buf);
+	ok(strcmp(buf, want) == 0, "'%s' formats as %s (got %s)", s, want, buf);
 }
 
 static void unix_sockets(void)
@@ -57,7 +56,7 @@ static void unix_sockets(void)
 	snprintf(path, sizeof(path), "unix:/tmp/herd-test-%d.sock",
 		 (int)getpid());
 	ok(addr_parse(path, &a, err, sizeof(err)) == 0 &&
-		   addr_bind(&a, err, sizeof(err)) == 0,
+	       addr_bind(&a, err, sizeof(err)) == 0,
 	   "unix socket binds");
 	b = a;
 	b.fd = -1;

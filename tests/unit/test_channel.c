@@ -82,7 +82,7 @@ static void roundtrip_with_fd(void)
 	ok(chan_recv(b, &m) == 1, "received");
 	memcpy(&got, m.data, sizeof(got));
 	ok(m.hdr.type == MSG_OPEN_CHANNEL && m.nfds == 1 && got.slot == 3 &&
-		   got.pid == 1234 && got.gen == 7,
+	       got.pid == 1234 && got.gen == 7,
 	   "header, payload and one fd intact");
 	ok(fcntl(m.fds[0], F_GETFD) & FD_CLOEXEC, "received fd is CLOEXEC");
 	ok(write(m.fds[0], "x", 1) == 1 && read(p[0], &c, 1) == 1 && c == 'x',
@@ -130,8 +130,8 @@ static void malformed(void)
 	refuses(sv[0], rx, &h, sizeof(h), 0, MSG_ERR_TYPE, "type zero");
 	h = (struct msg_hdr){MSG_QUIT, 0, 0, 0, 0, 0};
 	refuses(sv[0], rx, &h, sizeof(h), 1, MSG_ERR_FDS, "fd on quit");
-	h = (struct msg_hdr){MSG_OPEN_CHANNEL, sizeof(struct msg_peer), 0, 0,
-			     0, 0};
+	h = (struct msg_hdr){
+	    MSG_OPEN_CHANNEL, sizeof(struct msg_peer), 0, 0, 0, 0};
 	memcpy(big, &h, sizeof(h));
 	refuses(sv[0], rx, big, sizeof(h) + sizeof(struct msg_peer), 0,
 		MSG_ERR_FDS, "open-channel without its fd");
@@ -163,16 +163,18 @@ static void queueing(void)
 	b = chan_new(sv[1], ALL, NULL, NULL, NULL);
 	while (chan_queued(a) == 0 && sent < 100000)
 		sent += chan_send(a, &h, payload, NULL, 0) == 0;
-	ok(chan_queued(a) == 1, "a full socket queues instead of blocking "
-				"(after %d sends)", sent);
+	ok(chan_queued(a) == 1,
+	   "a full socket queues instead of blocking "
+	   "(after %d sends)",
+	   sent);
 	if (pipe2(p, O_CLOEXEC) == -1)
 		_exit(97);
 	close(p[0]);
 	before = count_fds();
 	h.len = 0;
 	ok(chan_send(a, &h, NULL, &p[1], 0) == 0, "queued behind");
-	h = (struct msg_hdr){MSG_OPEN_CHANNEL, sizeof(struct msg_peer), 1, 0,
-			     1, 0};
+	h = (struct msg_hdr){
+	    MSG_OPEN_CHANNEL, sizeof(struct msg_peer), 1, 0, 1, 0};
 	ok(chan_send(a, &h, payload, &p[1], 1) == 0 && count_fds() == before,
 	   "an fd waits in the queue, still open");
 	while (chan_recv(b, &m) == 1 || chan_queued(a) > 0) {
@@ -214,11 +216,12 @@ static void decode_direct(void)
 	ok(memcmp(m.data, "hello", 5) == 0 && m.hdr.dst == -1, "payload kept");
 	is_int(msg_decode(buf, sizeof(buf) - 1, 0, NULL, 0, 0, ALL, &m),
 	       MSG_ERR_LENGTH, "one byte short");
-	is_int(msg_decode(buf, sizeof(buf), 0, NULL, 0, 1, ALL, &m), MSG_ERR_CMSG,
-	       "credentials or other control data refused");
+	is_int(msg_decode(buf, sizeof(buf), 0, NULL, 0, 1, ALL, &m),
+	       MSG_ERR_CMSG, "credentials or other control data refused");
 	is_int(msg_decode(buf, sizeof(buf), 0, NULL, 0, 0, MSG_TO_WORKER, &m),
-	       MSG_ERR_DIRECTION, "a worker does not take app messages from "
-				  "the master");
+	       MSG_ERR_DIRECTION,
+	       "a worker does not take app messages from "
+	       "the master");
 	h = (struct msg_hdr){MSG_QUIT, 0, 1, 2, 3, 0};
 	memcpy(buf, &h, sizeof(h));
 	is_int(msg_decode(buf, sizeof(h), 0, NULL, 0, 0, MSG_TO_PEER, &m),

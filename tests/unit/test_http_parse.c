@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- helpers ---------------------------------------------------------- */
+/* ---- helpers ------------------------------------------------------------- */
 
 /* The copy the last parse read; *req points into it until the next one. */
 static char *last_copy;
@@ -90,7 +90,7 @@ static char *head_of_size(size_t size)
 	return s;
 }
 
-/* ---- request line and basics ------------------------------------------ */
+/* ---- request line and basics --------------------------------------------- */
 
 static void test_good_get(void)
 {
@@ -245,7 +245,7 @@ static void test_absolute_form(void)
 	       "absolute-form with another scheme");
 }
 
-/* ---- header fields ---------------------------------------------------- */
+/* ---- header fields ------------------------------------------------------- */
 
 static void test_field_syntax(void)
 {
@@ -348,7 +348,7 @@ static void test_expect(void)
 	   "no Expect, no continue");
 }
 
-/* ---- size limits ------------------------------------------------------ */
+/* ---- size limits --------------------------------------------------------- */
 
 static void test_head_limit(void)
 {
@@ -448,7 +448,7 @@ static void test_transfer_encoding(void)
 	    -400, "Transfer-Encoding in HTTP/1.0 is 400");
 }
 
-/* ---- chunked skipper -------------------------------------------------- */
+/* ---- chunked skipper ----------------------------------------------------- */
 
 static void test_chunked_good(void)
 {
@@ -540,7 +540,7 @@ static void test_chunked_limits(void)
 	free(data);
 }
 
-/* ---- robustness ------------------------------------------------------- */
+/* ---- robustness ---------------------------------------------------------- */
 
 /* A fixed pseudo-random byte source, so failures are reproducible. */
 static unsigned next_rand(unsigned *s)
