@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -168,6 +169,28 @@ __attribute__((format(printf, 2, 3))) static int fail(herd *h, const char *fmt,
 	return -1;
 }
 
+/* Refuses to start a pool the fd limit cannot hold through a reload,
+ * rather than starting part of it and retrying the rest forever. The soft
+ * limit is raised to the hard one first, as the limit is there to be. */
+static int check_fd_limit(herd *h)
+{
+	int want = h->workers > 0 ? h->workers : herd_ncpu();
+	struct rlimit rl;
+
+	if (master_max_workers(h) >= want)
+		return 0;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+		    master_max_workers(h) >= want)
+			return 0;
+	}
+	return fail(h,
+		    "%d workers need more fds than the limit allows (at most "
+		    "%d workers; raise ulimit -n)",
+		    want, master_max_workers(h));
+}
+
 static int bind_all(herd *h)
 {
 	char err[256];
@@ -218,7 +241,7 @@ int herd_run(herd *h)
 		fail(h, "log %s: %s", h->log_file, strerror(errno));
 		return 1;
 	}
-	if (bind_all(h) == -1)
+	if (check_fd_limit(h) == -1 || bind_all(h) == -1)
 		return 1;
 	if (h->pid_file != NULL && write_pid_file(h) == -1) {
 		for (size_t i = 0; i < h->naddrs; i++)

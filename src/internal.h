@@ -37,6 +37,8 @@ struct herd {
 /* master.c: runs the master once the sockets are bound; returns its exit
  * status. */
 int master_run(herd *h);
+/* The most workers the fd limit lets the master hold through a reload. */
+int master_max_workers(const herd *h);
 
 /* worker.c: the in-process worker runtime, in a freshly forked child that
  * holds exactly its channel, its inbox, the listeners and the log. Returns

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -32,6 +33,13 @@
 #define FAST_STOP_MS	  3000	/* SIGTERM, then SIGKILL after this */
 #define MAX_DRAINING_GENS 2	/* older generations are stopped outright */
 #define RECV_BATCH	  64
+/* The master's fds: per worker its channel, its inbox's write end and its
+ * pidfd; besides, stdio, the log, epoll, signalfd, the listeners, and the
+ * socketpairs and dups of a spawn in progress. */
+#define FDS_PER_WORKER 3
+#define FDS_BASE       16
+/* Generations alive at once: serving, pending and the draining ones. */
+#define GENS_ALIVE (MAX_DRAINING_GENS + 2)
 
 enum master_state { M_RUNNING, M_QUITTING, M_TERMINATING };
 
@@ -481,14 +489,32 @@ static void reopen(struct master *m)
 	log_info("log reopened");
 }
 
+int master_max_workers(const herd *h)
+{
+	struct rlimit rl;
+	rlim_t room;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur == RLIM_INFINITY)
+		return MAX_WORKERS;
+	if (rl.rlim_cur <= FDS_BASE + h->naddrs)
+		return 0;
+	room = (rl.rlim_cur - FDS_BASE - h->naddrs) /
+	       (FDS_PER_WORKER * GENS_ALIVE);
+	return room < MAX_WORKERS ? (int)room : MAX_WORKERS;
+}
+
 static void scale(struct master *m, int delta)
 {
-	int n = m->nworkers + delta;
+	int n = m->nworkers + delta, max = master_max_workers(m->h);
 
 	if (n < 1)
 		n = 1;
-	if (n > MAX_WORKERS)
-		n = MAX_WORKERS;
+	if (n > max && n > m->nworkers) {
+		log_warn("workers: cannot grow past %d within the fd limit "
+			 "(ulimit -n)",
+			 max);
+		n = max > m->nworkers ? max : m->nworkers;
+	}
 	if (n == m->nworkers)
 		return;
 	log_info("workers: %d -> %d", m->nworkers, n);
