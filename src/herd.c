@@ -228,10 +228,36 @@ static int write_pid_file(herd *h)
 	return 0;
 }
 
+/* With fd 0, 1 or 2 closed, the next socket would take its number and
+ * receive whatever is written to stdout or stderr. Not CLOEXEC: stdio. */
+static int stdio_open(void)
+{
+	for (int fd = 0; fd < 3; fd++) {
+		int null;
+
+		if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+			continue;
+		/* fd is the lowest free number, so open() returns it. */
+		if ((null = open("/dev/null", O_RDWR)) == -1)
+			return -1;
+		if (null != fd) {
+			close(null);
+			errno = EBADF;
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int herd_run(herd *h)
 {
 	int rc;
 
+	if (stdio_open() == -1) {
+		snprintf(h->err, sizeof(h->err), "/dev/null: %s",
+			 strerror(errno));
+		return 1;
+	}
 	/* A child must not flush the caller's unwritten stdio twice. */
 	fflush(NULL);
 	log_set_level(h->log_level);

@@ -31,7 +31,7 @@
 #define HEALTHY_MS	  10000 /* alive this long: the back-off resets */
 #define PENDING_READY_MS  30000 /* a reload not ready by then is abandoned */
 #define FAST_STOP_MS	  3000	/* SIGTERM, then SIGKILL after this */
-#define MAX_DRAINING_GENS 2	/* older generations are stopped outright */
+#define MAX_DRAINING_GENS 2	/* older generations are killed outright */
 #define RECV_BATCH	  64
 /* The master's fds: per worker its channel, its inbox's write end and its
  * pidfd; besides, stdio, the log, epoll, signalfd, the listeners, and the
@@ -600,37 +600,58 @@ static void promote_pending(struct master *m)
 	memset(m->slots, 0, sizeof(m->slots));
 }
 
-static size_t draining_gens(const struct master *m)
+/* Retiring: drained or stopped, neither serving nor starting, and not yet
+ * sent SIGKILL. */
+static int retiring(const struct master *m, const struct proc *p)
+{
+	return p->gen != m->gen && p->gen != m->pending && !p->killed &&
+	       (p->state == PS_DRAINING || p->state == PS_STOPPING);
+}
+
+/* Counts the retiring generations and finds the oldest of them. */
+static size_t retiring_gens(const struct master *m, unsigned *oldest)
 {
 	size_t n = 0;
 
+	*oldest = 0;
 	for (size_t i = 0; i < m->procs.n; i++) {
 		const struct proc *p = m->procs.v[i];
-		size_t j;
+		size_t j = 0;
 
-		if (p->state != PS_DRAINING)
+		if (!retiring(m, p))
 			continue;
-		for (j = 0; j < i; j++)
-			if (m->procs.v[j]->state == PS_DRAINING &&
-			    m->procs.v[j]->gen == p->gen)
-				break;
+		while (j < i && !(retiring(m, m->procs.v[j]) &&
+				  m->procs.v[j]->gen == p->gen))
+			j++;
 		n += j == i;
+		if (*oldest == 0 || p->gen < *oldest)
+			*oldest = p->gen;
 	}
 	return n;
 }
 
-/* Reload after reload must not pile up old generations. */
-static void bound_draining(struct master *m)
+/* However fast reloads come, at most MAX_DRAINING_GENS generations retire
+ * at once, so at most GENS_ALIVE hold processes (the fd budget counts on
+ * it). One pushed out is killed outright: TERMINATE would cut its
+ * connections just the same, and only SIGKILL bounds how long its
+ * processes stay. */
+static void bound_retiring(struct master *m)
 {
-	while (draining_gens(m) > MAX_DRAINING_GENS) {
-		unsigned g = proc_oldest_gen(&m->procs, PS_DRAINING);
+	unsigned g;
 
-		log_warn("%d generations draining; stopping generation %u now",
-			 MAX_DRAINING_GENS + 1, g);
-		for (size_t i = 0; i < m->procs.n; i++)
-			if (m->procs.v[i]->gen == g &&
-			    m->procs.v[i]->state == PS_DRAINING)
-				terminate_proc(m, m->procs.v[i]);
+	while (retiring_gens(m, &g) > MAX_DRAINING_GENS) {
+		log_warn(
+		    "more than %d generations retiring; killing generation "
+		    "%u",
+		    MAX_DRAINING_GENS, g);
+		for (size_t i = 0; i < m->procs.n; i++) {
+			struct proc *p = m->procs.v[i];
+
+			if (p->gen == g && retiring(m, p)) {
+				proc_signal(p, SIGKILL);
+				p->killed = 1;
+			}
+		}
 	}
 }
 
@@ -657,10 +678,12 @@ static void reconcile(struct master *m)
 		if (m->pending != 0)
 			next =
 			    earlier(next, m->pending_since + PENDING_READY_MS);
+		/* Before spawning, so the bound holds at every instant. */
+		bound_retiring(m);
 		next = earlier(next, fill_slots(m, m->gen, now));
 		next = earlier(next, fill_slots(m, m->pending, now));
 		promote_pending(m);
-		bound_draining(m);
+		bound_retiring(m);
 		announce(m);
 	}
 	if (next == UINT64_MAX)
@@ -724,6 +747,10 @@ static int setup_signals(struct master *m)
 	if (sigprocmask(SIG_BLOCK, &set, &m->oldmask) == -1)
 		return -1;
 	m->masked = 1;
+	/* A log reader that went away (herd | head) must cost log lines, not
+	 * the master. Children reset it in spawn_fork(). */
+	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
+		return -1;
 	m->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (m->sigfd == -1)
 		return -1;

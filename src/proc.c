@@ -56,12 +56,6 @@ struct proc *proc_by_pid(const struct proctab *t, pid_t pid)
 	return NULL;
 }
 
-static int matches(const struct proc *p, unsigned gen, int state)
-{
-	return (gen == PROC_ANY_GEN || p->gen == gen) &&
-	       (state == PROC_ANY_STATE || (int)p->state == state);
-}
-
 struct proc *proc_in_slot(const struct proctab *t, unsigned gen, int slot)
 {
 	for (size_t i = 0; i < t->n; i++) {
@@ -72,26 +66,6 @@ struct proc *proc_in_slot(const struct proctab *t, unsigned gen, int slot)
 			return p;
 	}
 	return NULL;
-}
-
-size_t proc_count(const struct proctab *t, unsigned gen, int state)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < t->n; i++)
-		n += matches(t->v[i], gen, state);
-	return n;
-}
-
-unsigned proc_oldest_gen(const struct proctab *t, int state)
-{
-	unsigned g = 0;
-
-	for (size_t i = 0; i < t->n; i++)
-		if (matches(t->v[i], PROC_ANY_GEN, state) &&
-		    (g == 0 || t->v[i]->gen < g))
-			g = t->v[i]->gen;
-	return g;
 }
 
 void proctab_free(struct proctab *t)

@@ -51,13 +51,6 @@ void proc_remove(struct proctab *t, struct proc *p);
 struct proc *proc_by_pid(const struct proctab *t, pid_t pid);
 /* The live worker of generation gen in slot, not draining or stopping. */
 struct proc *proc_in_slot(const struct proctab *t, unsigned gen, int slot);
-/* Workers of generation gen in the given state (-1: any state). */
-size_t proc_count(const struct proctab *t, unsigned gen, int state);
-/* Lowest generation among workers in the given state, or 0 for none. */
-unsigned proc_oldest_gen(const struct proctab *t, int state);
 void proctab_free(struct proctab *t);
-
-#define PROC_ANY_GEN   0u
-#define PROC_ANY_STATE (-1)
 
 #endif

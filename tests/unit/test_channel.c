@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "channel.h"
+#include "log.h"
 #include "tap.h"
 
 #define ALL (MSG_TO_WORKER | MSG_TO_MASTER)
@@ -232,6 +233,7 @@ static void decode_direct(void)
 
 int main(void)
 {
+	log_set_level(HERD_LOG_ERROR); /* refusals are counted, not shown */
 	roundtrip_with_fd();
 	malformed();
 	queueing();
