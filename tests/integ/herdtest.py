@@ -799,19 +799,30 @@ class Load:
                                                 self.retried, sorted(self.gens))
 
 
+KILLED_GEN_RE = re.compile(r"killing generation (\d+)")
+
+
 class Watch:
     """Samples the master's child count every `every` seconds in a thread;
-    .max is the largest count seen."""
+    .max is the largest count seen. Children of a generation the master has
+    already SIGKILLed (it logs "killing generation G" before the signal)
+    are not counted: they hold nothing and are gone within milliseconds."""
 
     def __init__(self, herd, every=0.01):
         self.herd, self.every, self.max = herd, every, 0
         self.stop_ev = threading.Event()
         self.t = threading.Thread(target=self._loop, daemon=True)
 
+    def _count(self):
+        kids = children(self.herd.pid)
+        log = self.herd.log()  # read after the children: see above
+        killed = {int(g) for g in KILLED_GEN_RE.findall(log)}
+        gen = {int(m.group(2)): int(m.group(3)) for m in STARTED_RE.finditer(log)}
+        return sum(1 for p in kids if gen.get(p) not in killed)
+
     def _loop(self):
         while not self.stop_ev.is_set():
-            n = len(children(self.herd.pid))
-            self.max = max(self.max, n)
+            self.max = max(self.max, self._count())
             time.sleep(self.every)
 
     def __enter__(self):

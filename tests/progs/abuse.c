@@ -3,7 +3,8 @@
  * the integration tests: on start, every worker writes ROUNDS rounds of
  * malformed, oversized, fd-laden and wrong-direction messages to every
  * SEQPACKET socket it holds (its master channel, its inbox, its peers'
- * inboxes), then reports "abuse done" to the master. Connections get "ok".
+ * inboxes, once it has them all), then reports "abuse done" to the master.
+ * Connections get "ok".
  *   abuse ADDR WORKERS ROUNDS
  */
 #include <fcntl.h>
@@ -16,7 +17,7 @@
 
 #include "herd.h"
 
-static int rounds;
+static int rounds, nworkers;
 
 /* The wire header, as docs/design.md describes it. */
 struct hdr {
@@ -89,9 +90,26 @@ static int is_seqpacket(int fd)
 	       type == SOCK_SEQPACKET;
 }
 
-static int on_start(herd_worker *w, void *ud)
+static int count_seqpacket(void)
 {
-	(void)ud;
+	int n = 0;
+
+	for (int fd = 3; fd < 256; fd++)
+		n += is_seqpacket(fd);
+	return n;
+}
+
+/* Once this worker holds every channel (its own two and one per peer),
+ * attack them all. */
+static void run_attack(herd_loop *l, herd_timer *t, void *arg)
+{
+	herd_worker *w = arg;
+
+	(void)l;
+	if (count_seqpacket() < nworkers + 1) {
+		herd_timer_start(t, 20);
+		return;
+	}
 	for (int r = 0; r < rounds; r++) {
 		for (int fd = 3; fd < 256; fd++)
 			if (is_seqpacket(fd))
@@ -100,6 +118,16 @@ static int on_start(herd_worker *w, void *ud)
 			usleep(1000); /* let the readers drain */
 	}
 	herd_worker_send(w, HERD_TO_MASTER, "abuse done", 10);
+}
+
+static int on_start(herd_worker *w, void *ud)
+{
+	herd_timer *t = herd_timer_new(herd_worker_loop(w), run_attack, w);
+
+	(void)ud;
+	if (t == NULL)
+		return -1;
+	herd_timer_start(t, 0);
 	return 0;
 }
 
@@ -123,6 +151,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	rounds = atoi(argv[3]);
+	nworkers = atoi(argv[2]);
 	herd_on_start(h, on_start);
 	herd_on_connection(h, on_connection);
 	rc = herd_run(h);

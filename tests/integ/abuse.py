@@ -1,0 +1,46 @@
+#!/usr/bin/env python3
+"""abuse.py: workers that flood every channel they hold with malformed,
+oversized, fd-laden and wrong-direction messages (tests/progs/abuse.c)
+harm nobody: no process dies or stops, no fd that came with a refused
+message stays open, the refusals are counted without flooding the log,
+and the workers still serve."""
+import os
+import re
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import herdtest as ht  # noqa: E402
+
+ABUSE = os.path.join(ht.BUILD, "progs", "abuse")
+N = 3
+ROUNDS = 500
+
+
+def test_abuse_is_refused_and_harmless():
+    with ht.Herd("{addr}", str(N), str(ROUNDS), prog=ABUSE,
+                 name="progs/abuse ADDR %d %d" % (N, ROUNDS)) as h:
+        ht.ok(ht.wait_until(lambda: h.count_log(r"status: abuse done") == N, 15),
+              "all %d workers finished their attacks" % N, lambda: h.log()[-2000:])
+        workers = set(h.workers())
+        started = set(h.worker_info())
+        ht.ok(workers == started and len(workers) == N and h.running(),
+              "no worker died or was replaced (forged QUIT/TERMINATE refused)",
+              "started %r, running %r" % (sorted(started), sorted(workers)))
+        ht.ok(not re.search(r"exited|killed by|draining|terminat", h.log()),
+              "the log shows no worker exit and no stop", lambda: h.log()[-2000:])
+        refused = h.count_log(r"message refused")
+        ht.ok(0 < refused < 500, "refusals are logged, rate-limited (%d lines)" % refused,
+              lambda: h.log()[-2000:])
+        last = []
+
+        def clean():
+            last[:] = ht.fd_problems(h, N)
+            return not last
+        ht.ok(ht.wait_until(clean, 5, step=0.1),
+              "no fd of a refused message is left open, in the master or a worker",
+              lambda: "\n".join(last))
+        answers = [ht.raw_exchange(h.addr, b"") for _ in range(10)]
+        ht.ok(all(a == b"ok\n" for a in answers), "the workers still serve", repr(answers))
+
+
+ht.run(test_abuse_is_refused_and_harmless)

@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""scale.py: SIGTTIN adds a worker in the next slot, SIGTTOU retires the
+highest slot, and the count never goes below 1."""
+import os
+import signal
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import herdtest as ht  # noqa: E402
+
+
+def test_ttin_adds_and_ttou_removes_a_worker():
+    with ht.Herd("-w", "2") as h:
+        mark = h.mark()
+        h.signal(signal.SIGTTIN)
+        m = h.wait_log(r"worker 2 started \(pid (\d+)", since=mark)
+        new = int(m.group(1)) if m else None
+        three = ht.wait_until(lambda: len(h.workers()) == 3, 5)
+        ht.ok(m and three and new in h.workers(), "SIGTTIN: a third worker starts, in slot 2",
+              "children %r, log:\n%s" % (h.workers(), h.log()[mark:]))
+        a = ht.whoami_until(h.addr, lambda a: a[1] == 2, timeout=15)
+        ht.ok(a is not None and a[0] == new, "SIGTTIN: slot 2 answers /whoami", repr(a))
+
+        mark = h.mark()
+        h.signal(signal.SIGTTOU)
+        two = ht.wait_until(lambda: len(h.workers()) == 2, 10)
+        ht.ok(two and new is not None and not ht.alive(new),
+              "SIGTTOU: back to 2 workers, slot 2's is gone", "children %r" % h.workers())
+        answers = [ht.whoami(h.addr) for _ in range(10)]
+        ht.ok(all(a[1] in (0, 1) for a in answers), "SIGTTOU: only slots 0 and 1 answer", repr(answers))
+        ht.ok(h.wait_log(r"worker 2 \(pid %d, generation 1\) exited with status 0" % (new or 0),
+                         since=mark, timeout=5),
+              "SIGTTOU: the retired worker exits cleanly (status 0, not a crash)",
+              lambda: h.log()[mark:])
+        time.sleep(0.5)
+        ht.is_(len(h.workers()), 2, "SIGTTOU: the retired slot is not respawned")
+
+
+def test_never_below_one_worker():
+    with ht.Herd("-w", "1") as h:
+        only = h.workers()
+        mark = h.mark()
+        for _ in range(3):
+            h.signal(signal.SIGTTOU)
+            time.sleep(0.1)
+        time.sleep(0.5)
+        ht.ok(h.workers() == only and h.running(), "SIGTTOU at 1 worker: the worker stays",
+              "before %r, after %r, running %s" % (only, h.workers(), h.running()))
+        ht.ok(ht.whoami(h.addr)[0] == only[0], "SIGTTOU at 1 worker: it still answers")
+        ht.ok("-> 0" not in h.log()[mark:], "SIGTTOU at 1 worker: the count never goes to 0",
+              lambda: h.log()[mark:])
+        h.signal(signal.SIGTTIN)
+        ht.ok(ht.wait_until(lambda: len(h.workers()) == 2, 5),
+              "SIGTTIN after that: 2 workers", "children %r" % h.workers())
+
+
+def test_ttin_stops_at_the_fd_limit():
+    # The fd limit that lets the master hold exactly 2 workers through a
+    # reload (src/master.c master_max_workers): SIGTTIN must not add a third.
+    per = ht.source_define("src/master.c", "FDS_PER_WORKER", 3) * \
+        (ht.source_define("src/master.c", "MAX_DRAINING_GENS", 2) + 2)
+    limit = ht.source_define("src/master.c", "FDS_BASE", 16) + 1 + 2 * per + per // 2
+    with ht.Herd("-c", 'ulimit -n %d && exec "$0" "$@"' % limit, ht.HERD, "-l", "{addr}",
+                 "-w", "2", prog="/bin/sh", name="herd -w 2 at ulimit -n %d" % limit) as h:
+        mark = h.mark()
+        h.signal(signal.SIGTTIN)
+        warned = h.wait_log(r"cannot grow", since=mark, timeout=5)
+        time.sleep(0.5)
+        ht.ok(warned and len(h.workers()) == 2,
+              "SIGTTIN at the fd limit: still 2 workers, and a warning",
+              lambda: "children %r\n%s" % (h.workers(), h.log()[mark:]))
+
+
+ht.run(test_ttin_adds_and_ttou_removes_a_worker,
+       test_never_below_one_worker,
+       test_ttin_stops_at_the_fd_limit)
