@@ -2,6 +2,7 @@
 #   make          release build: build/libherd.a, build/herd, build/examples/*
 #   make run      build, then serve the built-in HTTP worker on 127.0.0.1:8080
 #   make test     ASan+UBSan build under build/asan/, then every test (prove)
+#   make bench    lifecycle figures of the release build (bench/)
 #   make install  PREFIX (/usr/local) and DESTDIR honoured
 
 CC      ?= cc
@@ -25,7 +26,7 @@ PROG_SRC  = $(wildcard tests/progs/*.c)
 # $(call objs,DIR,SOURCES)
 objs = $(patsubst %.c,$(1)/obj/%.o,$(2))
 
-.PHONY: all run test unit asan install uninstall clean
+.PHONY: all run test unit asan bench install uninstall clean
 
 all: $(BUILD)/libherd.a $(BUILD)/herd $(patsubst examples/%.c,$(BUILD)/examples/%,$(EX_SRC))
 
@@ -73,6 +74,10 @@ test: asan
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	prove $(PROVE_FLAGS) $(ASAN_UNIT) tests/integ/*.py
+
+# Figures, not pass/fail: see bench/.
+bench: all
+	python3 bench/lifecycle.py
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib \

@@ -1,0 +1,91 @@
+#!/usr/bin/env python3
+"""lifecycle.py: lifecycle figures of the release build, for `make bench`.
+
+  respawn   time from `kill -9` of a worker to its replacement answering
+            /whoami on a new connection (median, p90, of --kills tries)
+  reloads   failed requests across --reloads SIGHUPs under continuous load
+            (one-connection-per-request and keep-alive clients)
+  rss       VmRSS of the master and of a worker, idle and after the load
+
+Figures, not assertions: the tests check behaviour, this measures it.
+Runs on 127.0.0.1 only, bounded in time.
+"""
+import argparse
+import os
+import signal
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+os.environ.setdefault("HERD_BUILD", os.path.join(REPO, "build"))
+sys.path.insert(0, os.path.join(REPO, "tests", "integ"))
+import herdtest as ht  # noqa: E402
+
+
+def rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def respawn_ms(kills):
+    """kill -9 a worker, then poll /whoami on new connections until a new
+    pid answers from its slot. A fresh herd for every kill: killing one
+    slot again within 10 s would measure the back-off instead."""
+    times = []
+    for _ in range(kills):
+        with ht.Herd("-w", "1", report_clean=False) as h:
+            old, slot, _ = ht.whoami(h.addr)
+            t0 = time.monotonic()
+            os.kill(old, signal.SIGKILL)
+            while time.monotonic() - t0 < 10:
+                try:
+                    pid, s, _ = ht.whoami(h.addr, timeout=1)
+                    if pid != old and s == slot:
+                        times.append((time.monotonic() - t0) * 1000)
+                        break
+                except (OSError, ValueError):
+                    pass
+    return sorted(times)
+
+
+def reloads(n, workers):
+    with ht.Herd("-w", str(workers), report_clean=False) as h:
+        idle = (rss_kb(h.pid), rss_kb(h.workers()[0]))
+        load = ht.Load(h.addr, close=2, keepalive=2).start()
+        time.sleep(0.3)
+        for i in range(n):
+            mark = h.mark()
+            h.signal(signal.SIGHUP)
+            if not h.wait_log(r"generation %d ready" % (i + 2), since=mark, timeout=20):
+                print("reload %d did not complete" % (i + 1))
+            time.sleep(0.2)
+        time.sleep(0.3)
+        load.stop()
+        loaded = (rss_kb(h.pid), rss_kb(h.workers()[0]))
+        return load, idle, loaded
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--kills", type=int, default=20)
+    ap.add_argument("--reloads", type=int, default=20)
+    ap.add_argument("--workers", type=int, default=2)
+    a = ap.parse_args()
+    print("herd lifecycle, release build %s" % ht.HERD)
+    t = respawn_ms(a.kills)
+    if t:
+        print("respawn: kill -9 to replacement answering: median %.1f ms, "
+              "p90 %.1f ms, max %.1f ms (%d kills)"
+              % (ht.median(t), t[int(len(t) * 0.9) - 1 if len(t) > 1 else 0], t[-1], len(t)))
+    load, idle, loaded = reloads(a.reloads, a.workers)
+    print("reloads: %d under load: %s" % (a.reloads, load.summary()))
+    print("rss: master %d KiB, worker %d KiB idle; master %d KiB, worker %d KiB "
+          "after the load" % (idle + loaded))
+
+
+if __name__ == "__main__":
+    main()
