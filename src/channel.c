@@ -224,27 +224,32 @@ size_t chan_queued(const struct chan *c)
 
 /* ---- sending ------------------------------------------------------------- */
 
-static ssize_t send_one(int fd, const struct qmsg *q)
+ssize_t msg_sendraw(int fd, const void *buf, size_t len, const int *fds,
+		    int nfds)
 {
 	union {
-		char buf[CMSG_SPACE(sizeof(int) * MSG_MAX_FDS)];
+		char buf[CMSG_SPACE(sizeof(int) * MSG_RAW_MAX_FDS)];
 		struct cmsghdr align;
 	} u;
-	struct iovec iov = {(void *)q->buf, q->len};
+	struct iovec iov = {(void *)buf, len};
 	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
 	ssize_t n;
 
-	if (q->nfds > 0) {
+	if (nfds < 0 || nfds > MSG_RAW_MAX_FDS) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (nfds > 0) {
 		struct cmsghdr *cm;
 
 		memset(&u, 0, sizeof(u));
 		mh.msg_control = u.buf;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)q->nfds);
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
 		cm = CMSG_FIRSTHDR(&mh);
 		cm->cmsg_level = SOL_SOCKET;
 		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)q->nfds);
-		memcpy(CMSG_DATA(cm), q->fds, sizeof(int) * (size_t)q->nfds);
+		cm->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+		memcpy(CMSG_DATA(cm), fds, sizeof(int) * (size_t)nfds);
 	}
 	do
 		n = sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -273,7 +278,9 @@ static int peer_gone(int e)
 int chan_flush(struct chan *c)
 {
 	while (c->head != NULL && !c->dead) {
-		if (send_one(c->fd, c->head) >= 0) {
+		struct qmsg *q = c->head;
+
+		if (msg_sendraw(c->fd, q->buf, q->len, q->fds, q->nfds) >= 0) {
 			pop(c);
 			continue;
 		}

@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "herd.h"
 
@@ -93,6 +94,13 @@ const char *msg_error_name(enum msg_error e);
 enum msg_error msg_decode(const void *buf, size_t n, int flags, const int *fds,
 			  int nfds, int bad_cmsg, uint32_t accept,
 			  struct msg *m);
+
+/* Sends one datagram with nfds fds (at most MSG_RAW_MAX_FDS) in one
+ * SCM_RIGHTS, never blocking, retrying EINTR; the fds stay the caller's.
+ * The queue sends through it; the tests use it to forge messages. */
+#define MSG_RAW_MAX_FDS 16
+ssize_t msg_sendraw(int fd, const void *buf, size_t len, const int *fds,
+		    int nfds);
 
 struct chan;
 

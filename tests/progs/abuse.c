@@ -15,70 +15,45 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "channel.h" /* the wire format, to forge it */
 #include "herd.h"
 
 static int rounds, nworkers;
 
-/* The wire header, as docs/design.md describes it. */
-struct hdr {
-	uint32_t type, len;
-	int32_t pid, slot;
-	uint32_t gen;
-	int32_t dst;
-};
-
 static void send_raw(int fd, const void *buf, size_t len, int nfds)
 {
-	union {
-		char b[CMSG_SPACE(sizeof(int) * 8)];
-		struct cmsghdr a;
-	} u;
-	struct iovec iov = {(void *)buf, len};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-	int fds[8];
+	int fds[MSG_RAW_MAX_FDS] = {0};
 
 	for (int i = 0; i < nfds; i++)
 		fds[i] = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (nfds > 0) {
-		struct cmsghdr *cm;
-
-		memset(&u, 0, sizeof(u));
-		mh.msg_control = u.b;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
-		memcpy(CMSG_DATA(cm), fds, sizeof(int) * (size_t)nfds);
-	}
 	/* EAGAIN when a peer's buffer is full: that message is just lost. */
-	(void)!sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+	(void)!msg_sendraw(fd, buf, len, fds, nfds);
 	for (int i = 0; i < nfds; i++)
 		close(fds[i]);
 }
 
+static void forge(int fd, uint32_t type, uint32_t len, int nfds)
+{
+	static unsigned char buf[70000];
+	struct msg_hdr h = {type, len, 0, 0, 0, 0};
+
+	memcpy(buf, &h, sizeof(h));
+	send_raw(fd, buf, sizeof(h) + len, nfds);
+}
+
 static void attack(int fd)
 {
-	static unsigned char big[70000];
-	struct hdr h;
+	struct msg_hdr lie = {MSG_QUIT, 100, 0, 0, 0, 0};
 
-	send_raw(fd, "xy", 2, 1);	      /* short, with an fd */
-	h = (struct hdr){3, 100, 0, 0, 0, 0}; /* length lies */
-	send_raw(fd, &h, sizeof(h), 0);
-	h = (struct hdr){77, 0, 0, 0, 0, 0}; /* unknown type */
-	send_raw(fd, &h, sizeof(h), 2);
-	h = (struct hdr){3, 0, 0, 0, 0, 0}; /* QUIT with fds */
-	send_raw(fd, &h, sizeof(h), 3);
-	h = (struct hdr){8, 0, 0, 0, 0, 0}; /* app, 8 fds: CTRUNC */
-	send_raw(fd, &h, sizeof(h), 8);
-	h = (struct hdr){8, sizeof(big) - sizeof(h), 0, 0, 0, 0}; /* huge */
-	memcpy(big, &h, sizeof(h));
-	send_raw(fd, big, sizeof(big), 1);
-	h = (struct hdr){1, 12, 0, 0, 0, 0}; /* open-channel, w->m */
-	memcpy(big, &h, sizeof(h));
-	send_raw(fd, big, sizeof(h) + 12, 1);
-	h = (struct hdr){4, 0, 0, 0, 0, 0}; /* a forged TERMINATE */
-	send_raw(fd, &h, sizeof(h), 0);
+	send_raw(fd, &lie, sizeof(lie), 0); /* a length field that lies */
+	send_raw(fd, "xy", 2, 1);	    /* short, with an fd */
+	forge(fd, MSG_QUIT, 0, 3);	    /* QUIT with fds */
+	forge(fd, 77, 0, 2);		    /* unknown type */
+	forge(fd, MSG_APP, 0, 8);	    /* more fds than allowed: CTRUNC */
+	forge(fd, MSG_APP, 65000, 1);	    /* longer than any message */
+	forge(fd, MSG_HEARTBEAT, 3, 0);	    /* wrong size for its type */
+	forge(fd, MSG_OPEN_CHANNEL, sizeof(struct msg_peer), 1); /* w->m */
+	forge(fd, MSG_TERMINATE, 0, 0); /* a forged command */
 }
 
 static int is_seqpacket(int fd)

@@ -35,29 +35,11 @@ static void pair(int sv[2])
 /* Sends raw bytes with n fds (dups of fd 0), as a hostile peer would. */
 static void raw_send(int fd, const void *buf, size_t len, int nfds)
 {
-	union {
-		char b[CMSG_SPACE(sizeof(int) * 16)];
-		struct cmsghdr a;
-	} u;
-	struct iovec iov = {(void *)buf, len};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-	int fds[16];
+	int fds[MSG_RAW_MAX_FDS] = {0};
 
 	for (int i = 0; i < nfds; i++)
 		fds[i] = dup(0);
-	if (nfds > 0) {
-		struct cmsghdr *cm;
-
-		memset(&u, 0, sizeof(u));
-		mh.msg_control = u.b;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
-		memcpy(CMSG_DATA(cm), fds, sizeof(int) * (size_t)nfds);
-	}
-	if (sendmsg(fd, &mh, 0) == -1)
+	if (msg_sendraw(fd, buf, len, fds, nfds) == -1)
 		_exit(98);
 	for (int i = 0; i < nfds; i++)
 		close(fds[i]);
