@@ -19,6 +19,8 @@
 
 unsigned long msg_refused[MSG_ERR_END];
 
+#define RECV_REFUSED_MAX 256 /* datagrams looked at per chan_recv call */
+
 struct qmsg {
 	struct qmsg *next;
 	size_t len;
@@ -408,7 +410,8 @@ int chan_recv(struct chan *c, struct msg *m)
 	} u;
 	int fds[MSG_MAX_FDS];
 
-	for (;;) {
+	/* Bounded, so a flood of refusals cannot hold the loop here. */
+	for (int tries = 0; tries < RECV_REFUSED_MAX; tries++) {
 		struct iovec iov = {buf, sizeof(buf)};
 		struct msghdr mh = {.msg_iov = &iov,
 				    .msg_iovlen = 1,
@@ -423,13 +426,20 @@ int chan_recv(struct chan *c, struct msg *m)
 			continue;
 		if (n == -1 && errno == EAGAIN)
 			return 0;
-		if (n <= 0)
-			return -1; /* 0: the peer closed its end */
+		if (n == -1)
+			return -1;
+		/* An empty datagram may still carry fds: collect them first.
+		 * Without any, 0 is the end of file (or an empty datagram,
+		 * which only a misbehaving peer sends, and which then costs
+		 * that peer its channel). */
 		nfds = collect_fds(&mh, fds, MSG_MAX_FDS, &bad);
+		if (n == 0 && nfds == 0 && !bad && !(mh.msg_flags & MSG_CTRUNC))
+			return -1;
 		e = msg_decode(buf, (size_t)n, mh.msg_flags, fds, nfds, bad,
 			       c->accept, m);
 		if (e == MSG_OK)
 			return 1;
 		refused(c, e);
 	}
+	return 0; /* more may wait: level-triggered, the loop comes back */
 }

@@ -213,16 +213,21 @@ static int bind_all(herd *h)
 static int write_pid_file(herd *h)
 {
 	char tmp[4096], line[32];
-	int fd, n = snprintf(line, sizeof(line), "%d\n", (int)getpid());
+	int fd, e, n = snprintf(line, sizeof(line), "%d\n", (int)getpid());
 
 	snprintf(tmp, sizeof(tmp), "%s.%d.tmp", h->pid_file, (int)getpid());
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd == -1 || write(fd, line, (size_t)n) != n || close(fd) == -1 ||
-	    rename(tmp, h->pid_file) == -1) {
-		int e = errno;
-
-		if (fd >= 0)
-			unlink(tmp);
+	if (fd == -1)
+		return fail(h, "pid file %s: %s", h->pid_file, strerror(errno));
+	if (write(fd, line, (size_t)n) != n) {
+		e = errno ? errno : EIO;
+		close(fd);
+		unlink(tmp);
+		return fail(h, "pid file %s: %s", h->pid_file, strerror(e));
+	}
+	if (close(fd) == -1 || rename(tmp, h->pid_file) == -1) {
+		e = errno;
+		unlink(tmp);
 		return fail(h, "pid file %s: %s", h->pid_file, strerror(e));
 	}
 	return 0;
@@ -251,7 +256,7 @@ static int stdio_open(void)
 
 int herd_run(herd *h)
 {
-	int rc;
+	int rc = 1;
 
 	if (stdio_open() == -1) {
 		snprintf(h->err, sizeof(h->err), "/dev/null: %s",
@@ -262,23 +267,24 @@ int herd_run(herd *h)
 	fflush(NULL);
 	log_set_level(h->log_level);
 	log_set_role("master");
-	if (h->log_file != NULL && log_open(h->log_file) == -1) {
+	if (log_open(h->log_file) == -1) {
 		/* to stderr, where the log still is */
 		fail(h, "log %s: %s", h->log_file, strerror(errno));
 		return 1;
 	}
 	if (check_fd_limit(h) == -1 || bind_all(h) == -1)
-		return 1;
+		goto out;
 	if (h->pid_file != NULL && write_pid_file(h) == -1) {
 		for (size_t i = 0; i < h->naddrs; i++)
 			addr_close(&h->addrs[i]);
-		return 1;
+		goto out;
 	}
 	rc = master_run(h);
 	if (h->pid_file != NULL)
 		unlink(h->pid_file);
 	for (size_t i = 0; i < h->naddrs; i++)
 		addr_close(&h->addrs[i]);
+out:
 	log_close();
 	return rc;
 }

@@ -13,6 +13,8 @@
 
 #define MAX_LISTEN  64
 #define MAX_WORKERS 512
+/* A worker's exit status when its start callback failed. */
+#define HERD_EXIT_CONFIG 3
 
 struct herd {
 	struct listen_addr addrs[MAX_LISTEN];

@@ -46,12 +46,26 @@ static int open_append(const char *path)
 	return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
 }
 
+/* stderr through a description of its own, nonblocking: a reader that
+ * stops reading must cost log lines, not stall the master's loop, and
+ * other processes sharing stderr keep their blocking one. A socket (the
+ * journal's) cannot be reopened this way and stays as it is. */
+static int stderr_nonblocking(void)
+{
+	int fd = open("/proc/self/fd/2",
+		      O_WRONLY | O_APPEND | O_NONBLOCK | O_CLOEXEC);
+
+	return fd == -1 ? STDERR_FILENO : fd;
+}
+
 int log_open(const char *path)
 {
 	char *copy = NULL;
-	int fd = STDERR_FILENO;
+	int fd;
 
-	if (path != NULL) {
+	if (path == NULL) {
+		fd = stderr_nonblocking();
+	} else {
 		if ((copy = strdup(path)) == NULL)
 			return -1;
 		if ((fd = open_append(path)) == -1) {

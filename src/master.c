@@ -62,6 +62,7 @@ struct master {
 	unsigned last_gen;
 	uint64_t pending_since;
 	enum master_state state;
+	int exit_code;
 	int announced;
 	herd_timer *wake;
 	struct slot_state slots[MAX_WORKERS];
@@ -72,6 +73,7 @@ struct master {
 static struct master *the_master;
 
 static void reconcile(struct master *m);
+static void fast_stop(struct master *m);
 
 static uint64_t earlier(uint64_t a, uint64_t b)
 {
@@ -211,8 +213,10 @@ static void child_run(struct master *m, int slot, unsigned gen, int chan_fd,
 
 static void on_worker_chan(herd_loop *l, int fd, unsigned events, void *arg);
 
-static void proc_started(struct master *m, struct proc *p, pid_t pid,
-			 int chan_fd, int inbox_w)
+/* Returns -1 when the worker was started but cannot be spoken to: it is
+ * being stopped, and its slot should back off. */
+static int proc_started(struct master *m, struct proc *p, pid_t pid,
+			int chan_fd, int inbox_w)
 {
 	p->pid = pid;
 	p->state = PS_STARTING;
@@ -226,11 +230,12 @@ static void proc_started(struct master *m, struct proc *p, pid_t pid,
 			  strerror(errno));
 		close(chan_fd);
 		terminate_proc(m, p);
-		return;
+		return -1;
 	}
 	log_info("worker %d started (pid %d, generation %u)", p->slot, (int)pid,
 		 p->gen);
 	broadcast_open(m, p);
+	return 0;
 }
 
 static int spawn_one(struct master *m, unsigned gen, int slot)
@@ -252,8 +257,7 @@ static int spawn_one(struct master *m, unsigned gen, int slot)
 		goto fail;
 	close(ch[1]);
 	close(ib[0]);
-	proc_started(m, p, pid, ch[0], ib[1]);
-	return 0;
+	return proc_started(m, p, pid, ch[0], ib[1]);
 fail:
 	log_error("cannot start worker %d: %s", slot, strerror(errno));
 	if (p != NULL)
@@ -343,6 +347,16 @@ static void proc_exited(struct master *m, struct proc *p, int status)
 	} else if (gen == m->pending) {
 		log_error("%s before its generation was ready", what);
 		abandon_pending(m, "did not start");
+	} else if (!m->announced && WIFEXITED(status) &&
+		   WEXITSTATUS(status) == HERD_EXIT_CONFIG) {
+		/* A worker that cannot start before the pool ever served is a
+		 * configuration error: say so and stop, not respawn forever. */
+		log_error(
+		    "%s: its start failed before the pool was ever ready; "
+		    "stopping",
+		    what);
+		m->exit_code = 1;
+		fast_stop(m);
 	} else if (gen == m->gen && slot < m->nworkers) {
 		log_warn("%s; restarting in %llu ms", what,
 			 (unsigned long long)slot_backoff(m, slot, lived));
@@ -386,15 +400,17 @@ static void log_status(const struct proc *p, const struct msg *msg)
 	log_info("worker %d status: %s", p->slot, text);
 }
 
-static void worker_message(struct proc *p, const struct msg *msg)
+/* Returns whether the message changed what reconcile() looks at. */
+static int worker_message(struct proc *p, const struct msg *msg)
 {
 	struct msg_load load;
 
 	switch (msg->hdr.type) {
 	case MSG_READY:
-		if (p->state == PS_STARTING)
-			p->state = PS_READY;
-		break;
+		if (p->state != PS_STARTING)
+			return 0;
+		p->state = PS_READY;
+		return 1;
 	case MSG_HEARTBEAT:
 		memcpy(&load, msg->data, sizeof(load));
 		p->active = load.active;
@@ -407,6 +423,7 @@ static void worker_message(struct proc *p, const struct msg *msg)
 	default: /* the channel accepts no other type */
 		break;
 	}
+	return 0;
 }
 
 static void on_worker_chan(herd_loop *l, int fd, unsigned events, void *arg)
@@ -414,15 +431,15 @@ static void on_worker_chan(herd_loop *l, int fd, unsigned events, void *arg)
 	struct master *m = the_master;
 	struct proc *p = arg;
 	struct msg msg;
-	int r = 0;
+	int r = 0, changed = 0;
 
+	(void)l;
 	(void)fd;
 	(void)events;
 	for (int i = 0; i < RECV_BATCH; i++) {
 		if ((r = chan_recv(p->chan, &msg)) != 1)
 			break;
-		p->heard = herd_loop_now(l);
-		worker_message(p, &msg);
+		changed |= worker_message(p, &msg);
 	}
 	if (r == -1) {
 		/* The worker is exiting (or closed its end): SIGCHLD follows,
@@ -431,8 +448,11 @@ static void on_worker_chan(herd_loop *l, int fd, unsigned events, void *arg)
 			  (int)p->pid);
 		chan_free(p->chan);
 		p->chan = NULL;
+		changed = 1;
 	}
-	reconcile(m);
+	/* Heartbeats alone change nothing: no O(workers^2) pass for them. */
+	if (changed)
+		reconcile(m);
 }
 
 /* ---- lifecycle commands -------------------------------------------------- */
@@ -665,8 +685,7 @@ static void announce(struct master *m)
 
 static void reconcile(struct master *m)
 {
-	uint64_t now = herd_loop_now(m->loop);
-	uint64_t next = enforce_deadlines(m, now);
+	uint64_t now = herd_loop_now(m->loop), next = UINT64_MAX;
 
 	if (m->state != M_RUNNING) {
 		if (m->procs.n == 0)
@@ -686,6 +705,8 @@ static void reconcile(struct master *m)
 		bound_retiring(m);
 		announce(m);
 	}
+	/* Last: the steps above may have set new deadlines. */
+	next = earlier(next, enforce_deadlines(m, now));
 	if (next == UINT64_MAX)
 		herd_timer_stop(m->wake);
 	else
@@ -751,6 +772,10 @@ static int setup_signals(struct master *m)
 	 * the master. Children reset it in spawn_fork(). */
 	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
 		return -1;
+	/* SIGCHLD ignored on entry (inherited across exec) would make the
+	 * kernel reap the workers itself: nothing would be seen to die. */
+	if (signal(SIGCHLD, SIG_DFL) == SIG_ERR)
+		return -1;
 	m->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (m->sigfd == -1)
 		return -1;
@@ -813,6 +838,8 @@ int master_run(herd *h)
 	reconcile(m);
 	if (loop_run(m->loop) == -1)
 		rc = 1;
+	if (m->exit_code != 0)
+		rc = m->exit_code;
 	if (m->procs.n > 0)
 		log_error("master stopping with %zu workers left; killing them",
 			  m->procs.n);

@@ -35,7 +35,6 @@ struct proc {
 	int killed;	 /* SIGKILL sent */
 	uint32_t active; /* connections, from the last heartbeat */
 	uint64_t total;
-	uint64_t heard; /* ms of the last message */
 };
 
 struct proctab {

@@ -513,9 +513,10 @@ int worker_main(herd *h, int slot, unsigned gen, int chan_fd, int inbox_fd)
 		return 1;
 	}
 	if (h->on_start != NULL && h->on_start(&w, h->ud) != 0) {
-		log_error("start callback failed; exiting with status 3");
+		log_error("start callback failed; exiting with status %d",
+			  HERD_EXIT_CONFIG);
 		worker_free(&w);
-		return 3;
+		return HERD_EXIT_CONFIG;
 	}
 	listeners_watch(&w, 1);
 	send_master(&w, MSG_READY, NULL, 0);

@@ -129,6 +129,8 @@ static void malformed(void)
 	refuses(sv[0], rx, big, sizeof(big), 1, MSG_ERR_TRUNC, "oversized");
 	h = (struct msg_hdr){MSG_APP, 0, 0, 0, 0, 0};
 	refuses(sv[0], rx, &h, sizeof(h), 9, MSG_ERR_CTRUNC, "nine fds");
+	refuses(sv[0], rx, "", 0, 3, MSG_ERR_SHORT,
+		"an empty datagram carrying fds");
 	chan_free(rx);
 	close(sv[0]);
 }
