@@ -2,7 +2,7 @@
 #   make          release build: build/libherd.a, build/herd, build/examples/*
 #   make run      build, then serve the built-in HTTP worker on 127.0.0.1:8080
 #   make test     ASan+UBSan build under build/asan/, then every test (prove)
-#   make bench    lifecycle figures of the release build (bench/)
+#   make bench    herd against nginx with wrk, and lifecycle figures (bench/)
 #   make install  PREFIX (/usr/local) and DESTDIR honoured
 
 CC      ?= cc
@@ -77,6 +77,7 @@ test: asan
 
 # Figures, not pass/fail: see bench/.
 bench: all
+	python3 bench/run.py
 	python3 bench/lifecycle.py
 
 install: all

@@ -490,6 +490,10 @@ def _fd_kinds(pid):
 
 
 def _fd_common(problems, who, anon, other, logfile, want_anon):
+    # Without --log, the log is stderr reopened nonblocking (src/log.c):
+    # one fd above 2 on the same file as fd 2.
+    if logfile is None:
+        logfile = other.get(2)
     got = sorted(anon.values())
     if got != sorted(want_anon):
         problems.append("%s: anon inodes %s, want %s" % (who, got, sorted(want_anon)))
@@ -506,10 +510,11 @@ def fd_problems(h, n, nlisteners=1):
     when all is as it should be (src/master.c spawn_one and child_run,
     src/worker.c):
 
-      worker: 0-2, the --log file, the listeners (the master's sockets), its
+      worker: 0-2, the log (the --log file, or stderr reopened), the
+              listeners (the master's sockets), its
               channel and its inbox (no other worker holds them), one epoll,
               one signalfd, one write end of each peer's inbox;
-      master: 0-2, the --log file, the listeners, one epoll, one signalfd,
+      master: 0-2, the log, the listeners, one epoll, one signalfd,
               and per worker its channel end, its inbox's write end and a
               pidfd."""
     problems = []
