@@ -27,7 +27,11 @@ static const char usage_text[] =
     "                              (default 127.0.0.1:8080)\n"
     "  -w, --workers N|auto        worker processes (default auto: one "
     "per CPU)\n"
-    "  -m, --mode shared           how connections reach workers\n"
+    "  -m, --mode MODE             how connections reach workers:\n"
+    "                              shared (default), reuseport, passfd\n"
+    "      --balance least|rr      passfd: fewest active connections\n"
+    "                              (default) or round robin\n"
+    "      --cpu-affinity auto     pin worker slot i to CPU i mod ncpu\n"
     "  -p, --pid-file PATH         write the master's pid here\n"
     "      --shutdown-timeout SEC  graceful stop limit (default 10)\n"
     "      --log PATH              log here instead of stderr\n"
@@ -39,12 +43,14 @@ static const char usage_text[] =
     "Signals to the master: HUP reload, QUIT graceful stop, TERM/INT fast\n"
     "stop, USR1 reopen logs, TTIN/TTOU one worker more/fewer.\n";
 
-enum { OPT_SHUTDOWN = 256, OPT_LOG, OPT_VERSION };
+enum { OPT_SHUTDOWN = 256, OPT_LOG, OPT_VERSION, OPT_BALANCE, OPT_AFFINITY };
 
 static const struct option options[] = {
     {"listen", required_argument, NULL, 'l'},
     {"workers", required_argument, NULL, 'w'},
     {"mode", required_argument, NULL, 'm'},
+    {"balance", required_argument, NULL, OPT_BALANCE},
+    {"cpu-affinity", required_argument, NULL, OPT_AFFINITY},
     {"pid-file", required_argument, NULL, 'p'},
     {"shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN},
     {"log", required_argument, NULL, OPT_LOG},
@@ -94,6 +100,22 @@ static int parse_seconds(const char *s, double *v)
 	return errno != 0 || end == s || *end != '\0' || !(*v >= 0) ? -1 : 0;
 }
 
+static int apply_mode(herd *h, const char *arg)
+{
+	static const struct {
+		const char *name;
+		herd_mode mode;
+	} modes[] = {{"shared", HERD_MODE_SHARED},
+		     {"reuseport", HERD_MODE_REUSEPORT},
+		     {"passfd", HERD_MODE_PASSFD}};
+
+	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
+		if (strcmp(arg, modes[i].name) == 0)
+			return herd_set_mode(h, modes[i].mode) == -1 ? 1 : 0;
+	return usage_error("-m/--mode",
+			   "'%s': expected shared, reuseport or passfd", arg);
+}
+
 /* Applies one option; returns 0, or an exit status. */
 static int apply(herd *h, int c, const char *arg, int *verbosity)
 {
@@ -113,12 +135,20 @@ static int apply(herd *h, int c, const char *arg, int *verbosity)
 					   arg);
 		return 0;
 	case 'm':
-		if (strcmp(arg, "shared") != 0)
-			return usage_error("-m/--mode",
-					   "'%s': expected shared (reuseport "
-					   "and passfd are not built yet)",
-					   arg);
-		return herd_set_mode(h, HERD_MODE_SHARED) == -1 ? 1 : 0;
+		return apply_mode(h, arg);
+	case OPT_BALANCE:
+		if (strcmp(arg, "least") == 0)
+			return herd_set_balance(h, HERD_BALANCE_LEAST) ? 1 : 0;
+		if (strcmp(arg, "rr") == 0)
+			return herd_set_balance(h, HERD_BALANCE_RR) ? 1 : 0;
+		return usage_error("--balance", "'%s': expected least or rr",
+				   arg);
+	case OPT_AFFINITY:
+		if (strcmp(arg, "auto") != 0)
+			return usage_error("--cpu-affinity",
+					   "'%s': expected auto", arg);
+		herd_set_cpu_affinity(h, 1);
+		return 0;
 	case 'p':
 		if (herd_set_pid_file(h, arg) == -1)
 			return usage_error("-p/--pid-file", "'%s': bad path",
@@ -147,7 +177,7 @@ static int apply(herd *h, int c, const char *arg, int *verbosity)
 
 static int parse_args(herd *h, int argc, char **argv, int *exit_now)
 {
-	int c, verbosity = 0, rc, listened = 0;
+	int c, verbosity = 0, rc, listened = 0, balanced = 0, passfd = 0;
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":l:w:m:p:vqh", options, NULL)) !=
@@ -165,9 +195,15 @@ static int parse_args(herd *h, int argc, char **argv, int *exit_now)
 			return usage_error(argv[optind - 1], "%s",
 					   "needs a value");
 		listened |= c == 'l';
+		balanced |= c == OPT_BALANCE;
+		if (c == 'm')
+			passfd = strcmp(optarg, "passfd") == 0;
 		if ((rc = apply(h, c, optarg, &verbosity)) != 0)
 			return rc;
 	}
+	if (balanced && !passfd)
+		return usage_error("--balance", "%s",
+				   "applies to --mode passfd only");
 	if (optind < argc)
 		return usage_error(argv[optind], "%s",
 				   "running a program is not supported yet "

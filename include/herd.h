@@ -31,11 +31,22 @@ typedef struct herd_worker herd_worker;
 typedef struct herd_loop herd_loop;
 typedef struct herd_timer herd_timer;
 
-/* How connections reach workers. Only SHARED exists so far. */
+/* How connections reach workers. The application code is the same in every
+ * mode: connections arrive through the connection callback. */
 typedef enum herd_mode {
-	HERD_MODE_SHARED =
-	    0, /* every worker accepts on the inherited sockets */
+	/* every worker accepts on the inherited sockets */
+	HERD_MODE_SHARED = 0,
+	/* each slot accepts on its own SO_REUSEPORT socket */
+	HERD_MODE_REUSEPORT,
+	/* the master accepts and passes each connection to a worker */
+	HERD_MODE_PASSFD,
 } herd_mode;
+
+/* passfd: which worker the master hands the next connection to. */
+typedef enum herd_balance {
+	HERD_BALANCE_LEAST = 0, /* fewest active connections (the default) */
+	HERD_BALANCE_RR,	/* round robin */
+} herd_balance;
 
 /* Log levels, most severe first. */
 enum { HERD_LOG_ERROR = 0, HERD_LOG_WARN, HERD_LOG_INFO, HERD_LOG_DEBUG };
@@ -76,6 +87,10 @@ void herd_free(herd *h);
 int herd_listen(herd *h, const char *addr);
 int herd_set_workers(herd *h, int n); /* n >= 1; 0 means one per CPU */
 int herd_set_mode(herd *h, herd_mode mode);
+int herd_set_balance(herd *h, herd_balance balance);
+/* Pins the worker in slot i to the i-th CPU this process may use, modulo
+ * their count (nginx's worker_cpu_affinity auto). */
+void herd_set_cpu_affinity(herd *h, int on);
 int herd_set_shutdown_timeout(herd *h, double seconds);
 int herd_set_pid_file(herd *h, const char *path);
 int herd_set_log_file(herd *h, const char *path); /* reopened on SIGUSR1 */
@@ -114,6 +129,8 @@ int herd_worker_slot(const herd_worker *w);
 pid_t herd_worker_pid(const herd_worker *w);
 unsigned herd_worker_generation(const herd_worker *w);
 int herd_worker_draining(const herd_worker *w);
+herd_mode herd_worker_mode(const herd_worker *w);
+herd_balance herd_worker_balance(const herd_worker *w);
 void *herd_worker_userdata(const herd_worker *w);
 /* Connections this worker holds now (accepted and not yet closed). */
 unsigned herd_worker_active(const herd_worker *w);

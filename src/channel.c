@@ -59,6 +59,7 @@ static const struct rule {
     [MSG_HEARTBEAT] = {"heartbeat", sizeof(struct msg_load),
 		       sizeof(struct msg_load), 0, 0},
     [MSG_APP] = {"app", 0, MSG_PAYLOAD_MAX, 0, 0},
+    [MSG_CONNECTION] = {"connection", 0, 0, 1, 1},
 };
 
 static const char *const error_names[MSG_ERR_END] = {
@@ -224,6 +225,11 @@ size_t chan_queued(const struct chan *c)
 	return c->queued;
 }
 
+int chan_dead(const struct chan *c)
+{
+	return c->dead;
+}
+
 /* ---- sending ------------------------------------------------------------- */
 
 ssize_t msg_sendraw(int fd, const void *buf, size_t len, const int *fds,
@@ -349,11 +355,17 @@ static void chan_io(herd_loop *l, int fd, unsigned events, void *arg)
 {
 	struct chan *c = arg;
 
-	if (events & HERD_WRITE)
+	unsigned tell = events & HERD_READ;
+
+	if (events & HERD_WRITE) {
 		chan_flush(c);
+		if (c->head == NULL)
+			tell |=
+			    HERD_WRITE; /* drained: the owner may send again */
+	}
 	/* Last: the owner may free the channel in its callback. */
-	if ((events & HERD_READ) && c->fn != NULL)
-		c->fn(l, fd, HERD_READ, c->arg);
+	if (tell != 0 && c->fn != NULL)
+		c->fn(l, fd, tell, c->arg);
 }
 
 /* ---- receiving ----------------------------------------------------------- */

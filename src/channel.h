@@ -29,6 +29,7 @@ enum msg_type {
 	MSG_READY,	      /* w->m: accepting */
 	MSG_HEARTBEAT,	      /* w->m: alive, with its load */
 	MSG_APP,	      /* w->w, w->m: application bytes */
+	MSG_CONNECTION,	      /* m->w: an accepted connection (1 fd; passfd) */
 	MSG_TYPE_END
 };
 
@@ -57,7 +58,8 @@ struct msg_load { /* HEARTBEAT */
 #define MSG_BIT(t) (1u << (t))
 #define MSG_TO_WORKER                                                          \
 	(MSG_BIT(MSG_OPEN_CHANNEL) | MSG_BIT(MSG_CLOSE_CHANNEL) |              \
-	 MSG_BIT(MSG_QUIT) | MSG_BIT(MSG_TERMINATE) | MSG_BIT(MSG_REOPEN))
+	 MSG_BIT(MSG_QUIT) | MSG_BIT(MSG_TERMINATE) | MSG_BIT(MSG_REOPEN) |    \
+	 MSG_BIT(MSG_CONNECTION))
 #define MSG_TO_MASTER                                                          \
 	(MSG_BIT(MSG_READY) | MSG_BIT(MSG_HEARTBEAT) | MSG_BIT(MSG_APP))
 #define MSG_TO_PEER MSG_BIT(MSG_APP)
@@ -107,12 +109,15 @@ struct chan;
 /* Wraps a connected SEQPACKET fd (taking ownership) that receives the types
  * in accept (0 for a send-only end). With a loop, the channel registers
  * itself: for reading when fn is given, and for writing while its queue is
- * not empty. */
+ * not empty. fn is called with HERD_READ when there is something to read,
+ * and with HERD_WRITE when a backed-up queue has drained. */
 struct chan *chan_new(int fd, uint32_t accept, herd_loop *loop, herd_io_fn fn,
 		      void *arg);
 void chan_free(struct chan *c);
 int chan_fd(const struct chan *c);
 size_t chan_queued(const struct chan *c);
+/* Whether the peer was found gone: nothing more can be sent. */
+int chan_dead(const struct chan *c);
 
 /* Queues a message and tries to send what is queued. The channel owns the
  * fds from this call on: they are closed once sent, or when dropped.

@@ -71,10 +71,24 @@ int herd_set_workers(herd *h, int n)
 
 int herd_set_mode(herd *h, herd_mode mode)
 {
-	if (mode != HERD_MODE_SHARED)
+	if (mode != HERD_MODE_SHARED && mode != HERD_MODE_REUSEPORT &&
+	    mode != HERD_MODE_PASSFD)
 		return invalid(h, "unknown mode");
 	h->mode = mode;
 	return 0;
+}
+
+int herd_set_balance(herd *h, herd_balance balance)
+{
+	if (balance != HERD_BALANCE_LEAST && balance != HERD_BALANCE_RR)
+		return invalid(h, "unknown balance policy");
+	h->balance = balance;
+	return 0;
+}
+
+void herd_set_cpu_affinity(herd *h, int on)
+{
+	h->cpu_affinity = on != 0;
 }
 
 int herd_set_shutdown_timeout(herd *h, double seconds)
@@ -197,6 +211,10 @@ static int bind_all(herd *h)
 
 	if (h->naddrs == 0)
 		return fail(h, "%s", "no address to listen on");
+	/* Unix sockets have no SO_REUSEPORT: every slot shares those. */
+	for (size_t i = 0; i < h->naddrs; i++)
+		h->addrs[i].reuseport = h->mode == HERD_MODE_REUSEPORT &&
+					h->addrs[i].sa.ss_family != AF_UNIX;
 	for (size_t i = 0; i < h->naddrs; i++) {
 		if (addr_bind(&h->addrs[i], err, sizeof(err)) == -1) {
 			for (size_t j = 0; j < i; j++)

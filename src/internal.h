@@ -21,6 +21,8 @@ struct herd {
 	size_t naddrs;
 	int workers; /* 0: one per CPU */
 	herd_mode mode;
+	herd_balance balance;
+	int cpu_affinity; /* pin slot i to the i-th allowed CPU, modulo */
 	uint64_t shutdown_ms;
 	char *pid_file;
 	char *log_file;

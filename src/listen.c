@@ -212,6 +212,9 @@ static int set_options(int fd, const struct listen_addr *a)
 		return 0;
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == -1)
 		return -1;
+	if (a->reuseport &&
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) == -1)
+		return -1;
 	/* An explicit [::1] means IPv6 only, as in nginx; "PORT" means both
 	 * stacks. */
 	if (a->sa.ss_family == AF_INET6 &&
@@ -246,32 +249,47 @@ static int open_socket(struct listen_addr *a)
 	return fd;
 }
 
-int addr_bind(struct listen_addr *a, char *err, size_t errlen)
+/* socket, options, bind, listen: the fd, or -1 with errno set. */
+static int bind_socket(struct listen_addr *a)
 {
-	int fd, e;
+	int fd = open_socket(a), e;
 
-	if (a->sa.ss_family == AF_UNIX && unix_prepare(a, err, errlen) == -1) {
-		if (errno != EEXIST && errno != EADDRINUSE)
-			snprintf(err, errlen, "%s: %s", a->text,
-				 strerror(errno));
+	if (fd == -1)
 		return -1;
-	}
-	if ((fd = open_socket(a)) == -1)
-		goto fail;
 	if (set_options(fd, a) == -1 ||
 	    bind(fd, (struct sockaddr *)&a->sa, a->len) == -1 ||
 	    listen(fd, BACKLOG) == -1) {
 		e = errno;
 		close(fd);
 		errno = e;
-		goto fail;
+		return -1;
 	}
-	a->fd = fd;
+	return fd;
+}
+
+int addr_bind(struct listen_addr *a, char *err, size_t errlen)
+{
+	if (a->sa.ss_family == AF_UNIX && unix_prepare(a, err, errlen) == -1) {
+		if (errno != EEXIST && errno != EADDRINUSE)
+			snprintf(err, errlen, "%s: %s", a->text,
+				 strerror(errno));
+		return -1;
+	}
+	if ((a->fd = bind_socket(a)) == -1) {
+		snprintf(err, errlen, "cannot listen on %s: %s", a->text,
+			 strerror(errno));
+		return -1;
+	}
 	return 0;
-fail:
-	snprintf(err, errlen, "cannot listen on %s: %s", a->text,
-		 strerror(errno));
-	return -1;
+}
+
+int addr_bind_another(struct listen_addr *a)
+{
+	if (!a->reuseport) {
+		errno = EINVAL;
+		return -1;
+	}
+	return bind_socket(a);
 }
 
 void addr_close(struct listen_addr *a)

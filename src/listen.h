@@ -12,6 +12,7 @@
 struct listen_addr {
 	char text[ADDR_TEXT_MAX]; /* as given, for messages */
 	int wildcard;		  /* "PORT" or ":PORT": every address */
+	int reuseport;		  /* bind with SO_REUSEPORT (reuseport mode) */
 	socklen_t len;
 	struct sockaddr_storage sa;
 	int fd; /* the bound socket, or -1 */
@@ -24,6 +25,9 @@ int addr_parse(const char *s, struct listen_addr *a, char *err, size_t errlen);
  * server is replaced; one a live server answers on is refused. Returns 0,
  * or -1 with errno set and a message in err. */
 int addr_bind(struct listen_addr *a, char *err, size_t errlen);
+/* Another listening socket on the same address, for a reuseport slot:
+ * returns its fd (nonblocking, CLOEXEC) or -1 with errno set. */
+int addr_bind_another(struct listen_addr *a);
 /* Closes a->fd and, for a unix socket, removes its file. */
 void addr_close(struct listen_addr *a);
 /* Writes a printable form of sa ("127.0.0.1:8080", "[::1]:80", "unix:/p"). */

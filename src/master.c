@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include "channel.h"
@@ -37,7 +38,13 @@
  * pidfd; besides, stdio, the log, epoll, signalfd, the listeners, and the
  * socketpairs and dups of a spawn in progress. */
 #define FDS_PER_WORKER 3
-#define FDS_BASE       16
+/* passfd: connections passed to a worker and not yet reported received;
+ * beyond, the worker is skipped (it may be stuck), and what a worker that
+ * dies had in flight is bounded by it. */
+#define INFLIGHT_MAX	64
+#define ACCEPT_BATCH	64
+#define ACCEPT_PAUSE_MS 100
+#define FDS_BASE	16
 /* Generations alive at once: serving, pending and the draining ones. */
 #define GENS_ALIVE (MAX_DRAINING_GENS + 2)
 
@@ -46,6 +53,7 @@ enum master_state { M_RUNNING, M_QUITTING, M_TERMINATING };
 struct slot_state {
 	unsigned fails;	     /* quick deaths in a row */
 	uint64_t not_before; /* back-off: no respawn before this time */
+	int *fds; /* reuseport, slots above 0: its sockets, -1 for unix */
 };
 
 struct master {
@@ -64,6 +72,10 @@ struct master {
 	enum master_state state;
 	int exit_code;
 	int announced;
+	int accepting;		     /* passfd: the listeners are watched */
+	uint64_t accept_pause_until; /* passfd: out of fds until then */
+	int starved;		     /* passfd: the pause was logged */
+	int rr;			     /* passfd: where the next pick starts */
 	herd_timer *wake;
 	struct slot_state slots[MAX_WORKERS];
 };
@@ -74,6 +86,7 @@ static struct master *the_master;
 
 static void reconcile(struct master *m);
 static void fast_stop(struct master *m);
+static void passfd_update(struct master *m);
 
 static uint64_t earlier(uint64_t a, uint64_t b)
 {
@@ -169,6 +182,88 @@ static void broadcast_close(struct master *m, const struct proc *dead)
 
 /* ---- spawning ------------------------------------------------------------ */
 
+/* ---- reuseport: sockets per slot ----------------------------------------- */
+
+static void slot_sockets_close(struct master *m, int slot)
+{
+	struct slot_state *s = &m->slots[slot];
+
+	if (s->fds == NULL)
+		return;
+	for (size_t i = 0; i < m->h->naddrs; i++)
+		if (s->fds[i] >= 0)
+			close(s->fds[i]);
+	free(s->fds);
+	s->fds = NULL;
+}
+
+/* Slot 0 uses the sockets bound at start (with SO_REUSEPORT); every other
+ * slot gets its own on the same addresses, kept across respawns and
+ * reloads, so a slot's backlog outlives its worker. */
+static int slot_sockets_open(struct master *m, int slot)
+{
+	struct slot_state *s = &m->slots[slot];
+	herd *h = m->h;
+
+	if (h->mode != HERD_MODE_REUSEPORT || slot == 0 || s->fds != NULL)
+		return 0;
+	if ((s->fds = malloc(h->naddrs * sizeof(int))) == NULL)
+		return -1;
+	for (size_t i = 0; i < h->naddrs; i++)
+		s->fds[i] = -1;
+	for (size_t i = 0; i < h->naddrs; i++) {
+		if (!h->addrs[i].reuseport)
+			continue;
+		if ((s->fds[i] = addr_bind_another(&h->addrs[i])) == -1) {
+			int e = errno;
+
+			log_error("slot %d: cannot listen on %s: %s", slot,
+				  h->addrs[i].text, strerror(e));
+			slot_sockets_close(m, slot);
+			errno = e;
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* In the child: the listeners this worker accepts on, by mode. The child's
+ * copy of h is its own to change. */
+static void child_listeners(struct master *m, int slot)
+{
+	const int *mine = m->slots[slot].fds;
+	herd *h = m->h;
+
+	for (size_t i = 0; i < h->naddrs; i++) {
+		if (h->mode == HERD_MODE_PASSFD)
+			h->addrs[i].fd = -1; /* the master accepts */
+		else if (mine != NULL && mine[i] >= 0)
+			h->addrs[i].fd = mine[i];
+	}
+}
+
+/* nginx's worker_cpu_affinity auto: slot i on the i-th allowed CPU. */
+static void child_pin_cpu(int slot)
+{
+	cpu_set_t allowed, one;
+	int k;
+
+	if (sched_getaffinity(0, sizeof(allowed), &allowed) == -1 ||
+	    CPU_COUNT(&allowed) == 0)
+		return;
+	k = slot % CPU_COUNT(&allowed);
+	for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+		if (!CPU_ISSET(cpu, &allowed) || k-- > 0)
+			continue;
+		CPU_ZERO(&one);
+		CPU_SET(cpu, &one);
+		if (sched_setaffinity(0, sizeof(one), &one) == -1)
+			log_warn("worker %d: cannot pin to CPU %d: %s", slot,
+				 cpu, strerror(errno));
+		return;
+	}
+}
+
 /* In a new worker, after every fd but its own was closed: frees the
  * master's memory. The close() and epoll_ctl() calls on the way fail with
  * EBADF and touch nothing; in particular they cannot remove anything from
@@ -177,6 +272,8 @@ static void master_release(struct master *m)
 {
 	for (size_t i = 0; i < m->procs.n; i++)
 		chan_free(m->procs.v[i]->chan);
+	for (int s = 0; s < MAX_WORKERS; s++)
+		free(m->slots[s].fds); /* memory only: the fds are sorted out */
 	proctab_free(&m->procs);
 	loop_free(m->loop);
 	free(m);
@@ -191,6 +288,9 @@ static void child_run(struct master *m, int slot, unsigned gen, int chan_fd,
 	size_t n = 0;
 	int code;
 
+	child_listeners(m, slot);
+	if (h->cpu_affinity)
+		child_pin_cpu(slot);
 	keep[n++] = 0;
 	keep[n++] = 1;
 	keep[n++] = 2;
@@ -245,7 +345,8 @@ static int spawn_one(struct master *m, unsigned gen, int slot)
 	struct proc *p = NULL;
 	pid_t pid = -1;
 
-	if (socketpair(AF_UNIX, flags, 0, ch) == -1 ||
+	if (slot_sockets_open(m, slot) == -1 ||
+	    socketpair(AF_UNIX, flags, 0, ch) == -1 ||
 	    socketpair(AF_UNIX, flags, 0, ib) == -1 ||
 	    (p = proc_add(&m->procs)) == NULL)
 		goto fail;
@@ -450,9 +551,12 @@ static void on_worker_chan(herd_loop *l, int fd, unsigned events, void *arg)
 		p->chan = NULL;
 		changed = 1;
 	}
-	/* Heartbeats alone change nothing: no O(workers^2) pass for them. */
+	/* Heartbeats alone change nothing but passfd's view of the load: no
+	 * O(workers^2) pass for them. */
 	if (changed)
 		reconcile(m);
+	else
+		passfd_update(m);
 }
 
 /* ---- lifecycle commands -------------------------------------------------- */
@@ -518,8 +622,10 @@ int master_max_workers(const herd *h)
 		return MAX_WORKERS;
 	if (rl.rlim_cur <= FDS_BASE + h->naddrs)
 		return 0;
+	/* reuseport: each slot's own sockets, shared by its generations */
 	room = (rl.rlim_cur - FDS_BASE - h->naddrs) /
-	       (FDS_PER_WORKER * GENS_ALIVE);
+	       (FDS_PER_WORKER * GENS_ALIVE +
+		(h->mode == HERD_MODE_REUSEPORT ? h->naddrs : 0));
 	return room < MAX_WORKERS ? (int)room : MAX_WORKERS;
 }
 
@@ -539,6 +645,132 @@ static void scale(struct master *m, int delta)
 		return;
 	log_info("workers: %d -> %d", m->nworkers, n);
 	m->nworkers = n;
+}
+
+/* ---- passfd: the master accepts and hands connections out ---------------- */
+
+/* Passed to the worker and not yet reported received by it. */
+static uint64_t inflight(const struct proc *p)
+{
+	return p->assigned > p->total ? p->assigned - p->total : 0;
+}
+
+/* Only the serving generation gets connections (a reload stops sending to
+ * the old one), and never a worker whose channel is backed up. */
+static int can_take(const struct master *m, const struct proc *p)
+{
+	return p->gen == m->gen && p->state == PS_READY && p->chan != NULL &&
+	       chan_queued(p->chan) == 0 && !chan_dead(p->chan) &&
+	       inflight(p) < INFLIGHT_MAX;
+}
+
+/* The worker for the next connection, or NULL when none can take it. The
+ * search starts one further each time, so ties do not all go to one. */
+static struct proc *pick(struct master *m)
+{
+	struct proc *best = NULL;
+	uint64_t best_load = UINT64_MAX;
+
+	for (int k = 0; k < m->nworkers; k++) {
+		int s = (m->rr + k) % m->nworkers;
+		struct proc *p = proc_in_slot(&m->procs, m->gen, s);
+		uint64_t load;
+
+		if (p == NULL || !can_take(m, p))
+			continue;
+		if (m->h->balance == HERD_BALANCE_RR) {
+			best = p;
+			break;
+		}
+		load = p->active + inflight(p);
+		if (load < best_load) {
+			best = p;
+			best_load = load;
+		}
+	}
+	if (best != NULL)
+		m->rr = best->slot + 1;
+	return best;
+}
+
+static void pass_connection(struct master *m, struct proc *p, int fd)
+{
+	p->assigned++;
+	/* can_take() saw an empty queue and a live channel, so this sends or
+	 * queues; it fails (and closes fd) only when memory runs out. */
+	if (proc_send(m, p, MSG_CONNECTION, NULL, 0, &fd, 1) == -1)
+		log_warn("connection for worker %d dropped: %s", p->slot,
+			 strerror(errno));
+}
+
+static void accept_failed(struct master *m, int e)
+{
+	m->accept_pause_until = herd_loop_now(m->loop) + ACCEPT_PAUSE_MS;
+	if (!m->starved)
+		log_warn("accept: %s; pausing accepts for %d ms at a time",
+			 strerror(e), ACCEPT_PAUSE_MS);
+	m->starved = 1;
+}
+
+static void on_listener(herd_loop *l, int lfd, unsigned events, void *arg)
+{
+	struct master *m = arg;
+
+	(void)l;
+	(void)events;
+	for (int i = 0; i < ACCEPT_BATCH; i++) {
+		struct proc *p = pick(m);
+		int fd;
+
+		if (p == NULL)
+			break; /* every worker is full: the backlog waits */
+		fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd >= 0) {
+			m->starved = 0;
+			pass_connection(m, p, fd);
+		} else if (errno == EAGAIN) {
+			break;
+		} else if (errno != EINTR && errno != ECONNABORTED &&
+			   errno != EPROTO && errno != EPERM) {
+			accept_failed(m, errno);
+			break;
+		}
+	}
+	passfd_update(m);
+}
+
+static int any_can_take(const struct master *m)
+{
+	for (size_t i = 0; i < m->procs.n; i++)
+		if (can_take(m, m->procs.v[i]))
+			return 1;
+	return 0;
+}
+
+/* Watches the listeners exactly while a connection could be handed out:
+ * when every worker is full the master stops reading them, and the
+ * backlog waits in the kernel instead of in the master. */
+static void passfd_update(struct master *m)
+{
+	herd *h = m->h;
+	int want;
+
+	if (h->mode != HERD_MODE_PASSFD)
+		return;
+	want = m->state == M_RUNNING &&
+	       herd_loop_now(m->loop) >= m->accept_pause_until &&
+	       any_can_take(m);
+	if (want == m->accepting)
+		return;
+	for (size_t i = 0; i < h->naddrs; i++) {
+		if (want && herd_loop_add(m->loop, h->addrs[i].fd, HERD_READ,
+					  on_listener, m) == -1)
+			log_error("watch %s: %s", h->addrs[i].text,
+				  strerror(errno));
+		else if (!want)
+			herd_loop_del(m->loop, h->addrs[i].fd);
+	}
+	m->accepting = want;
 }
 
 /* ---- reconcile ----------------------------------------------------------- */
@@ -617,7 +849,10 @@ static void promote_pending(struct master *m)
 			quit_proc(m, m->procs.v[i]);
 	m->gen = m->pending;
 	m->pending = 0;
-	memset(m->slots, 0, sizeof(m->slots));
+	for (int s = 0; s < MAX_WORKERS; s++) { /* fresh back-off, same fds */
+		m->slots[s].fails = 0;
+		m->slots[s].not_before = 0;
+	}
 }
 
 /* Retiring: drained or stopped, neither serving nor starting, and not yet
@@ -704,7 +939,12 @@ static void reconcile(struct master *m)
 		promote_pending(m);
 		bound_retiring(m);
 		announce(m);
+		for (int s = m->nworkers; s < MAX_WORKERS; s++)
+			slot_sockets_close(m, s); /* the slot's backlog goes */
+		if (m->accept_pause_until > now)
+			next = earlier(next, m->accept_pause_until);
 	}
+	passfd_update(m);
 	/* Last: the steps above may have set new deadlines. */
 	next = earlier(next, enforce_deadlines(m, now));
 	if (next == UINT64_MAX)
@@ -808,6 +1048,8 @@ static void master_free(struct master *m)
 		close(m->sigfd);
 	if (m->masked)
 		sigprocmask(SIG_SETMASK, &m->oldmask, NULL);
+	for (int s = 0; s < MAX_WORKERS; s++)
+		slot_sockets_close(m, s);
 	proctab_free(&m->procs);
 	loop_free(m->loop);
 	free(m);

@@ -33,8 +33,9 @@ struct proc {
 	uint64_t
 	    deadline;	 /* SIGKILL at this time (DRAINING, STOPPING); 0 none */
 	int killed;	 /* SIGKILL sent */
-	uint32_t active; /* connections, from the last heartbeat */
-	uint64_t total;
+	uint32_t active; /* connections, from the last load report */
+	uint64_t total;	 /* connections received, from the same report */
+	uint64_t assigned; /* passfd: connections passed to it */
 };
 
 struct proctab {

@@ -21,6 +21,7 @@
 #define ACCEPT_BATCH	64  /* connections per wake-up per socket */
 #define ACCEPT_PAUSE_MS 100 /* after EMFILE and friends */
 #define HEARTBEAT_MS	1000
+#define LOAD_REPORT_MS	20 /* at most this often a load change is reported */
 #define RECV_BATCH	64 /* channel messages per wake-up */
 
 struct peer {
@@ -48,6 +49,7 @@ struct herd_worker {
 	int sigfd;
 	int accepting;
 	herd_timer *heartbeat;
+	herd_timer *report; /* armed while a load change is unreported */
 	herd_timer *resume;
 	uint64_t starved_since; /* accept paused for lack of fds; 0: not */
 	unsigned long starved_count;
@@ -87,6 +89,16 @@ int herd_worker_draining(const herd_worker *w)
 	return w->draining;
 }
 
+herd_mode herd_worker_mode(const herd_worker *w)
+{
+	return w->h->mode;
+}
+
+herd_balance herd_worker_balance(const herd_worker *w)
+{
+	return w->h->balance;
+}
+
 void *herd_worker_userdata(const herd_worker *w)
 {
 	return w->h->ud;
@@ -102,12 +114,15 @@ void herd_worker_stop(herd_worker *w)
 	worker_finish(w, 0);
 }
 
+static void load_changed(herd_worker *w);
+
 void herd_conn_close(herd_worker *w, int fd)
 {
 	if (close(fd) == -1 && errno != EINTR)
 		log_warn("close connection fd %d: %s", fd, strerror(errno));
 	if (w->active > 0)
 		w->active--;
+	load_changed(w);
 	if (w->draining && w->active == 0)
 		worker_finish(w, 0);
 }
@@ -170,14 +185,33 @@ int herd_worker_send(herd_worker *w, int to, const void *data, size_t len)
 	return chan_send(p->chan, &h, data, NULL, 0);
 }
 
-static void send_heartbeat(herd_loop *l, herd_timer *t, void *arg)
+static void send_load(herd_worker *w)
 {
-	herd_worker *w = arg;
 	struct msg_load load = {w->active, 0, w->total};
 
-	(void)l;
 	send_master(w, MSG_HEARTBEAT, &load, sizeof(load));
+}
+
+static void send_heartbeat(herd_loop *l, herd_timer *t, void *arg)
+{
+	(void)l;
+	send_load(arg);
 	herd_timer_start(t, HEARTBEAT_MS);
+}
+
+static void send_report(herd_loop *l, herd_timer *t, void *arg)
+{
+	(void)l;
+	(void)t;
+	send_load(arg);
+}
+
+/* The master balances passfd connections by these reports: a change goes
+ * out within LOAD_REPORT_MS, however many happen meanwhile. */
+static void load_changed(herd_worker *w)
+{
+	if (w->report != NULL && !herd_timer_active(w->report))
+		herd_timer_start(w->report, LOAD_REPORT_MS);
 }
 
 /* ---- accepting ----------------------------------------------------------- */
@@ -243,6 +277,7 @@ static void got_connection(herd_worker *w, int fd)
 {
 	w->active++;
 	w->total++;
+	load_changed(w);
 	if (w->h->on_connection != NULL)
 		w->h->on_connection(w, fd, w->h->ud);
 	else
@@ -372,6 +407,9 @@ static void from_master(herd_worker *w, const struct msg *m)
 	case MSG_REOPEN:
 		log_reopen();
 		break;
+	case MSG_CONNECTION: /* passfd; served even while draining */
+		got_connection(w, m->fds[0]);
+		break;
 	default: /* the channel accepts no other type */
 		break;
 	}
@@ -483,7 +521,8 @@ static int worker_init(herd_worker *w, int chan_fd, int inbox_fd)
 		return -1;
 	w->heartbeat = herd_timer_new(w->loop, send_heartbeat, w);
 	w->resume = herd_timer_new(w->loop, resume_accept, w);
-	if (w->heartbeat == NULL || w->resume == NULL)
+	w->report = herd_timer_new(w->loop, send_report, w);
+	if (w->heartbeat == NULL || w->resume == NULL || w->report == NULL)
 		return -1;
 	return 0;
 }

@@ -213,6 +213,17 @@ static void decode_direct(void)
 	       MSG_ERR_DIRECTION, "a peer cannot send quit");
 	is_int(msg_decode(buf, sizeof(h), 0, NULL, 0, 0, MSG_TO_MASTER, &m),
 	       MSG_ERR_DIRECTION, "a worker cannot send quit to the master");
+	h = (struct msg_hdr){MSG_CONNECTION, 0, 1, 2, 3, 0};
+	memcpy(buf, &h, sizeof(h));
+	is_int(msg_decode(buf, sizeof(h), 0, NULL, 0, 0, MSG_TO_WORKER, &m),
+	       MSG_ERR_FDS, "a connection message without its fd");
+	{
+		int fd = dup(0);
+
+		is_int(msg_decode(buf, sizeof(h), 0, &fd, 1, 0, MSG_TO_PEER, &m),
+		       MSG_ERR_DIRECTION, "a peer cannot pass a connection");
+		ok(fcntl(fd, F_GETFD) == -1, "and the fd it carried is closed");
+	}
 }
 
 int main(void)
