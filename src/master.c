@@ -75,7 +75,7 @@ struct master {
 	int accepting;		     /* passfd: the listeners are watched */
 	uint64_t accept_pause_until; /* passfd: out of fds until then */
 	int starved;		     /* passfd: the pause was logged */
-	int rr;			     /* passfd: where the next pick starts */
+	size_t rr;		     /* passfd: where the next pick starts */
 	herd_timer *wake;
 	struct slot_state slots[MAX_WORKERS];
 };
@@ -664,32 +664,29 @@ static int can_take(const struct master *m, const struct proc *p)
 	       inflight(p) < INFLIGHT_MAX;
 }
 
-/* The worker for the next connection, or NULL when none can take it. The
- * search starts one further each time, so ties do not all go to one. */
+/* The worker for the next connection, or NULL when none can take it: one
+ * pass over the table, starting one entry further each time, so rr takes
+ * turns and least's ties do not all go to one worker. */
 static struct proc *pick(struct master *m)
 {
-	struct proc *best = NULL;
+	size_t n = m->procs.n, chosen = 0;
 	uint64_t best_load = UINT64_MAX;
+	struct proc *best = NULL;
 
-	for (int k = 0; k < m->nworkers; k++) {
-		int s = (m->rr + k) % m->nworkers;
-		struct proc *p = proc_in_slot(&m->procs, m->gen, s);
-		uint64_t load;
+	for (size_t k = 0; k < n; k++) {
+		size_t i = (m->rr + k) % n;
+		struct proc *p = m->procs.v[i];
+		uint64_t load = p->active + inflight(p);
 
-		if (p == NULL || !can_take(m, p))
+		if (!can_take(m, p) || load >= best_load)
 			continue;
-		if (m->h->balance == HERD_BALANCE_RR) {
-			best = p;
-			break;
-		}
-		load = p->active + inflight(p);
-		if (load < best_load) {
-			best = p;
-			best_load = load;
-		}
+		best = p;
+		best_load = load;
+		chosen = i;
+		if (m->h->balance == HERD_BALANCE_RR)
+			break; /* the first that can take it */
 	}
-	if (best != NULL)
-		m->rr = best->slot + 1;
+	m->rr = chosen + 1; /* the next search starts past this one */
 	return best;
 }
 
