@@ -205,6 +205,25 @@ static int check_fd_limit(herd *h)
 		    want, master_max_workers(h));
 }
 
+/* Scaling down closes a slot's socket; the kernel resets what is queued
+ * on it unless it may migrate those connections to the other slots. */
+static void reuseport_hint(const herd *h)
+{
+	char v = '1';
+	int fd;
+
+	if (h->mode != HERD_MODE_REUSEPORT)
+		return;
+	fd = open("/proc/sys/net/ipv4/tcp_migrate_req", O_RDONLY | O_CLOEXEC);
+	if (fd == -1)
+		return;
+	if (read(fd, &v, 1) == 1 && v == '0')
+		log_info("reuseport: net.ipv4.tcp_migrate_req is 0, so scaling "
+			 "down resets connections still queued on a retired "
+			 "slot; set it to 1 to have them moved");
+	close(fd);
+}
+
 static int bind_all(herd *h)
 {
 	char err[256];
@@ -292,6 +311,7 @@ int herd_run(herd *h)
 	}
 	if (check_fd_limit(h) == -1 || bind_all(h) == -1)
 		goto out;
+	reuseport_hint(h);
 	if (h->pid_file != NULL && write_pid_file(h) == -1) {
 		for (size_t i = 0; i < h->naddrs; i++)
 			addr_close(&h->addrs[i]);

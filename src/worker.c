@@ -418,6 +418,7 @@ static void from_master(herd_worker *w, const struct msg *m)
 static void on_master(herd_loop *l, int fd, unsigned events, void *arg)
 {
 	herd_worker *w = arg;
+	uint64_t before = w->total;
 	struct msg m;
 	int r = 0;
 
@@ -428,6 +429,14 @@ static void on_master(herd_loop *l, int fd, unsigned events, void *arg)
 		if ((r = chan_recv(w->master, &m)) != 1)
 			break;
 		from_master(w, &m);
+	}
+	/* passfd: the master counts connections in flight to this worker
+	 * until it hears they arrived, and stops passing at a cap; a report
+	 * after every batch keeps that count true at any rate (a report on
+	 * the 20 ms timer capped the whole pool at cap/20 ms per worker). */
+	if (w->total != before && !w->done) {
+		herd_timer_stop(w->report);
+		send_load(w);
 	}
 	if (r == -1 && !w->done) {
 		log_warn("master channel closed; exiting");
