@@ -76,8 +76,12 @@ test: asan
 	prove $(PROVE_FLAGS) $(ASAN_UNIT) tests/integ/*.py
 
 # Figures, not pass/fail: see bench/.
-bench: all
+$(BUILD)/chanbench: bench/chanbench.c $(BUILD)/libherd.a
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^
+
+bench: all $(BUILD)/chanbench
 	python3 bench/run.py
+	$(BUILD)/chanbench
 	python3 bench/lifecycle.py
 
 install: all
