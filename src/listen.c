@@ -292,6 +292,19 @@ int addr_bind_another(struct listen_addr *a)
 	return bind_socket(a);
 }
 
+int addr_accept(int lfd)
+{
+	for (int i = 0; i < ACCEPT_BATCH; i++) {
+		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd >= 0 || (errno != EINTR && errno != ECONNABORTED &&
+				errno != EPROTO && errno != EPERM))
+			return fd;
+	}
+	errno = EAGAIN; /* the rest waits for the next wake-up */
+	return -1;
+}
+
 void addr_close(struct listen_addr *a)
 {
 	if (a->fd == -1)

@@ -28,6 +28,16 @@ int addr_bind(struct listen_addr *a, char *err, size_t errlen);
 /* Another listening socket on the same address, for a reuseport slot:
  * returns its fd (nonblocking, CLOEXEC) or -1 with errno set. */
 int addr_bind_another(struct listen_addr *a);
+#define ACCEPT_BATCH	64  /* connections per wake-up per socket */
+#define ACCEPT_PAUSE_MS 100 /* stop accepting this long after EMFILE & co */
+
+/* accept4(SOCK_NONBLOCK | SOCK_CLOEXEC), going past what concerns one
+ * connection only (EINTR, ECONNABORTED, EPROTO, EPERM from a firewall) at
+ * most ACCEPT_BATCH times. Returns the fd, or -1 with errno: EAGAIN when
+ * none waits; anything else (EMFILE, ENFILE, ENOBUFS, ENOMEM...) means
+ * the caller should pause accepting rather than spin on a level-triggered
+ * readiness it cannot consume. Shared by workers and the passfd master. */
+int addr_accept(int lfd);
 /* Closes a->fd and, for a unix socket, removes its file. */
 void addr_close(struct listen_addr *a);
 /* Writes a printable form of sa ("127.0.0.1:8080", "[::1]:80", "unix:/p"). */

@@ -41,10 +41,8 @@
 /* passfd: connections passed to a worker and not yet reported received;
  * beyond, the worker is skipped (it may be stuck), and what a worker that
  * dies had in flight is bounded by it. */
-#define INFLIGHT_MAX	64
-#define ACCEPT_BATCH	64
-#define ACCEPT_PAUSE_MS 100
-#define FDS_BASE	16
+#define INFLIGHT_MAX 64
+#define FDS_BASE     16
 /* Generations alive at once: serving, pending and the draining ones. */
 #define GENS_ALIVE (MAX_DRAINING_GENS + 2)
 
@@ -721,17 +719,13 @@ static void on_listener(herd_loop *l, int lfd, unsigned events, void *arg)
 
 		if (p == NULL)
 			break; /* every worker is full: the backlog waits */
-		fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd >= 0) {
-			m->starved = 0;
-			pass_connection(m, p, fd);
-		} else if (errno == EAGAIN) {
-			break;
-		} else if (errno != EINTR && errno != ECONNABORTED &&
-			   errno != EPROTO && errno != EPERM) {
-			accept_failed(m, errno);
+		if ((fd = addr_accept(lfd)) == -1) {
+			if (errno != EAGAIN)
+				accept_failed(m, errno);
 			break;
 		}
+		m->starved = 0;
+		pass_connection(m, p, fd);
 	}
 	passfd_update(m);
 }

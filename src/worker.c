@@ -18,11 +18,9 @@
 #include "log.h"
 #include "loop.h"
 
-#define ACCEPT_BATCH	64  /* connections per wake-up per socket */
-#define ACCEPT_PAUSE_MS 100 /* after EMFILE and friends */
-#define HEARTBEAT_MS	1000
-#define LOAD_REPORT_MS	20 /* at most this often a load change is reported */
-#define RECV_BATCH	64 /* channel messages per wake-up */
+#define HEARTBEAT_MS   1000
+#define LOAD_REPORT_MS 20 /* at most this often a load change is reported */
+#define RECV_BATCH     64 /* channel messages per wake-up */
 
 struct peer {
 	int slot;
@@ -291,32 +289,15 @@ static void on_accept(herd_loop *l, int lfd, unsigned events, void *arg)
 	(void)l;
 	(void)events;
 	for (int i = 0; i < ACCEPT_BATCH && w->accepting && !w->done; i++) {
-		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd = addr_accept(lfd);
 
-		if (fd >= 0) {
-			starvation_over(w);
-			got_connection(w, fd);
-			continue;
-		}
-		switch (errno) {
-		case EINTR:
-		case ECONNABORTED:
-		case EPROTO:
-		case EPERM: /* a firewall refused it */
-			continue;
-		case EAGAIN:
-			return;
-		case EMFILE:
-		case ENFILE:
-		case ENOBUFS:
-		case ENOMEM:
-			accept_starved(w, errno);
-			return;
-		default:
-			log_error("accept: %s", strerror(errno));
-			accept_starved(w, errno);
+		if (fd == -1) {
+			if (errno != EAGAIN)
+				accept_starved(w, errno);
 			return;
 		}
+		starvation_over(w);
+		got_connection(w, fd);
 	}
 }
 
