@@ -7,10 +7,12 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/filter.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -290,6 +292,49 @@ int addr_bind_another(struct listen_addr *a)
 		return -1;
 	}
 	return bind_socket(a);
+}
+
+int addr_steer(int fd, const uint16_t *idx, size_t n)
+{
+	struct sock_filter *code;
+	struct sock_fprog prog;
+	size_t k = 0;
+	int identity = 1, r;
+
+	if (n == 0 || n > BPF_MAXINSNS / 2 - 2) {
+		errno = EINVAL;
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++)
+		identity &= idx[i] == i;
+	if ((code = calloc(2 * n + 2, sizeof(*code))) == NULL)
+		return -1;
+	/* A = random() % n: uniform, like the kernel's own hash, but over
+	 * the chosen sockets only. A handshake stays with the socket its SYN
+	 * picked, so a per-connection choice is all it takes. */
+	code[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+						 SKF_AD_OFF + SKF_AD_RANDOM);
+	code[k++] = (struct sock_filter)BPF_STMT(BPF_ALU | BPF_MOD | BPF_K,
+						 (uint32_t)n);
+	if (identity) {
+		code[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_A, 0);
+	} else {
+		/* A table: if A == i return idx[i]. */
+		for (size_t i = 0; i + 1 < n; i++) {
+			code[k++] = (struct sock_filter)BPF_JUMP(
+			    BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)i, 0, 1);
+			code[k++] = (struct sock_filter)BPF_STMT(
+			    BPF_RET | BPF_K, idx[i]);
+		}
+		code[k++] =
+		    (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, idx[n - 1]);
+	}
+	prog.len = (unsigned short)k;
+	prog.filter = code;
+	r = setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog,
+		       sizeof(prog));
+	free(code);
+	return r;
 }
 
 int addr_accept(int lfd)

@@ -5,6 +5,7 @@
 #define HERD_LISTEN_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 #define ADDR_TEXT_MAX 160
@@ -28,6 +29,14 @@ int addr_bind(struct listen_addr *a, char *err, size_t errlen);
 /* Another listening socket on the same address, for a reuseport slot:
  * returns its fd (nonblocking, CLOEXEC) or -1 with errno set. */
 int addr_bind_another(struct listen_addr *a);
+/* reuseport: which sockets of an address's SO_REUSEPORT group take new
+ * connections. Attaches to the group (through fd, any member of it) a
+ * classic BPF program that picks, per connection and at random, one of the
+ * n group indices in idx. The kernel numbers a group's sockets in the
+ * order they began listening and fills a closed one's place with the last;
+ * the master opens slot sockets in slot order and closes them from the top
+ * down, so a slot's index is its number. Returns 0, or -1 with errno. */
+int addr_steer(int fd, const uint16_t *idx, size_t n);
 #define ACCEPT_BATCH	64  /* connections per wake-up per socket */
 #define ACCEPT_PAUSE_MS 100 /* stop accepting this long after EMFILE & co */
 

@@ -43,6 +43,10 @@
  * dies had in flight is bounded by it. */
 #define INFLIGHT_MAX 64
 #define FDS_BASE     16
+/* passfd: the channels of dead workers, kept until what was sent on them
+ * and never received is handed to other workers (or dropped, oldest
+ * first, beyond this many). */
+#define LEFTOVER_MAX 16
 /* Generations alive at once: serving, pending and the draining ones. */
 #define GENS_ALIVE (MAX_DRAINING_GENS + 2)
 
@@ -74,6 +78,11 @@ struct master {
 	uint64_t accept_pause_until; /* passfd: out of fds until then */
 	int starved;		     /* passfd: the pause was logged */
 	size_t rr;		     /* passfd: where the next pick starts */
+	struct chan *leftover[LEFTOVER_MAX]; /* passfd: dead workers' ends */
+	size_t nleftover;
+	uint16_t steer[MAX_WORKERS]; /* reuseport: slots taking connections */
+	size_t nsteer;
+	int steer_warned;
 	herd_timer *wake;
 	struct slot_state slots[MAX_WORKERS];
 };
@@ -195,16 +204,11 @@ static void slot_sockets_close(struct master *m, int slot)
 	s->fds = NULL;
 }
 
-/* Slot 0 uses the sockets bound at start (with SO_REUSEPORT); every other
- * slot gets its own on the same addresses, kept across respawns and
- * reloads, so a slot's backlog outlives its worker. */
-static int slot_sockets_open(struct master *m, int slot)
+static int slot_open_one(struct master *m, int slot)
 {
 	struct slot_state *s = &m->slots[slot];
 	herd *h = m->h;
 
-	if (h->mode != HERD_MODE_REUSEPORT || slot == 0 || s->fds != NULL)
-		return 0;
 	if ((s->fds = malloc(h->naddrs * sizeof(int))) == NULL)
 		return -1;
 	for (size_t i = 0; i < h->naddrs; i++)
@@ -223,6 +227,79 @@ static int slot_sockets_open(struct master *m, int slot)
 		}
 	}
 	return 0;
+}
+
+/* Slot 0 uses the sockets bound at start (with SO_REUSEPORT); every other
+ * slot gets its own on the same addresses, kept across respawns and
+ * reloads, so a slot's backlog outlives its worker. They are opened in
+ * slot order, lower slots first, so that the kernel's index of a slot's
+ * socket in the reuseport group is the slot's number (see addr_steer). */
+static int slot_sockets_open(struct master *m, int slot)
+{
+	if (m->h->mode != HERD_MODE_REUSEPORT)
+		return 0;
+	for (int k = 1; k <= slot; k++)
+		if (m->slots[k].fds == NULL && slot_open_one(m, k) == -1)
+			return -1;
+	return 0;
+}
+
+/* A retired slot's sockets close once no worker of the slot is left (the
+ * steering sent it nothing new meanwhile), and only from the top slot
+ * down: the kernel fills a closed socket's place in the group with the
+ * last one, and the top one is the last, so index == slot still holds. */
+static void slot_sockets_retire(struct master *m)
+{
+	for (int s = MAX_WORKERS - 1; s >= m->nworkers && s > 0; s--) {
+		if (m->slots[s].fds == NULL)
+			continue;
+		for (size_t i = 0; i < m->procs.n; i++)
+			if (m->procs.v[i]->slot == s)
+				return;
+		slot_sockets_close(m, s); /* what is queued is reset */
+	}
+}
+
+/* reuseport: new connections go only to the slots that have a ready
+ * worker. A slot being retired, or whose worker died or is starting, gets
+ * none, so nothing waits in its backlog; the kernel's own hash would give
+ * every socket in the group its share. Before anything is ready, every
+ * slot takes its share and the backlogs wait for the workers. */
+static void steer(struct master *m)
+{
+	unsigned char ready[MAX_WORKERS] = {0};
+	uint16_t live[MAX_WORKERS];
+	size_t n = 0;
+	herd *h = m->h;
+
+	if (h->mode != HERD_MODE_REUSEPORT)
+		return;
+	for (size_t i = 0; i < m->procs.n; i++)
+		if (m->procs.v[i]->state == PS_READY)
+			ready[m->procs.v[i]->slot] = 1;
+	for (int s = 0; s < m->nworkers; s++)
+		if (ready[s])
+			live[n++] = (uint16_t)s;
+	for (int s = 0; n == 0 && s < m->nworkers; s++)
+		live[s] = (uint16_t)s;
+	if (n == 0)
+		n = (size_t)m->nworkers;
+	if (n == m->nsteer && memcmp(live, m->steer, n * sizeof(*live)) == 0)
+		return;
+	for (size_t i = 0; i < h->naddrs; i++) {
+		if (!h->addrs[i].reuseport ||
+		    addr_steer(h->addrs[i].fd, live, n) == 0)
+			continue;
+		if (!m->steer_warned++)
+			log_warn("reuseport: cannot steer connections on %s "
+				 "(%s); the kernel spreads them over every "
+				 "slot's socket",
+				 h->addrs[i].text, strerror(errno));
+	}
+	memcpy(m->steer, live, n * sizeof(*live));
+	m->nsteer = n;
+	log_debug("reuseport: new connections go to %zu of %d slots", n,
+		  m->nworkers);
 }
 
 /* In the child: the listeners this worker accepts on, by mode. The child's
@@ -272,6 +349,8 @@ static void master_release(struct master *m)
 		chan_free(m->procs.v[i]->chan);
 	for (int s = 0; s < MAX_WORKERS; s++)
 		free(m->slots[s].fds); /* memory only: the fds are sorted out */
+	for (size_t i = 0; i < m->nleftover; i++)
+		chan_free(m->leftover[i]);
 	proctab_free(&m->procs);
 	loop_free(m->loop);
 	free(m);
@@ -354,7 +433,10 @@ static int spawn_one(struct master *m, unsigned gen, int slot)
 		child_run(m, slot, gen, ch[1], ib[0]);
 	if (pid == -1)
 		goto fail;
-	close(ch[1]);
+	if (m->h->mode == HERD_MODE_PASSFD)
+		p->worker_end = ch[1]; /* see leftover_keep() */
+	else
+		close(ch[1]);
 	close(ib[0]);
 	return proc_started(m, p, pid, ch[0], ib[1]);
 fail:
@@ -419,9 +501,12 @@ static void abandon_pending(struct master *m, const char *why)
 	m->pending = 0;
 }
 
+static void leftover_keep(struct master *m, struct proc *p);
+
 static void proc_gone(struct master *m, struct proc *p)
 {
 	broadcast_close(m, p);
+	leftover_keep(m, p);
 	chan_free(p->chan);
 	if (p->pidfd >= 0)
 		close(p->pidfd);
@@ -613,16 +698,20 @@ static void reopen(struct master *m)
 
 int master_max_workers(const herd *h)
 {
+	int passfd = h->mode == HERD_MODE_PASSFD;
+	/* passfd: the dead workers' channels kept for what they never read */
+	rlim_t base = FDS_BASE + h->naddrs + (passfd ? LEFTOVER_MAX : 0);
 	struct rlimit rl;
 	rlim_t room;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur == RLIM_INFINITY)
 		return MAX_WORKERS;
-	if (rl.rlim_cur <= FDS_BASE + h->naddrs)
+	if (rl.rlim_cur <= base)
 		return 0;
-	/* reuseport: each slot's own sockets, shared by its generations */
-	room = (rl.rlim_cur - FDS_BASE - h->naddrs) /
-	       (FDS_PER_WORKER * GENS_ALIVE +
+	/* passfd: the copy of the worker's end; reuseport: each slot's own
+	 * sockets, shared by its generations */
+	room = (rl.rlim_cur - base) /
+	       ((FDS_PER_WORKER + passfd) * GENS_ALIVE +
 		(h->mode == HERD_MODE_REUSEPORT ? h->naddrs : 0));
 	return room < MAX_WORKERS ? (int)room : MAX_WORKERS;
 }
@@ -698,6 +787,65 @@ static void pass_connection(struct master *m, struct proc *p, int fd)
 			 strerror(errno));
 }
 
+/* A passfd worker's channel outlives the worker: the master holds a copy
+ * of the worker's end, so the connections sent to a worker that died (or
+ * exited) before receiving them are still in that end's receive queue,
+ * not reset with it. They go to other workers as soon as one can take
+ * them, before any new connection is accepted. */
+static void leftover_keep(struct master *m, struct proc *p)
+{
+	struct chan *c;
+
+	if (p->worker_end < 0)
+		return;
+	if (p->chan != NULL)
+		chan_flush(p->chan); /* what is queued joins the rest */
+	if ((c = chan_new(p->worker_end, MSG_TO_WORKER, NULL, NULL, NULL)) ==
+	    NULL) {
+		close(p->worker_end);
+		p->worker_end = -1;
+		return;
+	}
+	p->worker_end = -1;
+	if (m->nleftover == LEFTOVER_MAX) { /* the oldest is dropped */
+		chan_free(m->leftover[0]);
+		memmove(m->leftover, m->leftover + 1,
+			(LEFTOVER_MAX - 1) * sizeof(*m->leftover));
+		m->nleftover--;
+	}
+	m->leftover[m->nleftover++] = c;
+}
+
+static void leftover_dispatch(struct master *m)
+{
+	unsigned long moved = 0;
+	struct proc *p;
+	struct msg msg;
+
+	while (m->nleftover > 0 && (p = pick(m)) != NULL) {
+		struct chan *c = m->leftover[0];
+
+		if (chan_recv(c, &msg) == 1) {
+			if (msg.hdr.type == MSG_CONNECTION) {
+				pass_connection(m, p, msg.fds[0]);
+				moved++;
+			} else {
+				for (int i = 0; i < msg.nfds; i++)
+					close(msg.fds[i]);
+			}
+			continue;
+		}
+		chan_free(c); /* drained */
+		memmove(m->leftover, m->leftover + 1,
+			(m->nleftover - 1) * sizeof(*m->leftover));
+		m->nleftover--;
+	}
+	if (moved > 0)
+		log_info("passfd: %lu connections a gone worker never received "
+			 "were handed to others",
+			 moved);
+}
+
 static void accept_failed(struct master *m, int e)
 {
 	m->accept_pause_until = herd_loop_now(m->loop) + ACCEPT_PAUSE_MS;
@@ -748,6 +896,8 @@ static void passfd_update(struct master *m)
 
 	if (h->mode != HERD_MODE_PASSFD)
 		return;
+	if (m->state == M_RUNNING)
+		leftover_dispatch(m);
 	want = m->state == M_RUNNING &&
 	       herd_loop_now(m->loop) >= m->accept_pause_until &&
 	       any_can_take(m);
@@ -925,13 +1075,17 @@ static void reconcile(struct master *m)
 			    earlier(next, m->pending_since + PENDING_READY_MS);
 		/* Before spawning, so the bound holds at every instant. */
 		bound_retiring(m);
+		/* Before fill_slots() asks a retired slot's worker to drain:
+		 * it takes what is queued on its socket, and nothing more
+		 * may arrive there after that. */
+		steer(m);
 		next = earlier(next, fill_slots(m, m->gen, now));
 		next = earlier(next, fill_slots(m, m->pending, now));
 		promote_pending(m);
 		bound_retiring(m);
 		announce(m);
-		for (int s = m->nworkers; s < MAX_WORKERS; s++)
-			slot_sockets_close(m, s); /* the slot's backlog goes */
+		steer(m);
+		slot_sockets_retire(m);
 		if (m->accept_pause_until > now)
 			next = earlier(next, m->accept_pause_until);
 	}
@@ -1041,6 +1195,8 @@ static void master_free(struct master *m)
 		sigprocmask(SIG_SETMASK, &m->oldmask, NULL);
 	for (int s = 0; s < MAX_WORKERS; s++)
 		slot_sockets_close(m, s);
+	for (size_t i = 0; i < m->nleftover; i++)
+		chan_free(m->leftover[i]);
 	proctab_free(&m->procs);
 	loop_free(m->loop);
 	free(m);

@@ -29,7 +29,8 @@ struct proc {
 	enum proc_state state;
 	struct chan *chan; /* the master's end of the channel */
 	int inbox_w;	   /* write end of the worker's inbox, for peers */
-	uint64_t started;  /* ms, monotonic */
+	int worker_end; /* passfd: a copy of the worker's end of the channel */
+	uint64_t started; /* ms, monotonic */
 	uint64_t
 	    deadline;	 /* SIGKILL at this time (DRAINING, STOPPING); 0 none */
 	int killed;	 /* SIGKILL sent */

@@ -19,8 +19,9 @@
 #include "loop.h"
 
 #define HEARTBEAT_MS   1000
-#define LOAD_REPORT_MS 20 /* at most this often a load change is reported */
-#define RECV_BATCH     64 /* channel messages per wake-up */
+#define LOAD_REPORT_MS 20   /* at most this often a load change is reported */
+#define RECV_BATCH     64   /* channel messages per wake-up */
+#define SWEEP_MAX      4096 /* a listener's backlog, as listen.c asks */
 
 struct peer {
 	int slot;
@@ -315,11 +316,34 @@ static void listeners_close(herd_worker *w)
 	}
 }
 
+/* reuseport: a slot's socket is the worker's own, and the master steered
+ * new connections away from it before asking the worker to drain (or a
+ * worker of the next generation shares it). What is already queued there
+ * is taken and served now; left queued, it would be reset when a retired
+ * slot's socket closes. Bounded by the backlog, as nothing new arrives. */
+static void listeners_sweep(herd_worker *w)
+{
+	if (w->h->mode != HERD_MODE_REUSEPORT)
+		return;
+	for (size_t i = 0; i < w->h->naddrs; i++) {
+		int lfd = w->h->addrs[i].fd, fd;
+
+		if (lfd < 0 || !w->h->addrs[i].reuseport)
+			continue;
+		for (int k = 0; k < SWEEP_MAX && !w->done; k++) {
+			if ((fd = addr_accept(lfd)) == -1)
+				break;
+			got_connection(w, fd);
+		}
+	}
+}
+
 static void start_drain(herd_worker *w)
 {
 	if (w->draining)
 		return;
 	w->draining = 1;
+	listeners_sweep(w);
 	log_debug("draining %u connections", w->active);
 	listeners_close(w);
 	herd_timer_stop(w->resume);

@@ -156,6 +156,78 @@ def test_passfd_skips_a_stuck_worker():
             s.close()
 
 
+def test_passfd_dead_workers_connections_go_on():
+    # Connections passed to a worker that dies before reading them are not
+    # reset with it: the master holds its end of the channel and hands
+    # them to another worker.
+    with herd(("passfd", "--balance", "rr")) as h:
+        stuck = h.workers()[0]
+        os.kill(stuck, signal.SIGSTOP)
+        socks = _requests(h.addr, 2 * INFLIGHT_MAX)
+        first = _answered(socks, 5)
+        mark = h.mark()
+        os.kill(stuck, signal.SIGKILL)
+        rest = [s for s in socks if s not in first]
+        late = _answered(rest, 10)
+        ht.ok(0 < len(rest) <= INFLIGHT_MAX and len(late) == len(rest),
+              "passfd: the connections a killed worker never read are "
+              "served by another",
+              "%d waited for it, %d of them answered" % (len(rest), len(late)))
+        m = h.wait_log(r"passfd: (\d+) connections a gone worker never "
+                       r"received were handed to others", since=mark, timeout=2)
+        ht.ok(m and 0 < int(m.group(1)) <= len(rest),
+              "passfd: the master says how many it handed on (%s)"
+              % (m and m.group(1)))
+        for s in socks:
+            s.close()
+
+
+def _slot_pid(h, slot):
+    info = h.worker_info()
+    return next(p for p in h.workers() if info.get(p, (None,))[0] == slot)
+
+
+def _requests(addr, n):
+    socks = []
+    for _ in range(n):
+        s = socket.create_connection(addr, timeout=5)
+        s.sendall(ht.request_bytes("/whoami"))
+        socks.append(s)
+    return socks
+
+
+def test_reuseport_steering():
+    # The master steers new connections away from a slot before retiring
+    # it: with the retiring worker stopped, nothing new may wait on its
+    # socket (the kernel's own hash would queue about half there, to be
+    # reset when it is killed).
+    with herd(("reuseport",), 2, "--shutdown-timeout", "4") as h:
+        stuck = _slot_pid(h, 1)
+        os.kill(stuck, signal.SIGSTOP)
+        try:
+            mark = h.mark()
+            h.signal(signal.SIGTTOU)
+            h.wait_log(r"workers: 2 -> 1", since=mark)
+            time.sleep(0.2)  # logged just before the master steers
+            socks = _requests(h.addr, 100)
+            answered = _answered(socks, 3)
+            ht.is_(len(answered), 100, "reuseport: scaling down with the "
+                   "retiring worker stopped, every new connection is served")
+        finally:
+            os.kill(stuck, signal.SIGCONT)
+        for s in socks:
+            s.close()
+        ht.wait_until(lambda: stuck not in h.workers(), 10)
+        # Scaled back up, slot 1 takes its share again: its new socket
+        # has the index the steering program gives it.
+        h.signal(signal.SIGTTIN)
+        ht.wait_until(lambda: len(h.workers()) == 2, 10)
+        time.sleep(0.3)
+        c = shares(h)
+        ht.ok(min(c[0], c[1]) >= sum(c.values()) / 4,
+              "reuseport: scaled 2 -> 1 -> 2, both slots serve (%s)" % dict(c))
+
+
 def _answered(socks, timeout):
     """The sockets that got a response within timeout."""
     got, waiting = set(), set(socks)
@@ -163,13 +235,17 @@ def _answered(socks, timeout):
     while waiting and time.monotonic() < deadline:
         ready, _, _ = select.select(list(waiting), [], [], 0.2)
         for s in ready:
-            if s.recv(65536).startswith(b"HTTP/1.1 200"):
-                got.add(s)
+            try:
+                if s.recv(65536).startswith(b"HTTP/1.1 200"):
+                    got.add(s)
+            except OSError:  # reset: not answered
+                pass
             waiting.discard(s)
     return got
 
 
 ht.run(test_every_mode_serves, test_fair_shares, test_fd_layout,
        test_reload_under_load, test_kill_under_load_is_repaired,
-       test_passfd_skips_a_stuck_worker)
+       test_passfd_skips_a_stuck_worker,
+       test_passfd_dead_workers_connections_go_on, test_reuseport_steering)
 ht.done()
