@@ -83,6 +83,7 @@ bench: all $(BUILD)/chanbench
 	python3 bench/run.py
 	$(BUILD)/chanbench
 	python3 bench/lifecycle.py
+	python3 bench/scaledown.py
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib \

@@ -428,19 +428,25 @@ static void in_compact(struct conn *c)
 	c->in_off = 0;
 }
 
-/* One recv: 1 progress (bytes or EOF), 0 EAGAIN, -1 error. */
-static int conn_fill(struct conn *c)
+/* One recv: 1 progress (bytes or EOF), 0 EAGAIN, -1 error. *drained is
+ * set when the read came back short of the room offered: the socket had no
+ * more, so the next recv would only say EAGAIN (the loop is level-triggered
+ * and reports anything that arrives later). */
+static int conn_fill(struct conn *c, int *drained)
 {
+	size_t room;
 	ssize_t n;
 
 	in_compact(c);
+	room = IN_CAP - c->in_len;
 	do
-		n = recv(c->fd, c->in + c->in_len, IN_CAP - c->in_len, 0);
+		n = recv(c->fd, c->in + c->in_len, room, 0);
 	while (n < 0 && errno == EINTR);
 	if (n > 0) {
 		if (c->phase == PH_IDLE) /* the header clock starts now */
 			set_phase(c, PH_HEAD);
 		c->in_len += (size_t)n;
+		*drained = (size_t)n < room;
 		return 1;
 	}
 	if (n == 0) {
@@ -483,6 +489,8 @@ static int conn_linger(struct conn *c)
  * Returns 0 to keep the connection, -1 to close it. */
 static int conn_step(struct conn *c)
 {
+	int drained = 0;
+
 	for (;;) {
 		int r = conn_process(c);
 
@@ -497,9 +505,9 @@ static int conn_step(struct conn *c)
 			return -1;
 		if (c->eof) /* all answered: close once written */
 			return c->out_len > 0 ? 0 : -1;
-		if (!conn_can_read(c))
+		if (!conn_can_read(c) || drained)
 			return 0;
-		r = conn_fill(c);
+		r = conn_fill(c, &drained);
 		if (r <= 0)
 			return r;
 	}
