@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +21,9 @@ static const char usage_text[] =
     "usage: herd [OPTIONS] [-- PROGRAM [ARG...]]\n"
     "\n"
     "Runs a pool of pre-forked workers on shared listening sockets.\n"
-    "Without PROGRAM, the workers serve the built-in HTTP responder.\n"
+    "Without PROGRAM, the workers serve the built-in HTTP responder; with\n"
+    "it, each worker slot runs PROGRAM with the sockets at fd 3.. (systemd's\n"
+    "LISTEN_FDS), or in passfd mode with HERD_CHANNEL_FD (docs/protocol.md).\n"
     "\n"
     "  -l, --listen ADDR           HOST:PORT, [IPv6]:PORT, PORT, :PORT or\n"
     "                              unix:/path; repeatable\n"
@@ -32,18 +35,45 @@ static const char usage_text[] =
     "      --balance least|rr      passfd: fewest active connections\n"
     "                              (default) or round robin\n"
     "      --cpu-affinity auto     pin worker slot i to CPU i mod ncpu\n"
+    "  -u, --user USER[:GROUP]     run the workers as this user\n"
     "  -p, --pid-file PATH         write the master's pid here\n"
     "      --shutdown-timeout SEC  graceful stop limit (default 10)\n"
     "      --log PATH              log here instead of stderr\n"
     "  -v, --verbose               log debug lines too\n"
     "  -q, --quiet                 log warnings and errors only\n"
     "  -h, --help                  this text\n"
+    "\n"
+    "With a PROGRAM:\n"
+    "      --fd0                   the one socket on fd 0 (FastCGI), not fd 3\n"
+    "      --notify                children speak sd_notify (NOTIFY_SOCKET):\n"
+    "                              READY=1, STATUS=..., WATCHDOG=1\n"
+    "      --watchdog SEC          with --notify: kill and replace a child\n"
+    "                              silent for longer\n"
+    "      --ready-delay SEC       without --notify: ready after this long\n"
+    "                              (default 1)\n"
+    "      --stop-signal SIG       graceful stop (default TERM), then KILL\n"
+    "                              after the shutdown timeout\n"
+    "      --reload-signal SIG     on reload, send SIG to the children\n"
+    "                              instead of starting new ones\n"
     "      --version               print the version\n"
     "\n"
     "Signals to the master: HUP reload, QUIT graceful stop, TERM/INT fast\n"
-    "stop, USR1 reopen logs, TTIN/TTOU one worker more/fewer.\n";
+    "stop, USR1 reopen logs (forwarded to a PROGRAM), TTIN/TTOU one worker\n"
+    "more/fewer.\n";
 
-enum { OPT_SHUTDOWN = 256, OPT_LOG, OPT_VERSION, OPT_BALANCE, OPT_AFFINITY };
+enum {
+	OPT_SHUTDOWN = 256,
+	OPT_LOG,
+	OPT_VERSION,
+	OPT_BALANCE,
+	OPT_AFFINITY,
+	OPT_FD0,
+	OPT_NOTIFY,
+	OPT_WATCHDOG,
+	OPT_READY_DELAY,
+	OPT_STOP_SIGNAL,
+	OPT_RELOAD_SIGNAL,
+};
 
 static const struct option options[] = {
     {"listen", required_argument, NULL, 'l'},
@@ -52,6 +82,13 @@ static const struct option options[] = {
     {"balance", required_argument, NULL, OPT_BALANCE},
     {"cpu-affinity", required_argument, NULL, OPT_AFFINITY},
     {"pid-file", required_argument, NULL, 'p'},
+    {"user", required_argument, NULL, 'u'},
+    {"fd0", no_argument, NULL, OPT_FD0},
+    {"notify", no_argument, NULL, OPT_NOTIFY},
+    {"watchdog", required_argument, NULL, OPT_WATCHDOG},
+    {"ready-delay", required_argument, NULL, OPT_READY_DELAY},
+    {"stop-signal", required_argument, NULL, OPT_STOP_SIGNAL},
+    {"reload-signal", required_argument, NULL, OPT_RELOAD_SIGNAL},
     {"shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN},
     {"log", required_argument, NULL, OPT_LOG},
     {"verbose", no_argument, NULL, 'v'},
@@ -116,10 +153,67 @@ static int apply_mode(herd *h, const char *arg)
 			   "'%s': expected shared, reuseport or passfd", arg);
 }
 
+static int apply_seconds(herd *h, const char *opt, const char *arg,
+			 int (*set)(herd *, double))
+{
+	double secs;
+
+	if (parse_seconds(arg, &secs) == -1 || set(h, secs) == -1)
+		return usage_error(opt, "'%s': expected seconds, 0..86400",
+				   arg);
+	return 0;
+}
+
+/* "TERM", "SIGTERM" or a number. */
+static int parse_signal(const char *s, int *sig)
+{
+	static const struct {
+		const char *name;
+		int sig;
+	} sigs[] = {{"HUP", SIGHUP},   {"INT", SIGINT},	    {"QUIT", SIGQUIT},
+		    {"ABRT", SIGABRT}, {"KILL", SIGKILL},   {"USR1", SIGUSR1},
+		    {"USR2", SIGUSR2}, {"ALRM", SIGALRM},   {"TERM", SIGTERM},
+		    {"CONT", SIGCONT}, {"WINCH", SIGWINCH}, {"PWR", SIGPWR}};
+	char *end;
+	long v;
+
+	if (strncmp(s, "SIG", 3) == 0)
+		s += 3;
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		if (strcmp(s, sigs[i].name) == 0) {
+			*sig = sigs[i].sig;
+			return 0;
+		}
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < 1 || v >= NSIG)
+		return -1;
+	*sig = (int)v;
+	return 0;
+}
+
+static const char *option_name(int c)
+{
+	static char buf[40];
+
+	for (const struct option *o = options; o->name != NULL; o++)
+		if (o->val == c) {
+			snprintf(buf, sizeof(buf), "--%s", o->name);
+			return buf;
+		}
+	return "?";
+}
+
+/* What was given that only makes sense with or without a PROGRAM. */
+struct given {
+	int listened; /* how many -l */
+	int balanced, passfd, fd0, notify, watchdog, program_only;
+	const char *program_opt;
+};
+
 /* Applies one option; returns 0, or an exit status. */
 static int apply(herd *h, int c, const char *arg, int *verbosity)
 {
-	double secs;
 	int n;
 
 	switch (c) {
@@ -155,16 +249,42 @@ static int apply(herd *h, int c, const char *arg, int *verbosity)
 					   arg);
 		return 0;
 	case OPT_SHUTDOWN:
-		if (parse_seconds(arg, &secs) == -1 ||
-		    herd_set_shutdown_timeout(h, secs) == -1)
-			return usage_error("--shutdown-timeout",
-					   "'%s': expected seconds, 0..86400",
-					   arg);
-		return 0;
+		return apply_seconds(h, "--shutdown-timeout", arg,
+				     herd_set_shutdown_timeout);
 	case OPT_LOG:
 		if (herd_set_log_file(h, arg) == -1)
 			return usage_error("--log", "'%s': bad path", arg);
 		return 0;
+	case 'u':
+		if (herd_set_user(h, arg) == -1)
+			return usage_error("-u/--user", "%s", herd_error(h));
+		return 0;
+	case OPT_FD0:
+		return herd_set_handoff(h, HERD_HANDOFF_FD0) == -1 ? 1 : 0;
+	case OPT_NOTIFY:
+		herd_set_notify(h, 1);
+		return 0;
+	case OPT_WATCHDOG: /* 0 would disable it: not what was asked */
+		if (strtod(arg, NULL) <= 0)
+			return usage_error("--watchdog",
+					   "'%s': expected seconds above 0",
+					   arg);
+		return apply_seconds(h, "--watchdog", arg, herd_set_watchdog);
+	case OPT_READY_DELAY:
+		return apply_seconds(h, "--ready-delay", arg,
+				     herd_set_ready_delay);
+	case OPT_STOP_SIGNAL:
+	case OPT_RELOAD_SIGNAL:
+		if (parse_signal(arg, &n) == -1)
+			return usage_error(c == OPT_STOP_SIGNAL
+					       ? "--stop-signal"
+					       : "--reload-signal",
+					   "'%s': expected a signal name such "
+					   "as TERM, QUIT or HUP",
+					   arg);
+		if (c == OPT_STOP_SIGNAL)
+			return herd_set_stop_signal(h, n) == -1 ? 1 : 0;
+		return herd_set_reload_signal(h, n) == -1 ? 1 : 0;
 	case 'v':
 		(*verbosity)++;
 		return 0;
@@ -175,13 +295,38 @@ static int apply(herd *h, int c, const char *arg, int *verbosity)
 	return EXIT_USAGE;
 }
 
+/* Combinations no single option can judge. */
+static int check_given(const struct given *g, int program)
+{
+	if (g->balanced && !g->passfd)
+		return usage_error("--balance", "%s",
+				   "applies to --mode passfd only");
+	if (g->program_only && !program)
+		return usage_error(g->program_opt, "%s",
+				   "applies to a PROGRAM only (herd [OPTIONS] "
+				   "-- PROGRAM [ARG...])");
+	if (g->watchdog && !g->notify)
+		return usage_error("--watchdog", "%s", "needs --notify");
+	if (g->fd0 && g->passfd)
+		return usage_error("--fd0", "%s",
+				   "passfd mode passes connections, not a "
+				   "listening socket");
+	if (g->fd0 && g->listened > 1)
+		return usage_error("--fd0", "%s",
+				   "fd 0 holds one socket: give one -l");
+	return 0;
+}
+
 static int parse_args(herd *h, int argc, char **argv, int *exit_now)
 {
-	int c, verbosity = 0, rc, listened = 0, balanced = 0, passfd = 0;
+	struct given g = {0};
+	int c, verbosity = 0, rc;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":l:w:m:p:vqh", options, NULL)) !=
-	       -1) {
+	/* '+': options end at the first non-option, so a PROGRAM's own
+	 * options are its own even without "--". */
+	while ((c = getopt_long(argc, argv, "+:l:w:m:p:u:vqh", options,
+				NULL)) != -1) {
 		if (c == 'h' || c == OPT_VERSION) {
 			fputs(c == 'h' ? usage_text : "herd " HERD_VERSION "\n",
 			      stdout);
@@ -194,21 +339,25 @@ static int parse_args(herd *h, int argc, char **argv, int *exit_now)
 		if (c == ':')
 			return usage_error(argv[optind - 1], "%s",
 					   "needs a value");
-		listened |= c == 'l';
-		balanced |= c == OPT_BALANCE;
+		g.listened += c == 'l';
+		g.balanced |= c == OPT_BALANCE;
+		g.fd0 |= c == OPT_FD0;
+		g.notify |= c == OPT_NOTIFY;
+		g.watchdog |= c == OPT_WATCHDOG;
+		if (c >= OPT_FD0 && c <= OPT_RELOAD_SIGNAL) {
+			g.program_only = 1;
+			g.program_opt = option_name(c);
+		}
 		if (c == 'm')
-			passfd = strcmp(optarg, "passfd") == 0;
+			g.passfd = strcmp(optarg, "passfd") == 0;
 		if ((rc = apply(h, c, optarg, &verbosity)) != 0)
 			return rc;
 	}
-	if (balanced && !passfd)
-		return usage_error("--balance", "%s",
-				   "applies to --mode passfd only");
-	if (optind < argc)
-		return usage_error(argv[optind], "%s",
-				   "running a program is not supported yet "
-				   "(only the built-in HTTP worker)");
-	if (!listened && herd_listen(h, "127.0.0.1:8080") == -1)
+	if ((rc = check_given(&g, optind < argc)) != 0)
+		return rc;
+	if (optind < argc && herd_set_program(h, argv + optind) == -1)
+		return usage_error(argv[optind], "%s", herd_error(h));
+	if (!g.listened && herd_listen(h, "127.0.0.1:8080") == -1)
 		return 1;
 	herd_set_log_level(h, HERD_LOG_INFO + verbosity);
 	return 0;
@@ -225,7 +374,8 @@ int main(int argc, char **argv)
 	}
 	rc = parse_args(h, argc, argv, &exit_now);
 	if (rc == 0 && !exit_now) {
-		http_worker_install(h);
+		if (optind >= argc) /* no PROGRAM: the built-in worker */
+			http_worker_install(h);
 		rc = herd_run(h); /* failures are in the log already */
 	}
 	herd_free(h);

@@ -48,6 +48,15 @@ typedef enum herd_balance {
 	HERD_BALANCE_RR,	/* round robin */
 } herd_balance;
 
+/* External programs (herd_set_program): how a child gets its sockets. */
+typedef enum herd_handoff {
+	/* systemd's protocol: the sockets at fd 3.., LISTEN_FDS, LISTEN_PID,
+	 * LISTEN_FDNAMES (the default) */
+	HERD_HANDOFF_SYSTEMD = 0,
+	/* the one socket on fd 0, as FastCGI programs expect */
+	HERD_HANDOFF_FD0,
+} herd_handoff;
+
 /* Log levels, most severe first. */
 enum { HERD_LOG_ERROR = 0, HERD_LOG_WARN, HERD_LOG_INFO, HERD_LOG_DEBUG };
 
@@ -96,12 +105,59 @@ int herd_set_pid_file(herd *h, const char *path);
 int herd_set_log_file(herd *h, const char *path); /* reopened on SIGUSR1 */
 void herd_set_log_level(herd *h, int level);
 
+/* Workers (in-process ones and programs alike) run as this user, and its
+ * group unless one is given: "USER", "USER:GROUP", names or numbers. The
+ * user and group are looked up now (EINVAL and a message when unknown);
+ * each child calls setgroups, setgid and setuid before anything else, and
+ * exits rather than run on with privileges when one of them fails. */
+int herd_set_user(herd *h, const char *spec);
+
 void herd_set_userdata(herd *h, void *ud);
 void herd_on_start(herd *h, herd_start_fn fn);
 void herd_on_connection(herd *h, herd_conn_fn fn);
 void herd_on_message(herd *h, herd_msg_fn fn);
 void herd_on_drain(herd *h, herd_drain_fn fn);
 void herd_on_stop(herd *h, herd_stop_fn fn);
+
+/* ---- external programs: a pool of any program ------------------------- */
+
+/* Each worker slot runs argv (argv[0] looked up in PATH) instead of the
+ * callbacks. The child gets fds 0, 1, 2, its sockets as the handoff says
+ * (in passfd mode its channel instead, HERD_CHANNEL_FD; docs/protocol.md),
+ * HERD_SLOT, HERD_GENERATION and HERD_WORKERS, and nothing else. argv is
+ * copied. */
+int herd_set_program(herd *h, char *const argv[]);
+int herd_set_handoff(herd *h, herd_handoff how);
+/* Gives each child NOTIFY_SOCKET: READY=1 marks it ready, STATUS= is
+ * logged, WATCHDOG=1 feeds the watchdog. Senders are told apart by their
+ * credentials. */
+void herd_set_notify(herd *h, int on);
+/* A ready child silent for longer (no WATCHDOG=1) is killed and replaced;
+ * 0, the default, disables it. Needs notify. */
+int herd_set_watchdog(herd *h, double seconds);
+/* Without notify (and without READY on a passfd channel), a child counts as
+ * ready this long after it started (default 1). */
+int herd_set_ready_delay(herd *h, double seconds);
+/* Sent to a child to stop it gracefully (default SIGTERM); SIGKILL
+ * follows after the shutdown timeout. */
+int herd_set_stop_signal(herd *h, int sig);
+/* 0 (the default): a reload replaces the children with a new generation.
+ * A signal: a reload forwards it to the running children instead. */
+int herd_set_reload_signal(herd *h, int sig);
+
+/* For programs run by herd in passfd mode, the C side of the channel
+ * protocol (docs/protocol.md). herd_child_channel() returns the channel fd
+ * from HERD_CHANNEL_FD, or -1 when not run that way. herd_child_recv()
+ * waits for the next message: 1 with a connection in *fd (the caller's to
+ * close), 0 when herd asks the program to finish and exit (or is gone),
+ * -1 on error. herd_child_ready() says the program is ready;
+ * herd_child_report() reports its load, which flow control and the least
+ * policy depend on: call it after taking connections and after closing
+ * them. */
+int herd_child_channel(void);
+int herd_child_recv(int chan, int *fd);
+int herd_child_ready(int chan);
+int herd_child_report(int chan, unsigned active, unsigned long long total);
 
 /* The last error message of a failed call on h, for the user. */
 const char *herd_error(const herd *h);

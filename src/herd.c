@@ -5,7 +5,11 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,7 +28,16 @@ herd *herd_new(void)
 		return NULL;
 	h->shutdown_ms = 10000;
 	h->log_level = HERD_LOG_INFO;
+	h->ready_delay_ms = 1000;
+	h->stop_signal = SIGTERM;
 	return h;
+}
+
+static void argv_free(char **argv)
+{
+	for (char **a = argv; a != NULL && *a != NULL; a++)
+		free(*a);
+	free(argv);
 }
 
 void herd_free(herd *h)
@@ -35,6 +48,9 @@ void herd_free(herd *h)
 		addr_close(&h->addrs[i]);
 	free(h->pid_file);
 	free(h->log_file);
+	free(h->groups);
+	free(h->user);
+	argv_free(h->argv);
 	free(h);
 }
 
@@ -125,6 +141,162 @@ int herd_set_log_file(herd *h, const char *path)
 void herd_set_log_level(herd *h, int level)
 {
 	h->log_level = level;
+}
+
+/* A name, or a number that names none. */
+static int id_parse(const char *s, unsigned long *v)
+{
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	*v = strtoul(s, &end, 10);
+	return errno != 0 || *end != '\0' || *v >= UINT_MAX ? -1 : 0;
+}
+
+static int user_groups(herd *h, const struct passwd *pw)
+{
+	int n = 32;
+
+	if (pw == NULL) { /* a bare uid: its group only */
+		if ((h->groups = malloc(sizeof(gid_t))) == NULL)
+			return -1;
+		h->groups[0] = h->gid;
+		h->ngroups = 1;
+		return 0;
+	}
+	for (;;) {
+		gid_t *g = realloc(h->groups, (size_t)n * sizeof(gid_t));
+		int want = n;
+
+		if (g == NULL)
+			return -1;
+		h->groups = g;
+		if (getgrouplist(pw->pw_name, h->gid, g, &want) != -1) {
+			h->ngroups = want;
+			return 0;
+		}
+		if (want <= n || want > 65536)
+			return invalid(h, "cannot list the user's groups");
+		n = want;
+	}
+}
+
+int herd_set_user(herd *h, const char *spec)
+{
+	char name[128], *colon;
+	const struct passwd *pw;
+	const struct group *gr;
+	unsigned long id;
+
+	if (snprintf(name, sizeof(name), "%s", spec) >= (int)sizeof(name) ||
+	    name[0] == '\0')
+		return invalid(h, "user: expected USER or USER:GROUP");
+	if ((colon = strchr(name, ':')) != NULL)
+		*colon++ = '\0';
+	errno = 0;
+	if ((pw = getpwnam(name)) == NULL && id_parse(name, &id) == 0)
+		pw = getpwuid((uid_t)id);
+	if (pw == NULL && id_parse(name, &id) == -1) {
+		snprintf(h->err, sizeof(h->err), "unknown user '%.128s'", name);
+		errno = EINVAL;
+		return -1;
+	}
+	h->uid = pw != NULL ? pw->pw_uid : (uid_t)id;
+	h->gid = pw != NULL ? pw->pw_gid : (gid_t)id;
+	if (colon != NULL) {
+		if ((gr = getgrnam(colon)) != NULL)
+			h->gid = gr->gr_gid;
+		else if (id_parse(colon, &id) == 0)
+			h->gid = (gid_t)id;
+		else {
+			snprintf(h->err, sizeof(h->err),
+				 "unknown group '%.128s'", colon);
+			errno = EINVAL;
+			return -1;
+		}
+	}
+	free(h->groups);
+	h->groups = NULL;
+	if (user_groups(h, pw) == -1)
+		return -1;
+	h->drop = 1;
+	return set_string(h, &h->user, spec);
+}
+
+int herd_set_program(herd *h, char *const argv[])
+{
+	size_t n = 0;
+	char **copy;
+
+	while (argv != NULL && argv[n] != NULL)
+		n++;
+	if (n == 0)
+		return invalid(h, "no program to run");
+	if ((copy = calloc(n + 1, sizeof(*copy))) == NULL)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if ((copy[i] = strdup(argv[i])) == NULL) {
+			while (i > 0)
+				free(copy[--i]);
+			free(copy);
+			return -1;
+		}
+	argv_free(h->argv);
+	h->argv = copy;
+	return 0;
+}
+
+int herd_set_handoff(herd *h, herd_handoff how)
+{
+	if (how != HERD_HANDOFF_SYSTEMD && how != HERD_HANDOFF_FD0)
+		return invalid(h, "unknown handoff");
+	h->handoff = how;
+	return 0;
+}
+
+void herd_set_notify(herd *h, int on)
+{
+	h->notify = on != 0;
+}
+
+static int set_ms(herd *h, uint64_t *field, double seconds, const char *what)
+{
+	if (!(seconds >= 0 && seconds <= 86400)) {
+		snprintf(h->err, sizeof(h->err), "%s must be 0..86400 seconds",
+			 what);
+		errno = EINVAL;
+		return -1;
+	}
+	*field = (uint64_t)(seconds * 1000);
+	return 0;
+}
+
+int herd_set_watchdog(herd *h, double seconds)
+{
+	return set_ms(h, &h->watchdog_ms, seconds, "watchdog");
+}
+
+int herd_set_ready_delay(herd *h, double seconds)
+{
+	return set_ms(h, &h->ready_delay_ms, seconds, "ready delay");
+}
+
+int herd_set_stop_signal(herd *h, int sig)
+{
+	if (sig <= 0 || sig >= NSIG)
+		return invalid(h, "bad signal");
+	h->stop_signal = sig;
+	return 0;
+}
+
+int herd_set_reload_signal(herd *h, int sig)
+{
+	if (sig < 0 || sig >= NSIG)
+		return invalid(h, "bad signal");
+	h->reload_signal = sig;
+	return 0;
 }
 
 void herd_set_userdata(herd *h, void *ud)
@@ -240,8 +412,40 @@ static int bind_all(herd *h)
 				addr_close(&h->addrs[j]);
 			return fail(h, "%s", err);
 		}
+		/* A program's sockets are blocking, as systemd and FastCGI
+		 * hand them over; a program wanting otherwise sets it (for
+		 * every process sharing them). Only passfd's master
+		 * accepts. */
+		if (h->argv != NULL && h->mode != HERD_MODE_PASSFD &&
+		    fd_blocking(h->addrs[i].fd, 1) == -1) {
+			for (size_t j = 0; j <= i; j++)
+				addr_close(&h->addrs[j]);
+			return fail(h, "%s: %s", h->addrs[i].text,
+				    strerror(errno));
+		}
 		log_info("listening on %s", h->addrs[i].text);
 	}
+	return 0;
+}
+
+/* What the setters cannot judge alone, refused before anything is bound. */
+static int check_program(herd *h)
+{
+	if (h->argv == NULL &&
+	    (h->notify || h->handoff != HERD_HANDOFF_SYSTEMD ||
+	     h->reload_signal != 0))
+		return fail(h, "%s",
+			    "notify, fd 0 and reload signals apply to "
+			    "a program only");
+	if (h->watchdog_ms > 0 && !h->notify)
+		return fail(h, "%s", "a watchdog needs notify");
+	if (h->handoff == HERD_HANDOFF_FD0 &&
+	    (h->naddrs != 1 || h->mode == HERD_MODE_PASSFD))
+		return fail(h, "%s",
+			    "fd 0 takes exactly one listening "
+			    "socket, and not in passfd mode");
+	if (!h->drop && geteuid() == 0)
+		log_warn("workers run as root; --user USER would drop that");
 	return 0;
 }
 
@@ -309,7 +513,8 @@ int herd_run(herd *h)
 		fail(h, "log %s: %s", h->log_file, strerror(errno));
 		return 1;
 	}
-	if (check_fd_limit(h) == -1 || bind_all(h) == -1)
+	if (check_program(h) == -1 || check_fd_limit(h) == -1 ||
+	    bind_all(h) == -1)
 		goto out;
 	reuseport_hint(h);
 	if (h->pid_file != NULL && write_pid_file(h) == -1) {

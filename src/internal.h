@@ -28,6 +28,23 @@ struct herd {
 	char *log_file;
 	int log_level;
 
+	/* a pool of a program (herd_set_program) */
+	char **argv; /* NULL: in-process workers */
+	herd_handoff handoff;
+	int notify;
+	uint64_t watchdog_ms;	 /* 0: none */
+	uint64_t ready_delay_ms; /* without notify */
+	int stop_signal;
+	int reload_signal; /* 0: a reload replaces the workers */
+
+	/* workers run as (herd_set_user) */
+	int drop;
+	uid_t uid;
+	gid_t gid;
+	gid_t *groups;
+	int ngroups;
+	char *user; /* as given, for messages */
+
 	herd_start_fn on_start;
 	herd_conn_fn on_connection;
 	herd_msg_fn on_message;
@@ -51,6 +68,32 @@ int worker_main(herd *h, int slot, unsigned gen, int chan_fd, int inbox_fd);
 
 /* spawn.c */
 #include <signal.h>
+/* In a new child, before anything else runs: becomes h's user (setgroups,
+ * setgid, setuid; checks the root cannot be regained) and re-arms
+ * PR_SET_PDEATHSIG, which a change of credentials clears. Returns 0, or -1
+ * with errno; the child must then exit. Nothing to do without a user. */
+int spawn_drop_privileges(const herd *h, pid_t parent);
+/* Where a program's fds go: fds[i] becomes fd first + i, the rest close on
+ * exec. */
+struct spawn_layout {
+	int fds[MAX_LISTEN + 1];
+	size_t n;
+	int first;
+};
+/* Why a child never ran its program, through the exec error pipe. */
+struct spawn_error {
+	int stage; /* enum spawn_stage */
+	int err;   /* errno */
+};
+enum spawn_stage { SPAWN_PRIVILEGES = 1, SPAWN_LAYOUT, SPAWN_EXEC };
+const char *spawn_stage_name(int stage);
+/* In a new child: lays out the fds, sets an empty signal mask and execs
+ * argv with env. Returns only on failure, having written a spawn_error to
+ * err_fd; the caller then _exits. */
+void spawn_exec(char **argv, char **env, const struct spawn_layout *lay,
+		int err_fd);
+/* Reports a failure before exec on err_fd and exits the child. */
+__attribute__((noreturn)) void spawn_fail(int err_fd, int stage, int err);
 /* fork() with every signal blocked. In the child (0 returned) every
  * disposition is default, PR_SET_PDEATHSIG is armed, and the mask stays
  * fully blocked for the caller to set; the parent gets its mask back. */

@@ -7,6 +7,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/filter.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -348,6 +349,16 @@ int addr_accept(int lfd)
 	}
 	errno = EAGAIN; /* the rest waits for the next wake-up */
 	return -1;
+}
+
+int fd_blocking(int fd, int blocking)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl == -1)
+		return -1;
+	fl = blocking ? fl & ~O_NONBLOCK : fl | O_NONBLOCK;
+	return fcntl(fd, F_SETFL, fl);
 }
 
 void addr_close(struct listen_addr *a)

@@ -47,6 +47,8 @@ int addr_steer(int fd, const uint16_t *idx, size_t n);
  * the caller should pause accepting rather than spin on a level-triggered
  * readiness it cannot consume. Shared by workers and the passfd master. */
 int addr_accept(int lfd);
+/* Clears or sets O_NONBLOCK on fd. Returns 0 or -1 with errno. */
+int fd_blocking(int fd, int blocking);
 /* Closes a->fd and, for a unix socket, removes its file. */
 void addr_close(struct listen_addr *a);
 /* Writes a printable form of sa ("127.0.0.1:8080", "[::1]:80", "unix:/p"). */

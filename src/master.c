@@ -10,11 +10,15 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/un.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <fcntl.h>
@@ -78,12 +82,15 @@ struct master {
 	uint64_t accept_pause_until; /* passfd: out of fds until then */
 	int starved;		     /* passfd: the pause was logged */
 	size_t rr;		     /* passfd: where the next pick starts */
+	size_t picked;		     /* passfd: where pick() found one */
 	struct chan *leftover[LEFTOVER_MAX]; /* passfd: dead workers' ends */
 	size_t nleftover;
 	uint16_t steer[MAX_WORKERS]; /* reuseport: slots taking connections */
 	size_t nsteer;
 	int steer_warned;
 	herd_timer *wake;
+	int notify_fd;	      /* --notify: the children's NOTIFY_SOCKET */
+	char notify_name[64]; /* its abstract name, '@' first */
 	struct slot_state slots[MAX_WORKERS];
 };
 
@@ -124,9 +131,15 @@ static int proc_send(struct master *m, struct proc *p, uint32_t type,
 	return chan_send(p->chan, &hdr, data, fds, nfds);
 }
 
+/* A program is told by its stop signal (and, in passfd mode, on its
+ * channel as well); an in-process worker by its channel. */
 static void quit_proc(struct master *m, struct proc *p)
 {
-	if (proc_send(m, p, MSG_QUIT, NULL, 0, NULL, 0) == -1)
+	int sent = proc_send(m, p, MSG_QUIT, NULL, 0, NULL, 0) == 0;
+
+	if (m->h->argv != NULL)
+		proc_signal(p, m->h->stop_signal);
+	else if (!sent)
 		proc_signal(p, SIGQUIT);
 	p->state = PS_DRAINING;
 	p->deadline = herd_loop_now(m->loop) + m->h->shutdown_ms;
@@ -137,7 +150,9 @@ static void terminate_proc(struct master *m, struct proc *p)
 	uint64_t fast = earlier(m->h->shutdown_ms, FAST_STOP_MS);
 	uint64_t deadline = herd_loop_now(m->loop) + fast;
 
-	if (proc_send(m, p, MSG_TERMINATE, NULL, 0, NULL, 0) == -1)
+	int sent = proc_send(m, p, MSG_TERMINATE, NULL, 0, NULL, 0) == 0;
+
+	if (m->h->argv != NULL || !sent)
 		proc_signal(p, SIGTERM);
 	p->state = PS_STOPPING;
 	p->deadline = p->deadline ? earlier(p->deadline, deadline) : deadline;
@@ -157,6 +172,8 @@ static void send_peer(struct master *m, struct proc *to, uint32_t type,
  * every peer learns the newborn's. */
 static void broadcast_open(struct master *m, struct proc *np)
 {
+	if (np->inbox_w < 0)
+		return; /* a program: no inbox, no peers */
 	for (size_t i = 0; i < m->procs.n; i++) {
 		struct proc *q = m->procs.v[i];
 		int a, b;
@@ -181,6 +198,8 @@ static void broadcast_open(struct master *m, struct proc *np)
 
 static void broadcast_close(struct master *m, const struct proc *dead)
 {
+	if (dead->inbox_w < 0)
+		return;
 	for (size_t i = 0; i < m->procs.n; i++)
 		if (m->procs.v[i] != dead)
 			send_peer(m, m->procs.v[i], MSG_CLOSE_CHANNEL, dead,
@@ -216,7 +235,8 @@ static int slot_open_one(struct master *m, int slot)
 	for (size_t i = 0; i < h->naddrs; i++) {
 		if (!h->addrs[i].reuseport)
 			continue;
-		if ((s->fds[i] = addr_bind_another(&h->addrs[i])) == -1) {
+		if ((s->fds[i] = addr_bind_another(&h->addrs[i])) == -1 ||
+		    (h->argv != NULL && fd_blocking(s->fds[i], 1) == -1)) {
 			int e = errno;
 
 			log_error("slot %d: cannot listen on %s: %s", slot,
@@ -381,11 +401,135 @@ static void child_run(struct master *m, int slot, unsigned gen, int chan_fd,
 			  strerror(errno));
 		_exit(1);
 	}
+	if (spawn_drop_privileges(h, m->pid) == -1) {
+		log_error("worker %d: cannot become user %s: %s", slot, h->user,
+			  strerror(errno));
+		_exit(HERD_EXIT_CONFIG);
+	}
 	master_release(m);
 	code = worker_main(h, slot, gen, chan_fd, inbox_fd);
 	herd_free(h);
 	log_close();
 	exit(code);
+}
+
+/* ---- programs ------------------------------------------------------------ */
+
+static const char *const child_vars[] = {
+    "LISTEN_FDS",      "LISTEN_PID",   "LISTEN_FDNAMES",  "HERD_SLOT",
+    "HERD_GENERATION", "HERD_WORKERS", "HERD_CHANNEL_FD", "NOTIFY_SOCKET",
+    "WATCHDOG_USEC",   "WATCHDOG_PID",
+};
+#define NCHILD_VARS (sizeof(child_vars) / sizeof(child_vars[0]))
+
+static int is_child_var(const char *entry)
+{
+	for (size_t i = 0; i < NCHILD_VARS; i++) {
+		size_t n = strlen(child_vars[i]);
+
+		if (strncmp(entry, child_vars[i], n) == 0 && entry[n] == '=')
+			return 1;
+	}
+	return 0;
+}
+
+__attribute__((format(printf, 3, 4))) static void env_add(char **env, size_t *n,
+							  const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(&env[*n], fmt, ap) != -1)
+		(*n)++;
+	va_end(ap);
+}
+
+/* herd's environment without what herd sets, then what herd sets. The
+ * child's memory: exec replaces it. */
+static char **child_env(struct master *m, int slot, unsigned gen, size_t nsocks)
+{
+	extern char **environ;
+	herd *h = m->h;
+	size_t n = 0, cap = NCHILD_VARS + 1;
+	pid_t pid = getpid();
+	char **env, names[MAX_LISTEN * (ADDR_TEXT_MAX + 1)];
+
+	for (char **e = environ; *e != NULL; e++)
+		cap++;
+	if ((env = calloc(cap, sizeof(*env))) == NULL)
+		return NULL;
+	for (char **e = environ; *e != NULL; e++)
+		if (!is_child_var(*e))
+			env[n++] = *e;
+	env_add(env, &n, "HERD_SLOT=%d", slot);
+	env_add(env, &n, "HERD_GENERATION=%u", gen);
+	env_add(env, &n, "HERD_WORKERS=%d", m->nworkers);
+	if (h->mode == HERD_MODE_PASSFD) {
+		env_add(env, &n, "HERD_CHANNEL_FD=3");
+	} else if (h->handoff == HERD_HANDOFF_SYSTEMD) {
+		/* Names may not hold ':', systemd's separator. */
+		char *w = names;
+
+		for (size_t i = 0; i < nsocks; i++) {
+			if (i > 0)
+				*w++ = ':';
+			for (const char *c = h->addrs[i].text; *c; c++)
+				*w++ = *c == ':' ? '_' : *c;
+		}
+		*w = '\0';
+		env_add(env, &n, "LISTEN_FDS=%zu", nsocks);
+		env_add(env, &n, "LISTEN_PID=%d", (int)pid);
+		env_add(env, &n, "LISTEN_FDNAMES=%s", names);
+	}
+	if (h->notify)
+		env_add(env, &n, "NOTIFY_SOCKET=%s", m->notify_name);
+	if (h->notify && h->watchdog_ms > 0) {
+		env_add(env, &n, "WATCHDOG_USEC=%llu",
+			(unsigned long long)h->watchdog_ms * 1000);
+		env_add(env, &n, "WATCHDOG_PID=%d", (int)pid);
+	}
+	env[n] = NULL;
+	return env;
+}
+
+/* In a new child of a program's pool: its sockets (or its channel) at fd 3
+ * on, or its one socket at fd 0; privileges dropped; exec. Any failure is
+ * reported on err_fd, for the master to log with its errno. */
+static void child_exec(struct master *m, int slot, unsigned gen, int chan_fd,
+		       int err_fd)
+{
+	herd *h = m->h;
+	struct spawn_layout lay = {.n = 0, .first = 3};
+	int keep[MAX_LISTEN + 5];
+	size_t n = 0;
+	char **env;
+
+	child_listeners(m, slot);
+	if (h->cpu_affinity)
+		child_pin_cpu(slot);
+	if (chan_fd >= 0) {
+		lay.fds[lay.n++] = chan_fd;
+	} else if (h->handoff == HERD_HANDOFF_FD0) {
+		lay.fds[lay.n++] = h->addrs[0].fd;
+		lay.first = 0;
+	} else {
+		for (size_t i = 0; i < h->naddrs; i++)
+			lay.fds[lay.n++] = h->addrs[i].fd;
+	}
+	keep[n++] = 0;
+	keep[n++] = 1;
+	keep[n++] = 2;
+	keep[n++] = err_fd;
+	for (size_t i = 0; i < lay.n; i++)
+		keep[n++] = lay.fds[i];
+	if (spawn_close_except(keep, n) == -1)
+		spawn_fail(err_fd, SPAWN_LAYOUT, errno);
+	if (spawn_drop_privileges(h, m->pid) == -1)
+		spawn_fail(err_fd, SPAWN_PRIVILEGES, errno);
+	if ((env = child_env(m, slot, gen, lay.n)) == NULL)
+		spawn_fail(err_fd, SPAWN_LAYOUT, errno);
+	spawn_exec(h->argv, env, &lay, err_fd);
+	_exit(127); /* not reached: spawn_exec exits on failure */
 }
 
 static void on_worker_chan(herd_loop *l, int fd, unsigned events, void *arg);
@@ -401,8 +545,10 @@ static int proc_started(struct master *m, struct proc *p, pid_t pid,
 	p->inbox_w = inbox_w;
 	if ((p->pidfd = spawn_pidfd(pid)) == -1)
 		log_debug("pidfd_open: %s; signalling by pid", strerror(errno));
-	p->chan = chan_new(chan_fd, MSG_TO_MASTER, m->loop, on_worker_chan, p);
-	if (p->chan == NULL) {
+	if (chan_fd < 0) /* a program outside passfd mode: signals only */
+		p->chan = NULL;
+	else if ((p->chan = chan_new(chan_fd, MSG_TO_MASTER, m->loop,
+				     on_worker_chan, p)) == NULL) {
 		log_error("worker %d: no channel: %s", p->slot,
 			  strerror(errno));
 		close(chan_fd);
@@ -418,26 +564,41 @@ static int proc_started(struct master *m, struct proc *p, pid_t pid,
 static int spawn_one(struct master *m, unsigned gen, int slot)
 {
 	int flags = SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC;
-	int ch[2] = {-1, -1}, ib[2] = {-1, -1};
+	int ext = m->h->argv != NULL, passfd = m->h->mode == HERD_MODE_PASSFD;
+	int ch[2] = {-1, -1}, ib[2] = {-1, -1}, ep[2] = {-1, -1};
 	struct proc *p = NULL;
 	pid_t pid = -1;
 
+	/* In-process workers: a channel and an inbox. Programs: an exec error
+	 * pipe, and a channel in passfd mode only. */
 	if (slot_sockets_open(m, slot) == -1 ||
-	    socketpair(AF_UNIX, flags, 0, ch) == -1 ||
-	    socketpair(AF_UNIX, flags, 0, ib) == -1 ||
+	    ((!ext || passfd) && socketpair(AF_UNIX, flags, 0, ch) == -1) ||
+	    (!ext && socketpair(AF_UNIX, flags, 0, ib) == -1) ||
+	    (ext && pipe2(ep, O_CLOEXEC | O_NONBLOCK) == -1) ||
 	    (p = proc_add(&m->procs)) == NULL)
 		goto fail;
 	p->slot = slot;
 	p->gen = gen;
-	if ((pid = spawn_fork(m->pid)) == 0)
+	/* A program's channel is blocking, the simplest to read; it is its
+	 * own, and the master reads its copy with MSG_DONTWAIT. */
+	if (ext && passfd && fd_blocking(ch[1], 1) == -1)
+		goto fail;
+	if ((pid = spawn_fork(m->pid)) == 0) {
+		if (ext)
+			child_exec(m, slot, gen, ch[1], ep[1]);
 		child_run(m, slot, gen, ch[1], ib[0]);
+	}
 	if (pid == -1)
 		goto fail;
-	if (m->h->mode == HERD_MODE_PASSFD)
+	if (passfd)
 		p->worker_end = ch[1]; /* see leftover_keep() */
-	else
+	else if (ch[1] >= 0)
 		close(ch[1]);
-	close(ib[0]);
+	if (ib[0] >= 0)
+		close(ib[0]);
+	if (ep[1] >= 0)
+		close(ep[1]);
+	p->exec_err = ep[0];
 	return proc_started(m, p, pid, ch[0], ib[1]);
 fail:
 	log_error("cannot start worker %d: %s", slot, strerror(errno));
@@ -448,6 +609,8 @@ fail:
 			close(ch[i]);
 		if (ib[i] >= 0)
 			close(ib[i]);
+		if (ep[i] >= 0)
+			close(ep[i]);
 	}
 	return -1;
 }
@@ -512,6 +675,8 @@ static void proc_gone(struct master *m, struct proc *p)
 		close(p->pidfd);
 	if (p->inbox_w >= 0)
 		close(p->inbox_w);
+	if (p->exec_err >= 0)
+		close(p->exec_err);
 	proc_remove(&m->procs, p);
 }
 
@@ -522,16 +687,33 @@ static void proc_exited(struct master *m, struct proc *p, int status)
 	uint64_t lived = herd_loop_now(m->loop) - p->started;
 	char why[96], what[160];
 
+	struct spawn_error se;
+	int never_ran =
+	    p->exec_err >= 0 &&
+	    read(p->exec_err, &se, sizeof(se)) == (ssize_t)sizeof(se);
+
 	describe_exit(status, why, sizeof(why));
 	snprintf(what, sizeof(what), "worker %d (pid %d, generation %u) %s",
 		 slot, (int)p->pid, gen, why);
+	if (never_ran)
+		log_error("worker %d (pid %d): %s%s%s: %s", slot, (int)p->pid,
+			  spawn_stage_name(se.stage),
+			  se.stage == SPAWN_EXEC ? " " : "",
+			  se.stage == SPAWN_EXEC ? m->h->argv[0] : "",
+			  strerror(se.err));
 	proc_gone(m, p);
 	if (!crashed || m->state != M_RUNNING) {
 		log_info("%s", what);
+	} else if (never_ran && !m->announced) {
+		/* Not a crash loop to wait out: the program cannot run. */
+		log_error("%s: the program could not be started; stopping",
+			  what);
+		m->exit_code = 1;
+		fast_stop(m);
 	} else if (gen == m->pending) {
 		log_error("%s before its generation was ready", what);
 		abandon_pending(m, "did not start");
-	} else if (!m->announced && WIFEXITED(status) &&
+	} else if (!m->announced && m->h->argv == NULL && WIFEXITED(status) &&
 		   WEXITSTATUS(status) == HERD_EXIT_CONFIG) {
 		/* A worker that cannot start before the pool ever served is a
 		 * configuration error: say so and stop, not respawn forever. */
@@ -570,18 +752,23 @@ static void reap(struct master *m)
 /* ---- messages from workers ----------------------------------------------- */
 
 /* A worker's status line, made printable and bounded before it is logged. */
-static void log_status(const struct proc *p, const struct msg *msg)
+static void log_status(const struct proc *p, const unsigned char *data,
+		       size_t len)
 {
 	char text[201];
-	size_t n =
-	    msg->hdr.len < sizeof(text) - 1 ? msg->hdr.len : sizeof(text) - 1;
+	size_t n = len < sizeof(text) - 1 ? len : sizeof(text) - 1;
 
 	for (size_t i = 0; i < n; i++)
-		text[i] = msg->data[i] >= 0x20 && msg->data[i] < 0x7f
-			      ? (char)msg->data[i]
-			      : '?';
+		text[i] =
+		    data[i] >= 0x20 && data[i] < 0x7f ? (char)data[i] : '?';
 	text[n] = '\0';
 	log_info("worker %d status: %s", p->slot, text);
+}
+
+static void mark_ready(struct master *m, struct proc *p)
+{
+	p->state = PS_READY;
+	p->watchdog_at = herd_loop_now(m->loop) + m->h->watchdog_ms;
 }
 
 /* Returns whether the message changed what reconcile() looks at. */
@@ -593,7 +780,7 @@ static int worker_message(struct proc *p, const struct msg *msg)
 	case MSG_READY:
 		if (p->state != PS_STARTING)
 			return 0;
-		p->state = PS_READY;
+		mark_ready(the_master, p);
 		return 1;
 	case MSG_HEARTBEAT:
 		memcpy(&load, msg->data, sizeof(load));
@@ -602,7 +789,7 @@ static int worker_message(struct proc *p, const struct msg *msg)
 		break;
 	case MSG_APP:
 		if (msg->hdr.dst == HERD_TO_MASTER)
-			log_status(p, msg);
+			log_status(p, msg->data, msg->hdr.len);
 		break;
 	default: /* the channel accepts no other type */
 		break;
@@ -642,6 +829,199 @@ static void on_worker_chan(herd_loop *l, int fd, unsigned events, void *arg)
 		passfd_update(m);
 }
 
+/* ---- sd_notify from programs -------------------------------------------- */
+
+#define NOTIFY_MAX 4096 /* systemd's own limit on a notification */
+
+/* One notification: newline-separated assignments. Returns whether it
+ * changed what reconcile() looks at. */
+static int notify_message(struct master *m, struct proc *p, char *text,
+			  size_t len)
+{
+	int changed = 0;
+
+	for (char *line = text, *end; line < text + len; line = end + 1) {
+		if ((end = memchr(line, '\n', (size_t)(text + len - line))) ==
+		    NULL)
+			end = text + len;
+		*end = '\0';
+		if (strcmp(line, "READY=1") == 0 && p->state == PS_STARTING) {
+			mark_ready(m, p);
+			changed = 1;
+		} else if (strncmp(line, "STATUS=", 7) == 0) {
+			log_status(p, (unsigned char *)line + 7,
+				   strlen(line + 7));
+		} else if (strcmp(line, "WATCHDOG=1") == 0) {
+			p->watchdog_at =
+			    herd_loop_now(m->loop) + m->h->watchdog_ms;
+		} else if (strcmp(line, "WATCHDOG=trigger") == 0) {
+			p->watchdog_at = herd_loop_now(m->loop);
+			changed = 1;
+		}
+	}
+	return changed;
+}
+
+static void close_rights(struct msghdr *mh)
+{
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c != NULL;
+	     c = CMSG_NXTHDR(mh, c)) {
+		size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		for (size_t i = 0; i < n; i++) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
+			close(fd);
+		}
+	}
+}
+
+/* The sender is who the kernel says (SCM_CREDENTIALS), not what the
+ * message claims: only a worker's own process is heard. */
+static int notify_sender(struct msghdr *mh, pid_t *pid)
+{
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c != NULL;
+	     c = CMSG_NXTHDR(mh, c)) {
+		struct ucred cred;
+
+		if (c->cmsg_level == SOL_SOCKET &&
+		    c->cmsg_type == SCM_CREDENTIALS &&
+		    c->cmsg_len == CMSG_LEN(sizeof(cred))) {
+			memcpy(&cred, CMSG_DATA(c), sizeof(cred));
+			*pid = cred.pid;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static void on_notify(herd_loop *l, int fd, unsigned events, void *arg)
+{
+	struct master *m = arg;
+	int changed = 0;
+
+	(void)l;
+	(void)events;
+	for (int i = 0; i < RECV_BATCH; i++) {
+		char buf[NOTIFY_MAX + 1];
+		union {
+			struct cmsghdr h;
+			char b[CMSG_SPACE(sizeof(struct ucred)) +
+			       CMSG_SPACE(16 * sizeof(int))];
+		} cm;
+		struct iovec iov = {buf, NOTIFY_MAX};
+		struct msghdr mh = {.msg_iov = &iov,
+				    .msg_iovlen = 1,
+				    .msg_control = &cm,
+				    .msg_controllen = sizeof(cm)};
+		struct proc *p = NULL;
+		pid_t pid = 0;
+		ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			if (errno != EAGAIN)
+				log_warn("notify socket: %s", strerror(errno));
+			break;
+		}
+		close_rights(&mh); /* fd stores are not kept */
+		if (notify_sender(&mh, &pid) == 0)
+			p = proc_by_pid(&m->procs, pid);
+		if (p == NULL || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
+			log_debug("notify: dropped a message from pid %d%s",
+				  (int)pid, p == NULL ? ", not a worker" : "");
+			continue;
+		}
+		changed |= notify_message(m, p, buf, (size_t)n);
+	}
+	if (changed)
+		reconcile(m);
+}
+
+/* An abstract socket: no file to clean up, nothing a dropped user cannot
+ * reach. Its name is unguessable, and senders are checked anyway. */
+static int notify_open(struct master *m)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	unsigned char rnd[8];
+	int one = 1;
+	socklen_t len;
+
+	if (!m->h->notify)
+		return 0;
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+		return -1;
+	snprintf(m->notify_name, sizeof(m->notify_name),
+		 "@herd-%d-%02x%02x%02x%02x%02x%02x%02x%02x", (int)m->pid,
+		 rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6],
+		 rnd[7]);
+	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) +
+			  strlen(m->notify_name));
+	memcpy(sa.sun_path + 1, m->notify_name + 1, strlen(m->notify_name) - 1);
+	m->notify_fd =
+	    socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (m->notify_fd == -1 ||
+	    setsockopt(m->notify_fd, SOL_SOCKET, SO_PASSCRED, &one,
+		       sizeof(one)) == -1 ||
+	    bind(m->notify_fd, (struct sockaddr *)&sa, len) == -1)
+		return -1;
+	return herd_loop_add(m->loop, m->notify_fd, HERD_READ, on_notify, m);
+}
+
+/* Programs that speak neither sd_notify nor the channel's READY are ready
+ * after the ready delay. Returns when to look again. */
+static uint64_t ready_by_delay(struct master *m, uint64_t now)
+{
+	uint64_t next = UINT64_MAX;
+
+	if (m->h->argv == NULL || m->h->notify)
+		return next;
+	for (size_t i = 0; i < m->procs.n; i++) {
+		struct proc *p = m->procs.v[i];
+		uint64_t at = p->started + m->h->ready_delay_ms;
+
+		if (p->state != PS_STARTING)
+			continue;
+		if (now >= at)
+			mark_ready(m, p);
+		else
+			next = earlier(next, at);
+	}
+	return next;
+}
+
+/* systemd's WatchdogSec for each worker: SIGABRT (a core to look at),
+ * SIGKILL after FAST_STOP_MS, and a replacement at once. */
+static uint64_t enforce_watchdog(struct master *m, uint64_t now)
+{
+	uint64_t next = UINT64_MAX;
+
+	if (m->h->watchdog_ms == 0)
+		return next;
+	for (size_t i = 0; i < m->procs.n; i++) {
+		struct proc *p = m->procs.v[i];
+
+		if (p->state != PS_READY)
+			continue;
+		if (now < p->watchdog_at) {
+			next = earlier(next, p->watchdog_at);
+			continue;
+		}
+		log_warn("worker %d (pid %d): watchdog: no WATCHDOG=1 for %llu "
+			 "ms; killing it",
+			 p->slot, (int)p->pid,
+			 (unsigned long long)m->h->watchdog_ms);
+		proc_signal(p, SIGABRT);
+		p->state = PS_STOPPING;
+		p->deadline = now + FAST_STOP_MS;
+	}
+	return next;
+}
+
 /* ---- lifecycle commands -------------------------------------------------- */
 
 static void graceful_stop(struct master *m)
@@ -675,6 +1055,14 @@ static void reload(struct master *m)
 		log_info("reload ignored: stopping");
 		return;
 	}
+	if (m->h->reload_signal != 0) { /* the program reloads itself */
+		log_info("reload: sending signal %d (%s) to the workers",
+			 m->h->reload_signal, strsignal(m->h->reload_signal));
+		for (size_t i = 0; i < m->procs.n; i++)
+			if (m->procs.v[i]->state <= PS_READY)
+				proc_signal(m->procs.v[i], m->h->reload_signal);
+		return;
+	}
 	if (m->pending != 0) {
 		log_info("reload: generation %u was not ready yet; retiring it",
 			 m->pending);
@@ -692,7 +1080,11 @@ static void reopen(struct master *m)
 {
 	log_reopen();
 	for (size_t i = 0; i < m->procs.n; i++)
-		proc_send(m, m->procs.v[i], MSG_REOPEN, NULL, 0, NULL, 0);
+		if (m->h->argv != NULL)
+			proc_signal(m->procs.v[i], SIGUSR1);
+		else
+			proc_send(m, m->procs.v[i], MSG_REOPEN, NULL, 0, NULL,
+				  0);
 	log_info("log reopened");
 }
 
@@ -752,8 +1144,10 @@ static int can_take(const struct master *m, const struct proc *p)
 }
 
 /* The worker for the next connection, or NULL when none can take it: one
- * pass over the table, starting one entry further each time, so rr takes
- * turns and least's ties do not all go to one worker. */
+ * pass over the table, starting past the last worker given one, so rr
+ * takes turns and least's ties do not all go to one worker. Only
+ * pass_connection() moves that start: a pick that finds nothing to accept
+ * must not use up a worker's turn. */
 static struct proc *pick(struct master *m)
 {
 	size_t n = m->procs.n, chosen = 0;
@@ -773,12 +1167,14 @@ static struct proc *pick(struct master *m)
 		if (m->h->balance == HERD_BALANCE_RR)
 			break; /* the first that can take it */
 	}
-	m->rr = chosen + 1; /* the next search starts past this one */
+	m->picked = chosen;
 	return best;
 }
 
+/* p is what pick() just returned. */
 static void pass_connection(struct master *m, struct proc *p, int fd)
 {
+	m->rr = m->picked + 1; /* the next search starts past this one */
 	p->assigned++;
 	/* can_take() saw an empty queue and a live channel, so this sends or
 	 * queues; it fails (and closes fd) only when memory runs out. */
@@ -1073,6 +1469,7 @@ static void reconcile(struct master *m)
 		if (m->pending != 0)
 			next =
 			    earlier(next, m->pending_since + PENDING_READY_MS);
+		next = earlier(next, enforce_watchdog(m, now));
 		/* Before spawning, so the bound holds at every instant. */
 		bound_retiring(m);
 		/* Before fill_slots() asks a retired slot's worker to drain:
@@ -1081,6 +1478,7 @@ static void reconcile(struct master *m)
 		steer(m);
 		next = earlier(next, fill_slots(m, m->gen, now));
 		next = earlier(next, fill_slots(m, m->pending, now));
+		next = earlier(next, ready_by_delay(m, now));
 		promote_pending(m);
 		bound_retiring(m);
 		announce(m);
@@ -1191,6 +1589,8 @@ static void master_free(struct master *m)
 	kill_all(m);
 	if (m->sigfd >= 0)
 		close(m->sigfd);
+	if (m->notify_fd >= 0)
+		close(m->notify_fd);
 	if (m->masked)
 		sigprocmask(SIG_SETMASK, &m->oldmask, NULL);
 	for (int s = 0; s < MAX_WORKERS; s++)
@@ -1213,10 +1613,19 @@ int master_run(herd *h)
 	m->h = h;
 	m->pid = getpid();
 	m->sigfd = -1;
+	m->notify_fd = -1;
 	m->nworkers = h->workers > 0 ? h->workers : herd_ncpu();
 	m->gen = m->last_gen = 1;
 	the_master = m;
+	/* Orphans a program leaves behind are reaped here, not left to
+	 * whoever started herd (or to nobody, in a container). Programs
+	 * only: an in-process worker runs code of this library's user, who
+	 * knows what it forks (and under ASan, LeakSanitizer's tracer of a
+	 * killed worker would otherwise become the master's child). */
+	if (h->argv != NULL && prctl(PR_SET_CHILD_SUBREAPER, 1) == -1)
+		log_warn("PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
 	if ((m->loop = loop_new()) == NULL || setup_signals(m) == -1 ||
+	    notify_open(m) == -1 ||
 	    (m->wake = herd_timer_new(m->loop, on_wake, m)) == NULL) {
 		log_error("master start-up failed: %s", strerror(errno));
 		master_free(m);

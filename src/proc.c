@@ -33,6 +33,7 @@ struct proc *proc_add(struct proctab *t)
 	p->pidfd = -1;
 	p->inbox_w = -1;
 	p->worker_end = -1;
+	p->exec_err = -1;
 	p->slot = -1;
 	t->v[t->n++] = p;
 	return p;

@@ -30,7 +30,9 @@ struct proc {
 	struct chan *chan; /* the master's end of the channel */
 	int inbox_w;	   /* write end of the worker's inbox, for peers */
 	int worker_end; /* passfd: a copy of the worker's end of the channel */
-	uint64_t started; /* ms, monotonic */
+	int exec_err;	/* a program's exec error pipe (read end) */
+	uint64_t watchdog_at; /* --watchdog: killed if silent until then */
+	uint64_t started;     /* ms, monotonic */
 	uint64_t
 	    deadline;	 /* SIGKILL at this time (DRAINING, STOPPING); 0 none */
 	int killed;	 /* SIGKILL sent */

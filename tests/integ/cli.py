@@ -48,7 +48,13 @@ BAD = [  # (arguments after a good -l, what the message must name)
     (["--shutdown-timeout", "-1"], "--shutdown-timeout"),
     (["--nope"], "--nope"),
     (["-l"], "-l"),
-    (["--", "/bin/true"], "not supported"),
+    # options for a PROGRAM, given none
+    (["--fd0"], "--fd0"),
+    (["--notify"], "--notify"),
+    (["--ready-delay", "2"], "--ready-delay"),
+    (["--stop-signal", "QUIT"], "--stop-signal"),
+    (["--reload-signal", "HUP"], "--reload-signal"),
+    (["-u", "no-such-user-here"], "no-such-user-here"),
 ]
 
 

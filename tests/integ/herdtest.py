@@ -807,6 +807,24 @@ class Load:
 KILLED_GEN_RE = re.compile(r"killing generation (\d+)")
 
 
+def reloads_under_load(h, times=3, timeout=15):
+    """SIGHUP `times` times under continuous load (2 clients a connection
+    per request, 2 keep-alive), each time waiting for the new generation
+    to be ready. Returns (reloads that got ready, the stopped Load)."""
+    load = Load(h.addr, close=2, keepalive=2).start()
+    time.sleep(0.3)
+    done = 0
+    for _ in range(times):
+        mark = h.mark()
+        gen = max([g for _, g in h.worker_info().values()] or [1]) + 1
+        h.signal(signal.SIGHUP)
+        done += bool(h.wait_log(r"generation %d ready" % gen, since=mark,
+                                timeout=timeout))
+        time.sleep(0.3)
+    load.stop()
+    return done, load
+
+
 class Watch:
     """Samples the master's child count every `every` seconds in a thread;
     .max is the largest count seen. Children of a generation the master has
