@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -396,9 +397,82 @@ static void reuseport_hint(const herd *h)
 	close(fd);
 }
 
+/* systemd's socket activation (or anything speaking its protocol): when
+ * LISTEN_PID is this process, the LISTEN_FDS sockets from fd 3 are the
+ * listeners, each -l address matched to one by getsockname. Returns 1 when
+ * they were taken, 0 when none were passed, -1 on a mismatch. */
+static int inherit_sockets(herd *h)
+{
+	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+	unsigned char used[MAX_LISTEN * 4] = {0};
+	long n;
+	char *end;
+
+	if (pid == NULL || fds == NULL || strtol(pid, NULL, 10) != getpid())
+		return 0;
+	n = strtol(fds, &end, 10);
+	/* Theirs, not for herd's children (programs get their own). */
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	if (*end != '\0' || n < 1 || n > (long)sizeof(used))
+		return fail(h, "LISTEN_FDS='%s': expected 1..%zu sockets", fds,
+			    sizeof(used));
+	for (size_t i = 0; i < h->naddrs; i++) {
+		long k = 0;
+
+		while (k < n &&
+		       (used[k] || !addr_matches(&h->addrs[i], 3 + (int)k)))
+			k++;
+		if (k == n)
+			return fail(h,
+				    "%s: not among the %ld sockets passed in "
+				    "LISTEN_FDS",
+				    h->addrs[i].text, n);
+		if (addr_adopt(&h->addrs[i], 3 + (int)k) == -1)
+			return fail(h, "%s: %s", h->addrs[i].text,
+				    strerror(errno));
+		used[k] = 1;
+		log_info("listening on %s (inherited, fd %ld)",
+			 h->addrs[i].text, 3 + k);
+	}
+	for (long k = 0; k < n; k++)
+		if (!used[k]) {
+			log_warn(
+			    "fd %ld from LISTEN_FDS matches no -l address; "
+			    "closing it",
+			    3 + k);
+			close(3 + (int)k);
+		}
+	return 1;
+}
+
+/* An inherited socket for reuseport mode must have been bound with
+ * SO_REUSEPORT (systemd: ReusePort=yes), or no slot can join it. */
+static int check_inherited(herd *h)
+{
+	for (size_t i = 0; i < h->naddrs; i++) {
+		int on = 0;
+		socklen_t len = sizeof(on);
+
+		if (!h->addrs[i].reuseport)
+			continue;
+		if (getsockopt(h->addrs[i].fd, SOL_SOCKET, SO_REUSEPORT, &on,
+			       &len) == -1 ||
+		    !on)
+			return fail(h,
+				    "%s: the inherited socket has no "
+				    "SO_REUSEPORT (systemd: ReusePort=yes), "
+				    "which --mode reuseport needs",
+				    h->addrs[i].text);
+	}
+	return 0;
+}
+
 static int bind_all(herd *h)
 {
 	char err[256];
+	int inherited;
 
 	if (h->naddrs == 0)
 		return fail(h, "%s", "no address to listen on");
@@ -406,8 +480,15 @@ static int bind_all(herd *h)
 	for (size_t i = 0; i < h->naddrs; i++)
 		h->addrs[i].reuseport = h->mode == HERD_MODE_REUSEPORT &&
 					h->addrs[i].sa.ss_family != AF_UNIX;
+	if ((inherited = inherit_sockets(h)) == -1 ||
+	    (inherited && check_inherited(h) == -1)) {
+		for (size_t j = 0; j < h->naddrs; j++)
+			addr_close(&h->addrs[j]);
+		return -1;
+	}
 	for (size_t i = 0; i < h->naddrs; i++) {
-		if (addr_bind(&h->addrs[i], err, sizeof(err)) == -1) {
+		if (!inherited &&
+		    addr_bind(&h->addrs[i], err, sizeof(err)) == -1) {
 			for (size_t j = 0; j < i; j++)
 				addr_close(&h->addrs[j]);
 			return fail(h, "%s", err);
@@ -423,7 +504,8 @@ static int bind_all(herd *h)
 			return fail(h, "%s: %s", h->addrs[i].text,
 				    strerror(errno));
 		}
-		log_info("listening on %s", h->addrs[i].text);
+		if (!inherited)
+			log_info("listening on %s", h->addrs[i].text);
 	}
 	return 0;
 }

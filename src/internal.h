@@ -66,6 +66,14 @@ int master_max_workers(const herd *h);
  * the worker's exit status. */
 int worker_main(herd *h, int slot, unsigned gen, int chan_fd, int inbox_fd);
 
+/* sdnotify.c: herd's own notifications to its service manager. */
+int sdnotify_open(void); /* from NOTIFY_SOCKET; 0 when there is none */
+void sdnotify(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+unsigned long long sdnotify_monotonic_usec(void);
+/* How often to send WATCHDOG=1 (ms), or 0 when no watchdog is asked. */
+uint64_t sdnotify_watchdog_ms(void);
+void sdnotify_close(void);
+
 /* spawn.c */
 #include <signal.h>
 /* In a new child, before anything else runs: becomes h's user (setgroups,

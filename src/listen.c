@@ -351,6 +351,69 @@ int addr_accept(int lfd)
 	return -1;
 }
 
+static int any_address(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)ss)->sin_addr.s_addr ==
+		       htonl(INADDR_ANY);
+	return ss->ss_family == AF_INET6 &&
+	       IN6_IS_ADDR_UNSPECIFIED(
+		   &((const struct sockaddr_in6 *)ss)->sin6_addr);
+}
+
+static unsigned short port_of(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)ss)->sin_port;
+	return ((const struct sockaddr_in6 *)ss)->sin6_port;
+}
+
+int addr_matches(const struct listen_addr *a, int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss), olen = sizeof(int);
+	int type = 0, listening = 0;
+
+	memset(&ss, 0, sizeof(ss));
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1 ||
+	    getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &olen) == -1 ||
+	    type != SOCK_STREAM)
+		return 0;
+	olen = sizeof(int);
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &olen) ==
+		-1 ||
+	    !listening)
+		return 0;
+	if (a->sa.ss_family == AF_UNIX)
+		return ss.ss_family == AF_UNIX &&
+		       strcmp(((struct sockaddr_un *)&ss)->sun_path,
+			      ((const struct sockaddr_un *)&a->sa)->sun_path) ==
+			   0;
+	if (ss.ss_family != AF_INET && ss.ss_family != AF_INET6)
+		return 0;
+	if (port_of(&ss) != port_of(&a->sa))
+		return 0;
+	if (a->wildcard)
+		return any_address(&ss);
+	if (ss.ss_family != a->sa.ss_family)
+		return 0;
+	if (ss.ss_family == AF_INET)
+		return ((struct sockaddr_in *)&ss)->sin_addr.s_addr ==
+		       ((const struct sockaddr_in *)&a->sa)->sin_addr.s_addr;
+	return memcmp(&((struct sockaddr_in6 *)&ss)->sin6_addr,
+		      &((const struct sockaddr_in6 *)&a->sa)->sin6_addr,
+		      sizeof(struct in6_addr)) == 0;
+}
+
+int addr_adopt(struct listen_addr *a, int fd)
+{
+	if (fcntl(fd, F_SETFD, FD_CLOEXEC) == -1 || fd_blocking(fd, 0) == -1)
+		return -1;
+	a->fd = fd;
+	a->inherited = 1;
+	return 0;
+}
+
 int fd_blocking(int fd, int blocking)
 {
 	int fl = fcntl(fd, F_GETFL);
@@ -367,7 +430,7 @@ void addr_close(struct listen_addr *a)
 		return;
 	close(a->fd);
 	a->fd = -1;
-	if (a->sa.ss_family == AF_UNIX)
+	if (a->sa.ss_family == AF_UNIX && !a->inherited)
 		unlink(((struct sockaddr_un *)&a->sa)->sun_path);
 }
 

@@ -16,7 +16,8 @@ struct listen_addr {
 	int reuseport;		  /* bind with SO_REUSEPORT (reuseport mode) */
 	socklen_t len;
 	struct sockaddr_storage sa;
-	int fd; /* the bound socket, or -1 */
+	int fd;	       /* the bound socket, or -1 */
+	int inherited; /* from whoever started herd: its file is theirs */
 };
 
 /* Parses "HOST:PORT", "[IPv6]:PORT", "PORT", ":PORT" or "unix:/path".
@@ -47,6 +48,13 @@ int addr_steer(int fd, const uint16_t *idx, size_t n);
  * the caller should pause accepting rather than spin on a level-triggered
  * readiness it cannot consume. Shared by workers and the passfd master. */
 int addr_accept(int lfd);
+/* Whether fd is a listening stream socket bound to a's address (a port
+ * alone matches either stack's any-address). */
+int addr_matches(const struct listen_addr *a, int fd);
+/* Takes fd (inherited, listening, matching) as a's socket: CLOEXEC and
+ * nonblocking from now on; its file is not removed on close. Returns 0 or
+ * -1 with errno. */
+int addr_adopt(struct listen_addr *a, int fd);
 /* Clears or sets O_NONBLOCK on fd. Returns 0 or -1 with errno. */
 int fd_blocking(int fd, int blocking);
 /* Closes a->fd and, for a unix socket, removes its file. */

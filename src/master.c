@@ -89,6 +89,8 @@ struct master {
 	size_t nsteer;
 	int steer_warned;
 	herd_timer *wake;
+	herd_timer *sd_watchdog; /* WATCHDOG=1 to herd's service manager */
+	uint64_t sd_watchdog_ms;
 	int notify_fd;	      /* --notify: the children's NOTIFY_SOCKET */
 	char notify_name[64]; /* its abstract name, '@' first */
 	struct slot_state slots[MAX_WORKERS];
@@ -657,6 +659,9 @@ static void abandon_pending(struct master *m, const char *why)
 	log_error("reload abandoned: generation %u %s; generation %u keeps "
 		  "serving",
 		  m->pending, why, m->gen);
+	sdnotify("READY=1\nSTATUS=reload abandoned: generation %u %s; "
+		 "generation %u serves",
+		 m->pending, why, m->gen);
 	for (size_t i = 0; i < m->procs.n; i++)
 		if (m->procs.v[i]->gen == m->pending &&
 		    m->procs.v[i]->state != PS_STOPPING)
@@ -1030,6 +1035,7 @@ static void graceful_stop(struct master *m)
 		return;
 	m->state = M_QUITTING;
 	m->pending = 0;
+	sdnotify("STOPPING=1");
 	log_info("graceful stop: draining %zu workers (at most %llu ms)",
 		 m->procs.n, (unsigned long long)m->h->shutdown_ms);
 	for (size_t i = 0; i < m->procs.n; i++)
@@ -1043,6 +1049,7 @@ static void fast_stop(struct master *m)
 		return;
 	m->state = M_TERMINATING;
 	m->pending = 0;
+	sdnotify("STOPPING=1");
 	log_info("fast stop: terminating %zu workers", m->procs.n);
 	for (size_t i = 0; i < m->procs.n; i++)
 		if (m->procs.v[i]->state != PS_STOPPING)
@@ -1055,12 +1062,16 @@ static void reload(struct master *m)
 		log_info("reload ignored: stopping");
 		return;
 	}
+	/* systemd's Type=notify-reload: RELOADING=1 with the time, then
+	 * READY=1 when done (promote_pending, abandon_pending). */
+	sdnotify("RELOADING=1\nMONOTONIC_USEC=%llu", sdnotify_monotonic_usec());
 	if (m->h->reload_signal != 0) { /* the program reloads itself */
 		log_info("reload: sending signal %d (%s) to the workers",
 			 m->h->reload_signal, strsignal(m->h->reload_signal));
 		for (size_t i = 0; i < m->procs.n; i++)
 			if (m->procs.v[i]->state <= PS_READY)
 				proc_signal(m->procs.v[i], m->h->reload_signal);
+		sdnotify("READY=1");
 		return;
 	}
 	if (m->pending != 0) {
@@ -1380,6 +1391,8 @@ static void promote_pending(struct master *m)
 		return;
 	log_info("generation %u ready; retiring generation %u", m->pending,
 		 m->gen);
+	sdnotify("READY=1\nSTATUS=%d workers, generation %u", m->nworkers,
+		 m->pending);
 	for (size_t i = 0; i < m->procs.n; i++)
 		if (m->procs.v[i]->gen != m->pending &&
 		    m->procs.v[i]->state <= PS_READY)
@@ -1453,6 +1466,8 @@ static void announce(struct master *m)
 		return;
 	m->announced = 1;
 	log_info("ready: %d workers (generation %u)", m->nworkers, m->gen);
+	sdnotify("READY=1\nSTATUS=%d workers, generation %u", m->nworkers,
+		 m->gen);
 }
 
 static void reconcile(struct master *m)
@@ -1494,6 +1509,15 @@ static void reconcile(struct master *m)
 		herd_timer_stop(m->wake);
 	else
 		herd_timer_start(m->wake, next > now ? next - now : 0);
+}
+
+static void on_sd_watchdog(herd_loop *l, herd_timer *t, void *arg)
+{
+	struct master *m = arg;
+
+	(void)l;
+	sdnotify("WATCHDOG=1");
+	herd_timer_start(t, m->sd_watchdog_ms);
 }
 
 static void on_wake(herd_loop *l, herd_timer *t, void *arg)
@@ -1591,6 +1615,7 @@ static void master_free(struct master *m)
 		close(m->sigfd);
 	if (m->notify_fd >= 0)
 		close(m->notify_fd);
+	sdnotify_close();
 	if (m->masked)
 		sigprocmask(SIG_SETMASK, &m->oldmask, NULL);
 	for (int s = 0; s < MAX_WORKERS; s++)
@@ -1625,14 +1650,18 @@ int master_run(herd *h)
 	if (h->argv != NULL && prctl(PR_SET_CHILD_SUBREAPER, 1) == -1)
 		log_warn("PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
 	if ((m->loop = loop_new()) == NULL || setup_signals(m) == -1 ||
-	    notify_open(m) == -1 ||
-	    (m->wake = herd_timer_new(m->loop, on_wake, m)) == NULL) {
+	    notify_open(m) == -1 || sdnotify_open() == -1 ||
+	    (m->wake = herd_timer_new(m->loop, on_wake, m)) == NULL ||
+	    (m->sd_watchdog = herd_timer_new(m->loop, on_sd_watchdog, m)) ==
+		NULL) {
 		log_error("master start-up failed: %s", strerror(errno));
 		master_free(m);
 		return 1;
 	}
 	log_info("herd %s master started (pid %d, %d workers)", HERD_VERSION,
 		 (int)m->pid, m->nworkers);
+	if ((m->sd_watchdog_ms = sdnotify_watchdog_ms()) > 0)
+		on_sd_watchdog(m->loop, m->sd_watchdog, m);
 	reconcile(m);
 	if (loop_run(m->loop) == -1)
 		rc = 1;
