@@ -6,13 +6,21 @@
   reloads   failed requests across --reloads SIGHUPs under continuous load
             (one-connection-per-request and keep-alive clients)
   rss       VmRSS of the master and of a worker, idle and after the load
+  upgrades  failed requests across --upgrades binary upgrades (SIGUSR2, the
+            binary replaced each time) under the same load, and the
+            hand-over: from the old image's "executing" to the new image's
+            "resumed" log line, and from SIGUSR2 to the new generation ready
 
 Figures, not assertions: the tests check behaviour, this measures it.
 Runs on 127.0.0.1 only, bounded in time.
 """
 import argparse
+import datetime
 import os
+import re
+import shutil
 import signal
+import tempfile
 import sys
 import time
 
@@ -69,11 +77,53 @@ def reloads(n, workers):
         return load, idle, loaded
 
 
+def log_times(log, pattern):
+    """The timestamps (s) of the log lines matching pattern."""
+    out = []
+    for m in re.finditer(r"^(\S+) .*" + pattern, log, re.M):
+        t = datetime.datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S.%fZ")
+        out.append(t.timestamp())
+    return out
+
+
+def upgrades(n, workers):
+    d = tempfile.mkdtemp(prefix="herd-bench-up-")
+    path = os.path.join(d, "herd")
+    shutil.copy2(ht.HERD, path)
+    try:
+        with ht.Herd("-w", str(workers), prog=path, report_clean=False) as h:
+            pid = h.pid
+            load = ht.Load(h.addr, close=2, keepalive=2).start()
+            time.sleep(0.3)
+            done = 0
+            for i in range(n):
+                shutil.copy2(ht.HERD, path + ".new")
+                os.rename(path + ".new", path)  # a new inode, as dpkg does
+                mark = h.mark()
+                h.signal(signal.SIGUSR2)
+                done += bool(h.wait_log(r"generation %d ready" % (i + 2), since=mark,
+                                        timeout=20))
+                time.sleep(0.2)
+            time.sleep(0.3)
+            load.stop()
+            log = h.log()
+            execd = log_times(log, r"upgrade: executing")
+            resumed = log_times(log, r"upgrade: resumed")
+            checking = log_times(log, r"upgrade: checking")
+            ready = log_times(log, r"generation \d+ ready")
+            handover = [1000 * (b - a) for a, b in zip(execd, resumed)]
+            whole = [1000 * (b - a) for a, b in zip(checking, ready)]
+            return load, done, h.pid == pid, sorted(handover), sorted(whole)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--kills", type=int, default=20)
     ap.add_argument("--reloads", type=int, default=20)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--upgrades", type=int, default=10)
     a = ap.parse_args()
     print("herd lifecycle, release build %s" % ht.HERD)
     t = respawn_ms(a.kills)
@@ -85,6 +135,13 @@ def main():
     print("reloads: %d under load: %s" % (a.reloads, load.summary()))
     print("rss: master %d KiB, worker %d KiB idle; master %d KiB, worker %d KiB "
           "after the load" % (idle + loaded))
+    load, done, same_pid, handover, whole = upgrades(a.upgrades, a.workers)
+    print("upgrades: %d of %d completed under load, master pid %s: %s"
+          % (done, a.upgrades, "unchanged" if same_pid else "CHANGED", load.summary()))
+    if handover:
+        print("upgrade hand-over (exec to resumed): median %.1f ms, max %.1f ms; "
+              "SIGUSR2 (check included) to the new generation ready: median %.1f ms, "
+              "max %.1f ms" % (ht.median(handover), handover[-1], ht.median(whole), whole[-1]))
 
 
 if __name__ == "__main__":

@@ -39,6 +39,10 @@ static const char usage_text[] =
     "  -p, --pid-file PATH         write the master's pid here\n"
     "      --shutdown-timeout SEC  graceful stop limit (default 10)\n"
     "      --log PATH              log here instead of stderr\n"
+    "      --upgrade-timeout SEC   a binary upgrade (SIGUSR2) not ready by\n"
+    "                              then is abandoned (default 30)\n"
+    "      --check                 check the options and exit, binding\n"
+    "                              nothing (0: they are good)\n"
     "  -v, --verbose               log debug lines too\n"
     "  -q, --quiet                 log warnings and errors only\n"
     "  -h, --help                  this text\n"
@@ -58,8 +62,9 @@ static const char usage_text[] =
     "      --version               print the version\n"
     "\n"
     "Signals to the master: HUP reload, QUIT graceful stop, TERM/INT fast\n"
-    "stop, USR1 reopen logs (forwarded to a PROGRAM), TTIN/TTOU one worker\n"
-    "more/fewer.\n";
+    "stop, USR1 reopen logs (forwarded to a PROGRAM), USR2 upgrade to the\n"
+    "binary now at herd's path (same pid, sockets and workers kept),\n"
+    "TTIN/TTOU one worker more/fewer.\n";
 
 enum {
 	OPT_SHUTDOWN = 256,
@@ -73,6 +78,8 @@ enum {
 	OPT_READY_DELAY,
 	OPT_STOP_SIGNAL,
 	OPT_RELOAD_SIGNAL,
+	OPT_CHECK,
+	OPT_UPGRADE_TIMEOUT,
 };
 
 static const struct option options[] = {
@@ -89,6 +96,8 @@ static const struct option options[] = {
     {"ready-delay", required_argument, NULL, OPT_READY_DELAY},
     {"stop-signal", required_argument, NULL, OPT_STOP_SIGNAL},
     {"reload-signal", required_argument, NULL, OPT_RELOAD_SIGNAL},
+    {"check", no_argument, NULL, OPT_CHECK},
+    {"upgrade-timeout", required_argument, NULL, OPT_UPGRADE_TIMEOUT},
     {"shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN},
     {"log", required_argument, NULL, OPT_LOG},
     {"verbose", no_argument, NULL, 'v'},
@@ -207,7 +216,7 @@ static const char *option_name(int c)
 /* What was given that only makes sense with or without a PROGRAM. */
 struct given {
 	int listened; /* how many -l */
-	int balanced, passfd, fd0, notify, watchdog, program_only;
+	int balanced, passfd, fd0, notify, watchdog, program_only, check;
 	const char *program_opt;
 };
 
@@ -270,6 +279,9 @@ static int apply(herd *h, int c, const char *arg, int *verbosity)
 					   "'%s': expected seconds above 0",
 					   arg);
 		return apply_seconds(h, "--watchdog", arg, herd_set_watchdog);
+	case OPT_UPGRADE_TIMEOUT:
+		return apply_seconds(h, "--upgrade-timeout", arg,
+				     herd_set_upgrade_timeout);
 	case OPT_READY_DELAY:
 		return apply_seconds(h, "--ready-delay", arg,
 				     herd_set_ready_delay);
@@ -344,6 +356,10 @@ static int parse_args(herd *h, int argc, char **argv, int *exit_now)
 		g.fd0 |= c == OPT_FD0;
 		g.notify |= c == OPT_NOTIFY;
 		g.watchdog |= c == OPT_WATCHDOG;
+		if (c == OPT_CHECK) {
+			g.check = 1;
+			continue;
+		}
 		if (c >= OPT_FD0 && c <= OPT_RELOAD_SIGNAL) {
 			g.program_only = 1;
 			g.program_opt = option_name(c);
@@ -360,6 +376,10 @@ static int parse_args(herd *h, int argc, char **argv, int *exit_now)
 	if (!g.listened && herd_listen(h, "127.0.0.1:8080") == -1)
 		return 1;
 	herd_set_log_level(h, HERD_LOG_INFO + verbosity);
+	if (g.check) { /* what a binary upgrade runs first */
+		*exit_now = 1;
+		return herd_check(h) == -1 ? 1 : 0;
+	}
 	return 0;
 }
 
@@ -376,6 +396,10 @@ int main(int argc, char **argv)
 	if (rc == 0 && !exit_now) {
 		if (optind >= argc) /* no PROGRAM: the built-in worker */
 			http_worker_install(h);
+		/* SIGUSR2 re-executes this binary's path with these. */
+		if (herd_set_upgrade(h, argv) == -1)
+			fprintf(stderr, "herd: binary upgrade disabled: %s\n",
+				herd_error(h));
 		rc = herd_run(h); /* failures are in the log already */
 	}
 	herd_free(h);

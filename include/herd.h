@@ -112,6 +112,19 @@ void herd_set_log_level(herd *h, int level);
  * exits rather than run on with privileges when one of them fails. */
 int herd_set_user(herd *h, const char *spec);
 
+/* Binary upgrade in place: on SIGUSR2 the master runs the binary now at
+ * the path it was started from with "--check" before argv[1..] (it must
+ * exit 0), then re-executes it with argv, keeping its pid, its listening
+ * sockets and its workers; the new image starts a new generation and
+ * retires the old one when that is ready, or keeps the old one if it is
+ * not ready within the upgrade timeout (default 30 s). argv must give the
+ * same listening addresses. herd_run() in the new image resumes. */
+int herd_set_upgrade(herd *h, char *const argv[]);
+int herd_set_upgrade_timeout(herd *h, double seconds);
+/* Validates the configuration as herd_run() would, binding nothing:
+ * 0, or -1 with the reason in herd_error(). */
+int herd_check(herd *h);
+
 void herd_set_userdata(herd *h, void *ud);
 void herd_on_start(herd *h, herd_start_fn fn);
 void herd_on_connection(herd *h, herd_conn_fn fn);

@@ -30,6 +30,7 @@ herd *herd_new(void)
 	h->shutdown_ms = 10000;
 	h->log_level = HERD_LOG_INFO;
 	h->ready_delay_ms = 1000;
+	h->upgrade_timeout_ms = 30000;
 	h->stop_signal = SIGTERM;
 	return h;
 }
@@ -52,6 +53,12 @@ void herd_free(herd *h)
 	free(h->groups);
 	free(h->user);
 	argv_free(h->argv);
+	argv_free(h->upgrade_argv);
+	free(h->upgrade_path);
+	if (h->resume != NULL) {
+		upgrade_free(h->resume);
+		free(h->resume);
+	}
 	free(h);
 }
 
@@ -226,26 +233,54 @@ int herd_set_user(herd *h, const char *spec)
 	return set_string(h, &h->user, spec);
 }
 
-int herd_set_program(herd *h, char *const argv[])
+static char **argv_copy(char *const argv[])
 {
 	size_t n = 0;
 	char **copy;
 
 	while (argv != NULL && argv[n] != NULL)
 		n++;
-	if (n == 0)
-		return invalid(h, "no program to run");
+	if (n == 0) {
+		errno = EINVAL;
+		return NULL;
+	}
 	if ((copy = calloc(n + 1, sizeof(*copy))) == NULL)
-		return -1;
+		return NULL;
 	for (size_t i = 0; i < n; i++)
 		if ((copy[i] = strdup(argv[i])) == NULL) {
-			while (i > 0)
-				free(copy[--i]);
-			free(copy);
-			return -1;
+			argv_free(copy);
+			return NULL;
 		}
+	return copy;
+}
+
+int herd_set_program(herd *h, char *const argv[])
+{
+	char **copy = argv_copy(argv);
+
+	if (copy == NULL)
+		return errno == EINVAL ? invalid(h, "no program to run") : -1;
 	argv_free(h->argv);
 	h->argv = copy;
+	return 0;
+}
+
+int herd_set_upgrade(herd *h, char *const argv[])
+{
+	char path[4096];
+	ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
+	char **copy;
+
+	if (n <= 0 || (size_t)n >= sizeof(path) - 1)
+		return invalid(h, "cannot find this binary's path");
+	path[n] = '\0';
+	if ((copy = argv_copy(argv)) == NULL)
+		return errno == EINVAL ? invalid(h, "no arguments") : -1;
+	argv_free(h->upgrade_argv);
+	h->upgrade_argv = copy;
+	free(h->upgrade_path);
+	if ((h->upgrade_path = strdup(path)) == NULL)
+		return -1;
 	return 0;
 }
 
@@ -272,6 +307,11 @@ static int set_ms(herd *h, uint64_t *field, double seconds, const char *what)
 	}
 	*field = (uint64_t)(seconds * 1000);
 	return 0;
+}
+
+int herd_set_upgrade_timeout(herd *h, double seconds)
+{
+	return set_ms(h, &h->upgrade_timeout_ms, seconds, "upgrade timeout");
 }
 
 int herd_set_watchdog(herd *h, double seconds)
@@ -577,6 +617,43 @@ static int stdio_open(void)
 	return 0;
 }
 
+int herd_check(herd *h)
+{
+	int rc;
+
+	if (h->naddrs == 0)
+		return invalid(h, "no address to listen on");
+	log_set_level(HERD_LOG_ERROR); /* nothing starts: no warnings */
+	rc = check_program(h);
+	log_set_level(h->log_level);
+	return rc;
+}
+
+/* Started by an upgrade: the listening sockets come from the old image,
+ * in -l order, and must still be what -l says. */
+static int resume_sockets(herd *h)
+{
+	struct upgrade_state *st = h->resume;
+
+	if (st->naddrs != (int)h->naddrs)
+		return fail(h,
+			    "upgrade: %d listening sockets handed over, "
+			    "%zu -l addresses given",
+			    st->naddrs, h->naddrs);
+	for (size_t i = 0; i < h->naddrs; i++) {
+		h->addrs[i].reuseport = h->mode == HERD_MODE_REUSEPORT &&
+					h->addrs[i].sa.ss_family != AF_UNIX;
+		if (!addr_matches(&h->addrs[i], st->addr_fds[i]))
+			return fail(h,
+				    "upgrade: %s is not the socket handed over",
+				    h->addrs[i].text);
+		h->addrs[i].fd = st->addr_fds[i];
+		log_info("listening on %s (kept across the upgrade)",
+			 h->addrs[i].text);
+	}
+	return 0;
+}
+
 int herd_run(herd *h)
 {
 	int rc = 1;
@@ -595,8 +672,21 @@ int herd_run(herd *h)
 		fail(h, "log %s: %s", h->log_file, strerror(errno));
 		return 1;
 	}
+	if ((h->resume = calloc(1, sizeof(*h->resume))) == NULL)
+		goto out;
+	switch (upgrade_load(h->resume)) {
+	case -1:
+		fail(h,
+		     "upgrade: the hand-over from the old image is unusable: "
+		     "%s",
+		     strerror(errno));
+		goto out;
+	case 0:
+		free(h->resume);
+		h->resume = NULL;
+	}
 	if (check_program(h) == -1 || check_fd_limit(h) == -1 ||
-	    bind_all(h) == -1)
+	    (h->resume ? resume_sockets(h) : bind_all(h)) == -1)
 		goto out;
 	reuseport_hint(h);
 	if (h->pid_file != NULL && write_pid_file(h) == -1) {

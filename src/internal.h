@@ -10,6 +10,7 @@
 
 #include "herd.h"
 #include "listen.h"
+#include "upgrade.h"
 
 #define MAX_LISTEN  64
 #define MAX_WORKERS 512
@@ -36,6 +37,12 @@ struct herd {
 	uint64_t ready_delay_ms; /* without notify */
 	int stop_signal;
 	int reload_signal; /* 0: a reload replaces the workers */
+
+	/* binary upgrade (herd_set_upgrade) */
+	char *upgrade_path; /* the binary, where it was at start */
+	char **upgrade_argv;
+	uint64_t upgrade_timeout_ms;
+	struct upgrade_state *resume; /* set when started by an upgrade */
 
 	/* workers run as (herd_set_user) */
 	int drop;

@@ -36,7 +36,6 @@ int sdnotify_open(void)
 		log_warn("NOTIFY_SOCKET '%s': not a unix socket address; "
 			 "ignored",
 			 path);
-		unsetenv("NOTIFY_SOCKET");
 		return 0;
 	}
 	memset(&notify_addr, 0, sizeof(notify_addr));
@@ -46,8 +45,8 @@ int sdnotify_open(void)
 		notify_addr.sun_path[0] = '\0';
 	notify_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n +
 				 (path[0] == '/'));
-	/* It is herd's: its children get their own, or none. */
-	unsetenv("NOTIFY_SOCKET");
+	/* Left in the environment for an upgraded image of herd; programs
+	 * never see it (child_env), and get their own with --notify. */
 	notify_fd =
 	    socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	return notify_fd == -1 ? -1 : 0;
@@ -93,8 +92,6 @@ uint64_t sdnotify_watchdog_ms(void)
 		return 0;
 	errno = 0;
 	v = strtoull(usec, &end, 10);
-	unsetenv("WATCHDOG_USEC");
-	unsetenv("WATCHDOG_PID");
 	if (errno != 0 || *end != '\0' || v < 2000)
 		return 0;
 	return v / 2000; /* half of it, in ms, as sd_watchdog_enabled says */

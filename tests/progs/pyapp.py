@@ -184,6 +184,9 @@ class App:
         self.send(LOAD, LOAD_PAYLOAD.pack(self.active, 0, self.total))
 
     def ready(self):
+        if os.environ.get("PYAPP_NEVER_READY"):  # a program that hangs at start
+            say("never ready (PYAPP_NEVER_READY)")
+            return
         if self.notify:
             self.sd_notify("READY=1")
             say("sent READY=1")

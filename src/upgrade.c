@@ -1,0 +1,224 @@
+/*
+ * upgrade.c: the hand-over between the old and the new image of a master
+ * (upgrade.h). The format is private to one version of herd talking to the
+ * next: a header with a magic number and a version, then the arrays; the
+ * reader refuses anything it does not recognise rather than guess.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "upgrade.h"
+
+#define UPGRADE_MAGIC	0x68657264u /* "herd" */
+#define UPGRADE_VERSION 1
+
+struct header {
+	uint32_t magic, version;
+	uint32_t proc_size; /* sizeof(struct upgrade_proc), as a check */
+	int32_t nworkers;
+	uint32_t gen, last_gen;
+	int32_t naddrs;
+	int32_t addr_fds[64];
+	int32_t notify_fd;
+	char notify_name[64];
+	int32_t nslots;
+	uint64_t nprocs;
+};
+
+static int write_all(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+
+	while (n > 0) {
+		ssize_t w = write(fd, c, n);
+
+		if (w == -1 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		c += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int read_all(int fd, void *p, size_t n)
+{
+	char *c = p;
+
+	while (n > 0) {
+		ssize_t r = read(fd, c, n);
+
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			errno = r == 0 ? EPROTO : errno;
+			return -1;
+		}
+		c += r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+/* Calls fn on every fd the state names. */
+static void each_fd(const struct upgrade_state *st, void (*fn)(int, int),
+		    int arg)
+{
+	for (int i = 0; i < st->naddrs; i++)
+		fn(st->addr_fds[i], arg);
+	for (int i = 0; i < st->nslots * st->naddrs; i++)
+		fn(st->slot_fds[i], arg);
+	fn(st->notify_fd, arg);
+	for (size_t i = 0; i < st->nprocs; i++) {
+		const struct upgrade_proc *p = &st->procs[i];
+
+		fn(p->pidfd, arg);
+		fn(p->chan, arg);
+		fn(p->inbox_w, arg);
+		fn(p->worker_end, arg);
+		fn(p->exec_err, arg);
+	}
+}
+
+static void set_cloexec(int fd, int on)
+{
+	if (fd >= 0)
+		fcntl(fd, F_SETFD, on ? FD_CLOEXEC : 0);
+}
+
+int upgrade_exec(const struct upgrade_state *st, const char *path,
+		 char *const argv[])
+{
+	struct header h = {UPGRADE_MAGIC,
+			   UPGRADE_VERSION,
+			   sizeof(struct upgrade_proc),
+			   st->nworkers,
+			   st->gen,
+			   st->last_gen,
+			   st->naddrs,
+			   {0},
+			   st->notify_fd,
+			   {0},
+			   st->nslots,
+			   st->nprocs};
+	char num[16];
+	int fd, e;
+
+	if (st->naddrs < 0 || st->naddrs > 64) {
+		errno = EINVAL;
+		return -1;
+	}
+	memcpy(h.addr_fds, st->addr_fds, sizeof(h.addr_fds));
+	memcpy(h.notify_name, st->notify_name, sizeof(h.notify_name));
+	if ((fd = memfd_create("herd-upgrade", MFD_CLOEXEC)) == -1)
+		return -1;
+	if (write_all(fd, &h, sizeof(h)) == -1 ||
+	    write_all(fd, st->slot_fds,
+		      (size_t)(st->nslots * st->naddrs) * sizeof(int32_t)) ==
+		-1 ||
+	    write_all(fd, st->procs, st->nprocs * sizeof(*st->procs)) == -1 ||
+	    lseek(fd, 0, SEEK_SET) == -1)
+		goto fail;
+	snprintf(num, sizeof(num), "%d", fd);
+	if (setenv(UPGRADE_ENV, num, 1) == -1)
+		goto fail;
+	each_fd(st, set_cloexec, 0);
+	set_cloexec(fd, 0);
+	execv(path, argv);
+	e = errno; /* still here: the old image carries on */
+	each_fd(st, set_cloexec, 1);
+	unsetenv(UPGRADE_ENV);
+	close(fd);
+	errno = e;
+	return -1;
+fail:
+	e = errno;
+	close(fd);
+	errno = e;
+	return -1;
+}
+
+/* Every fd the state names must be open: a hand-over that lost one is
+ * refused whole. */
+static int check_fd(int fd)
+{
+	return fd < 0 || fcntl(fd, F_GETFD) != -1;
+}
+
+int upgrade_load(struct upgrade_state *st)
+{
+	const char *v = getenv(UPGRADE_ENV);
+	struct header h;
+	size_t nslot_fds;
+	char *end;
+	long fd;
+	int ok = 1;
+
+	memset(st, 0, sizeof(*st));
+	if (v == NULL)
+		return 0;
+	fd = strtol(v, &end, 10);
+	unsetenv(UPGRADE_ENV);
+	if (*end != '\0' || fd < 3 || fd > 1 << 20 ||
+	    read_all((int)fd, &h, sizeof(h)) == -1)
+		goto bad;
+	if (h.magic != UPGRADE_MAGIC || h.version != UPGRADE_VERSION ||
+	    h.proc_size != sizeof(struct upgrade_proc) || h.naddrs < 0 ||
+	    h.naddrs > 64 || h.nslots < 0 || h.nslots > 4096 ||
+	    h.nprocs > 1u << 16) {
+		errno = EPROTO;
+		goto bad;
+	}
+	st->nworkers = h.nworkers;
+	st->gen = h.gen;
+	st->last_gen = h.last_gen;
+	st->naddrs = h.naddrs;
+	memcpy(st->addr_fds, h.addr_fds, sizeof(st->addr_fds));
+	st->notify_fd = h.notify_fd;
+	memcpy(st->notify_name, h.notify_name, sizeof(st->notify_name));
+	st->notify_name[sizeof(st->notify_name) - 1] = '\0';
+	st->nslots = h.nslots;
+	st->nprocs = (size_t)h.nprocs;
+	nslot_fds = (size_t)(h.nslots * h.naddrs);
+	st->slot_fds = calloc(nslot_fds + 1, sizeof(int32_t));
+	st->procs = calloc(st->nprocs + 1, sizeof(*st->procs));
+	if (st->slot_fds == NULL || st->procs == NULL ||
+	    read_all((int)fd, st->slot_fds, nslot_fds * sizeof(int32_t)) ==
+		-1 ||
+	    read_all((int)fd, st->procs, st->nprocs * sizeof(*st->procs)) == -1)
+		goto bad;
+	close((int)fd);
+	each_fd(st, set_cloexec, 1);
+	for (int i = 0; i < st->naddrs; i++)
+		ok &= check_fd(st->addr_fds[i]);
+	for (size_t i = 0; i < nslot_fds; i++)
+		ok &= check_fd(st->slot_fds[i]);
+	for (size_t i = 0; i < st->nprocs; i++)
+		ok &=
+		    check_fd(st->procs[i].chan) && check_fd(st->procs[i].pidfd);
+	if (!ok) {
+		errno = EBADF;
+		upgrade_free(st);
+		return -1;
+	}
+	return 1;
+bad:
+	if (fd >= 3)
+		close((int)fd);
+	upgrade_free(st);
+	return -1;
+}
+
+void upgrade_free(struct upgrade_state *st)
+{
+	free(st->slot_fds);
+	free(st->procs);
+	st->slot_fds = NULL;
+	st->procs = NULL;
+}

@@ -1,0 +1,166 @@
+#!/usr/bin/env python3
+"""upgrade.py: binary upgrade in place (SIGUSR2). herd runs from a copy of
+the binary in a private directory; the copy is replaced, as a package
+upgrade would, and SIGUSR2 makes the master re-execute it: the same pid,
+the same listening sockets, the old workers retired once the new ones are
+ready, and not one request failed under continuous load, in every mode. A
+binary that fails its --check never replaces the running one; one whose
+workers never become ready is given up after --upgrade-timeout, and the
+old generation serves on."""
+import os
+import re
+import shutil
+import signal
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import herdtest as ht  # noqa: E402
+
+PYAPP = os.path.join(ht.REPO, "tests", "progs", "pyapp.py")
+
+
+class Copy:
+    """A private copy of the herd binary that a test can replace."""
+
+    def __init__(self, h_dir):
+        self.path = os.path.join(h_dir, "herd")
+        shutil.copy2(ht.HERD, self.path)
+
+    def replace(self, content=None):
+        """Replaces the file (a new inode, as dpkg does): with the real
+        binary again, or with a script."""
+        tmp = self.path + ".new"
+        if content is None:
+            shutil.copy2(ht.HERD, tmp)
+        else:
+            with open(tmp, "w") as f:
+                f.write(content)
+            os.chmod(tmp, 0o755)
+        os.rename(tmp, self.path)
+
+
+def upgraded_herd(*args, name):
+    # The binary's copy must exist before Herd starts it: a directory of
+    # our own, then the copy, then the Herd on it.
+    d = tempfile.mkdtemp(prefix="herd-integ-up-")
+    c = Copy(d)
+    return ht.Herd(*args, prog=c.path, name=name), c, d
+
+
+def upgrade(h, expect_gen, timeout=20):
+    mark = h.mark()
+    h.signal(signal.SIGUSR2)
+    return h.wait_log(r"generation %d ready" % expect_gen, since=mark, timeout=timeout)
+
+
+def test_upgrades_under_load():
+    modes = [(), ("-m", "reuseport"), ("-m", "passfd")]
+    for mode in modes:
+        label = " ".join(mode) or "shared"
+        h, c, d = upgraded_herd("-w", "2", *mode, name="herd -w 2 %s, upgraded" % label)
+        try:
+            with h:
+                pid = h.pid
+                load = ht.Load(h.addr, close=2, keepalive=2).start()
+                time.sleep(0.3)
+                done = 0
+                for gen in (2, 3, 4):
+                    c.replace()
+                    done += bool(upgrade(h, gen))
+                    time.sleep(0.3)
+                load.stop()
+                ht.ok(done == 3 and load.failed == 0 and load.ok > 100,
+                      "%s: 3 upgrades under load, no request fails" % label,
+                      load.summary() + "\n" + "\n".join(load.errors[:5]) + h.log()[-2000:])
+                ht.ok(h.running() and h.pid == pid and
+                      h.count_log(r"upgrade: resumed as .* \(pid %d\)" % pid) == 3,
+                      "%s: the master kept its pid (%d) through 3 upgrades" % (label, pid))
+                exe = os.readlink("/proc/%d/exe" % pid)
+                ht.ok(exe == c.path, "%s: it runs the new binary (exe %s)" % (label, exe))
+                a = ht.whoami_until(h.addr, lambda a: a[2] == 4, timeout=10)
+                ht.ok(a is not None, "%s: generation 4 serves" % label)
+                ht.wait_until(lambda: len(h.workers()) == 2, 5)
+                problems = ht.fd_problems(h, 2) if not mode else []
+                ht.ok(not problems, "%s: after the upgrades the master holds exactly "
+                      "its fds (the hand-over memfd is gone)" % label, "\n".join(problems))
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+
+
+def test_pid_file_follows():
+    h, c, d = upgraded_herd("-w", "1", "-p", "{dir}/herd.pid", name="herd -p, upgraded")
+    try:
+        with h:
+            c.replace()
+            ok = upgrade(h, 2)
+            with open(os.path.join(h.dir, "herd.pid")) as f:
+                text = f.read().strip()
+            ht.ok(ok and text == str(h.pid),
+                  "the pid file still names the master after an upgrade (%s)" % text)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_broken_binary_is_refused():
+    h, c, d = upgraded_herd("-w", "2", name="herd -w 2, upgrade to a broken binary")
+    try:
+        with h:
+            before = sorted(h.workers())
+            c.replace("#!/bin/sh\necho 'broken build' >&2\nexit 1\n")
+            mark = h.mark()
+            h.signal(signal.SIGUSR2)
+            m = h.wait_log(r"upgrade: '.*--check' exited with status 1; the running binary "
+                           r"carries on", since=mark, timeout=10)
+            ht.ok(m, "a binary that fails --check is refused, and the log says why",
+                  lambda: h.log()[mark:])
+            ht.ok(h.running() and sorted(h.workers()) == before and
+                  ht.get(h.addr, "/").status == 200,
+                  "the running master and its workers carry on serving")
+            ht.ok(not re.search(r"upgrade: executing", h.log()[mark:]),
+                  "nothing was executed")
+            c.replace()
+            ht.ok(upgrade(h, 2), "a good binary afterwards upgrades")
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_never_ready_is_given_up():
+    # The new binary passes its check, but the workers it starts never
+    # become ready: after --upgrade-timeout the old generation serves on.
+    h, c, d = upgraded_herd("-w", "1", "--notify", "--upgrade-timeout", "2", "--",
+                            sys.executable, PYAPP, name="herd --notify, never-ready upgrade")
+    try:
+        with h:
+            pid, old = h.pid, h.workers()
+            c.replace("#!/bin/sh\nPYAPP_NEVER_READY=1 exec %s \"$@\"\n" % ht.HERD)
+            mark = h.mark()
+            h.signal(signal.SIGUSR2)
+            m = h.wait_log(r"reload abandoned: generation 2 was not ready in time; "
+                           r"generation 1 keeps serving", since=mark, timeout=15)
+            ht.ok(m, "an upgrade whose workers are not ready in --upgrade-timeout is "
+                  "abandoned", lambda: h.log()[mark:])
+            # The abandoned worker is being stopped; until it is gone it may
+            # still accept on the shared socket (readiness does not gate
+            # that for a program).
+            ht.wait_until(lambda: sorted(h.workers()) == sorted(old), 5)
+            a = ht.whoami(h.addr)
+            ht.ok(h.running() and h.pid == pid and a[2] == 1 and a[0] in old,
+                  "the master (same pid) and generation 1 still serve", repr(a))
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_upgrade_without_a_path():
+    with ht.Herd("-w", "1", name="herd -w 1, USR2 while a reload is pending") as h:
+        mark = h.mark()
+        h.signal(signal.SIGHUP)
+        h.signal(signal.SIGUSR2)
+        h.wait_log(r"generation 2 ready", since=mark)
+        ht.ok(h.running(), "USR2 during a reload leaves the master running")
+
+
+ht.run(test_upgrades_under_load, test_pid_file_follows, test_broken_binary_is_refused,
+       test_never_ready_is_given_up, test_upgrade_without_a_path)
+ht.done()
