@@ -825,6 +825,41 @@ def reloads_under_load(h, times=3, timeout=15):
     return done, load
 
 
+class Notifications:
+    """A datagram socket standing in for systemd's notify socket."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="herd-integ-")
+        self.path = os.path.join(self.dir, "notify")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+        self.sock.settimeout(0.1)
+        self.msgs = []  # (monotonic time, text)
+        self.stop = threading.Event()
+        self.t = threading.Thread(target=self._loop, daemon=True)
+        self.t.start()
+
+    def _loop(self):
+        while not self.stop.is_set():
+            try:
+                data = self.sock.recv(4096)
+            except socket.timeout:
+                continue
+            self.msgs.append((time.monotonic(), data.decode(errors="replace")))
+
+    def texts(self):
+        return [m for _, m in self.msgs]
+
+    def wait(self, pred, timeout=10):
+        return wait_until(lambda: pred(self.texts()), timeout)
+
+    def close(self):
+        self.stop.set()
+        self.t.join(5)
+        self.sock.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
 class Watch:
     """Samples the master's child count every `every` seconds in a thread;
     .max is the largest count seen. Children of a generation the master has

@@ -15,7 +15,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -53,41 +52,6 @@ os.execv(sys.argv[2], sys.argv[2:])
 def activated(binds, *herd_args, **kw):
     return ht.Herd("-c", LAUNCHER, binds, ht.HERD, *herd_args,
                    prog=sys.executable, **kw)
-
-
-class Notifications:
-    """A datagram socket standing in for systemd's notify socket."""
-
-    def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="herd-integ-")
-        self.path = os.path.join(self.dir, "notify")
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(self.path)
-        self.sock.settimeout(0.1)
-        self.msgs = []  # (monotonic time, text)
-        self.stop = threading.Event()
-        self.t = threading.Thread(target=self._loop, daemon=True)
-        self.t.start()
-
-    def _loop(self):
-        while not self.stop.is_set():
-            try:
-                data = self.sock.recv(4096)
-            except socket.timeout:
-                continue
-            self.msgs.append((time.monotonic(), data.decode(errors="replace")))
-
-    def texts(self):
-        return [m for _, m in self.msgs]
-
-    def wait(self, pred, timeout=10):
-        return ht.wait_until(lambda: pred(self.texts()), timeout)
-
-    def close(self):
-        self.stop.set()
-        self.t.join(5)
-        self.sock.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def test_socket_activation():
@@ -162,7 +126,7 @@ def test_systemd_socket_activate():
 
 
 def test_sd_notify():
-    n = Notifications()
+    n = ht.Notifications()
     saved = dict(os.environ)
     os.environ["NOTIFY_SOCKET"] = n.path
     os.environ["WATCHDOG_USEC"] = "400000"

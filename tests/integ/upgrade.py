@@ -152,6 +152,33 @@ def test_never_ready_is_given_up():
         shutil.rmtree(d, ignore_errors=True)
 
 
+def test_sd_notify_across_an_upgrade():
+    n = ht.Notifications()
+    saved = os.environ.get("NOTIFY_SOCKET")
+    os.environ["NOTIFY_SOCKET"] = n.path
+    h, c, d = upgraded_herd("-w", "1", name="herd under sd_notify, upgraded")
+    try:
+        with h:
+            n.wait(lambda t: "READY=1" in "".join(t))
+            start = len(n.texts())
+            c.replace()
+            ok = upgrade(h, 2)
+            n.wait(lambda t: any(m.startswith("MAINPID=") for m in t[start:]), 5)
+            t = n.texts()[start:]
+            want = "MAINPID=%d\nREADY=1" % h.pid
+            ht.ok(ok and len(t) >= 2 and t[0].startswith("RELOADING=1\nMONOTONIC_USEC=") and
+                  t[-1].startswith(want),
+                  "sd_notify across an upgrade: RELOADING=1, then MAINPID= (the same "
+                  "pid) with READY=1", repr(t))
+    finally:
+        if saved is None:
+            os.environ.pop("NOTIFY_SOCKET", None)
+        else:
+            os.environ["NOTIFY_SOCKET"] = saved
+        n.close()
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def test_upgrade_without_a_path():
     with ht.Herd("-w", "1", name="herd -w 1, USR2 while a reload is pending") as h:
         mark = h.mark()
@@ -162,5 +189,6 @@ def test_upgrade_without_a_path():
 
 
 ht.run(test_upgrades_under_load, test_pid_file_follows, test_broken_binary_is_refused,
-       test_never_ready_is_given_up, test_upgrade_without_a_path)
+       test_never_ready_is_given_up, test_sd_notify_across_an_upgrade,
+       test_upgrade_without_a_path)
 ht.done()
