@@ -54,7 +54,7 @@ static const struct rule {
 			   sizeof(struct msg_peer), 0, 0},
     [MSG_QUIT] = {"quit", 0, 0, 0, 0},
     [MSG_TERMINATE] = {"terminate", 0, 0, 0, 0},
-    [MSG_REOPEN] = {"reopen", 0, 0, 0, 0},
+    [MSG_REOPEN] = {"reopen", 0, 0, 0, 1}, /* the reopened log file */
     [MSG_READY] = {"ready", 0, 0, 0, 0},
     [MSG_HEARTBEAT] = {"heartbeat", sizeof(struct msg_load),
 		       sizeof(struct msg_load), 0, 0},

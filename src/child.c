@@ -70,17 +70,23 @@ int herd_child_report(int chan, unsigned active, unsigned long long total)
 
 int herd_child_recv(int chan, int *fd)
 {
-	struct chan *c = chan_new(dup(chan), MSG_TO_WORKER, NULL, NULL, NULL);
+	int copy = fcntl(chan, F_DUPFD_CLOEXEC, 0);
+	struct chan *c;
 	struct msg m;
 	int r, result = -1;
 
 	*fd = -1;
-	if (c == NULL)
+	if (copy == -1)
+		return -1; /* EMFILE and the like: not "herd is gone" */
+	if ((c = chan_new(copy, MSG_TO_WORKER, NULL, NULL, NULL)) == NULL) {
+		close(copy);
 		return -1;
+	}
 	for (;;) {
+		errno = 0;
 		r = chan_recv(c, &m);
-		if (r == -1) { /* EOF: herd is gone */
-			result = 0;
+		if (r == -1) { /* errno 0: end of file, herd is gone */
+			result = errno == 0 ? 0 : -1;
 			break;
 		}
 		if (r == 0) { /* nothing yet: wait, unless told not to */

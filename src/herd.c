@@ -163,40 +163,55 @@ static int id_parse(const char *s, unsigned long *v)
 	return errno != 0 || *end != '\0' || *v >= UINT_MAX ? -1 : 0;
 }
 
-static int user_groups(herd *h, const struct passwd *pw)
+/* The supplementary groups of pw (or gid alone for a bare uid), in a new
+ * array: *out and *n, or -1. */
+static int user_groups(herd *h, const struct passwd *pw, gid_t gid, gid_t **out,
+		       int *n)
 {
-	int n = 32;
+	int cap = 32;
+	gid_t *g = NULL;
 
 	if (pw == NULL) { /* a bare uid: its group only */
-		if ((h->groups = malloc(sizeof(gid_t))) == NULL)
+		if ((g = malloc(sizeof(gid_t))) == NULL)
 			return -1;
-		h->groups[0] = h->gid;
-		h->ngroups = 1;
+		g[0] = gid;
+		*out = g;
+		*n = 1;
 		return 0;
 	}
 	for (;;) {
-		gid_t *g = realloc(h->groups, (size_t)n * sizeof(gid_t));
-		int want = n;
+		gid_t *more = realloc(g, (size_t)cap * sizeof(gid_t));
+		int want = cap;
 
-		if (g == NULL)
+		if (more == NULL) {
+			free(g);
 			return -1;
-		h->groups = g;
-		if (getgrouplist(pw->pw_name, h->gid, g, &want) != -1) {
-			h->ngroups = want;
+		}
+		g = more;
+		if (getgrouplist(pw->pw_name, gid, g, &want) != -1) {
+			*out = g;
+			*n = want;
 			return 0;
 		}
-		if (want <= n || want > 65536)
+		if (want <= cap || want > 65536) {
+			free(g);
 			return invalid(h, "cannot list the user's groups");
-		n = want;
+		}
+		cap = want;
 	}
 }
 
+/* Everything is looked up first and stored only once all of it is known,
+ * so a failed call leaves an earlier user in place, whole. */
 int herd_set_user(herd *h, const char *spec)
 {
-	char name[128], *colon;
+	char name[128], *colon, *copy;
 	const struct passwd *pw;
 	const struct group *gr;
-	unsigned long id;
+	unsigned long id = 0;
+	gid_t gid, *groups;
+	uid_t uid;
+	int ngroups;
 
 	if (snprintf(name, sizeof(name), "%s", spec) >= (int)sizeof(name) ||
 	    name[0] == '\0')
@@ -207,30 +222,40 @@ int herd_set_user(herd *h, const char *spec)
 	if ((pw = getpwnam(name)) == NULL && id_parse(name, &id) == 0)
 		pw = getpwuid((uid_t)id);
 	if (pw == NULL && id_parse(name, &id) == -1) {
-		snprintf(h->err, sizeof(h->err), "unknown user '%.128s'", name);
+		snprintf(h->err, sizeof(h->err), "unknown user '%.100s'%s%s",
+			 name, errno ? ": " : "", errno ? strerror(errno) : "");
 		errno = EINVAL;
 		return -1;
 	}
-	h->uid = pw != NULL ? pw->pw_uid : (uid_t)id;
-	h->gid = pw != NULL ? pw->pw_gid : (gid_t)id;
+	uid = pw != NULL ? pw->pw_uid : (uid_t)id;
+	gid = pw != NULL ? pw->pw_gid : (gid_t)id;
 	if (colon != NULL) {
-		if ((gr = getgrnam(colon)) != NULL)
-			h->gid = gr->gr_gid;
-		else if (id_parse(colon, &id) == 0)
-			h->gid = (gid_t)id;
-		else {
+		if ((gr = getgrnam(colon)) != NULL) {
+			gid = gr->gr_gid;
+		} else if (id_parse(colon, &id) == 0) {
+			gid = (gid_t)id;
+		} else {
 			snprintf(h->err, sizeof(h->err),
 				 "unknown group '%.128s'", colon);
 			errno = EINVAL;
 			return -1;
 		}
 	}
-	free(h->groups);
-	h->groups = NULL;
-	if (user_groups(h, pw) == -1)
+	if (user_groups(h, pw, gid, &groups, &ngroups) == -1)
 		return -1;
+	if ((copy = strdup(spec)) == NULL) {
+		free(groups);
+		return -1;
+	}
+	free(h->groups);
+	free(h->user);
+	h->groups = groups;
+	h->ngroups = ngroups;
+	h->uid = uid;
+	h->gid = gid;
+	h->user = copy;
 	h->drop = 1;
-	return set_string(h, &h->user, spec);
+	return 0;
 }
 
 static char **argv_copy(char *const argv[])
@@ -316,7 +341,11 @@ int herd_set_upgrade_timeout(herd *h, double seconds)
 
 int herd_set_watchdog(herd *h, double seconds)
 {
-	return set_ms(h, &h->watchdog_ms, seconds, "watchdog");
+	if (set_ms(h, &h->watchdog_ms, seconds, "watchdog") == -1)
+		return -1;
+	if (seconds > 0 && h->watchdog_ms == 0)
+		h->watchdog_ms = 1; /* asked for, however short: not off */
+	return 0;
 }
 
 int herd_set_ready_delay(herd *h, double seconds)

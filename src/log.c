@@ -100,6 +100,14 @@ int log_reopen(void)
 	return 0;
 }
 
+int log_adopt(int fd)
+{
+	int r = dup3(fd, lg.fd, O_CLOEXEC);
+
+	close(fd);
+	return r == -1 ? -1 : 0;
+}
+
 int log_fd(void)
 {
 	return lg.fd;

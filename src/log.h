@@ -14,6 +14,9 @@ void log_set_role(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int log_open(const char *path);
 /* Opens the same path again (after logrotate moved it). */
 int log_reopen(void);
+/* Puts fd (a log file the master reopened, the caller's no more) in the
+ * place of the log: for a worker that may not open the path itself. */
+int log_adopt(int fd);
 /* The fd log lines go to, so a child can keep it. */
 int log_fd(void);
 void log_close(void);

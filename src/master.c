@@ -39,9 +39,12 @@
 #define FAST_STOP_MS	  3000	/* SIGTERM, then SIGKILL after this */
 #define MAX_DRAINING_GENS 2	/* older generations are killed outright */
 #define RECV_BATCH	  64
+#define EXEC_POLL_MS	  10 /* ready delay over, exec not yet seen */
 /* The master's fds: per worker its channel, its inbox's write end and its
- * pidfd; besides, stdio, the log, epoll, signalfd, the listeners, and the
- * socketpairs and dups of a spawn in progress. */
+ * pidfd (a program: its pidfd, its exec error pipe, and in passfd mode its
+ * channel; passfd adds a copy of the worker's end, counted apart); besides,
+ * stdio, the log, epoll, signalfd, the listeners, and the socketpairs and
+ * dups of a spawn in progress. */
 #define FDS_PER_WORKER 3
 /* passfd: connections passed to a worker and not yet reported received;
  * beyond, the worker is skipped (it may be stuck), and what a worker that
@@ -297,6 +300,7 @@ static void steer(struct master *m)
 	unsigned char ready[MAX_WORKERS] = {0};
 	uint16_t live[MAX_WORKERS];
 	size_t n = 0;
+	int failed = 0;
 	herd *h = m->h;
 
 	if (h->mode != HERD_MODE_REUSEPORT)
@@ -317,6 +321,7 @@ static void steer(struct master *m)
 		if (!h->addrs[i].reuseport ||
 		    addr_steer(h->addrs[i].fd, live, n) == 0)
 			continue;
+		failed = 1; /* not recorded: tried again on the next pass */
 		if (!m->steer_warned++)
 			log_warn("reuseport: cannot steer connections on %s "
 				 "(%s); the kernel spreads them over every "
@@ -324,7 +329,7 @@ static void steer(struct master *m)
 				 h->addrs[i].text, strerror(errno));
 	}
 	memcpy(m->steer, live, n * sizeof(*live));
-	m->nsteer = n;
+	m->nsteer = failed ? 0 : n;
 	log_debug("reuseport: new connections go to %zu of %d slots", n,
 		  m->nworkers);
 }
@@ -624,6 +629,28 @@ fail:
 
 /* ---- exits --------------------------------------------------------------- */
 
+/* A program's exec: 1 done (its error pipe closed on exec), 0 not yet,
+ * -1 failed (p->exec_error says why). In-process workers: 1. */
+static int exec_done(struct proc *p)
+{
+	ssize_t n;
+
+	if (p->exec_failed)
+		return -1;
+	if (p->exec_err < 0)
+		return 1;
+	n = read(p->exec_err, p->exec_error, sizeof(p->exec_error));
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return 0;
+	close(p->exec_err);
+	p->exec_err = -1;
+	if (n == (ssize_t)sizeof(p->exec_error)) {
+		p->exec_failed = 1;
+		return -1;
+	}
+	return 1; /* EOF: the exec happened */
+}
+
 static void describe_exit(int status, char *buf, size_t len)
 {
 	if (WIFEXITED(status))
@@ -697,10 +724,8 @@ static void proc_exited(struct master *m, struct proc *p, int status)
 	uint64_t lived = herd_loop_now(m->loop) - p->started;
 	char why[96], what[160];
 
-	struct spawn_error se;
-	int never_ran =
-	    p->exec_err >= 0 &&
-	    read(p->exec_err, &se, sizeof(se)) == (ssize_t)sizeof(se);
+	int never_ran = exec_done(p) == -1;
+	struct spawn_error se = {p->exec_error[0], p->exec_error[1]};
 
 	describe_exit(status, why, sizeof(why));
 	snprintf(what, sizeof(what), "worker %d (pid %d, generation %u) %s",
@@ -1090,6 +1115,7 @@ static int notify_message(struct master *m, struct proc *p, char *text,
 			    herd_loop_now(m->loop) + m->h->watchdog_ms;
 		} else if (strcmp(line, "WATCHDOG=trigger") == 0) {
 			p->watchdog_at = herd_loop_now(m->loop);
+			p->watchdog_trigger = 1;
 			changed = 1;
 		}
 	}
@@ -1220,10 +1246,20 @@ static uint64_t ready_by_delay(struct master *m, uint64_t now)
 
 		if (p->state != PS_STARTING)
 			continue;
-		if (now >= at)
-			mark_ready(m, p);
-		else
+		if (now < at) {
 			next = earlier(next, at);
+			continue;
+		}
+		/* Not before the program runs: a fork slow to exec, or an exec
+		 * that failed, is not a ready worker. */
+		switch (exec_done(p)) {
+		case 1:
+			mark_ready(m, p);
+			break;
+		case 0:
+			next = earlier(next, now + EXEC_POLL_MS);
+			break;
+		}
 	}
 	return next;
 }
@@ -1245,13 +1281,18 @@ static uint64_t enforce_watchdog(struct master *m, uint64_t now)
 			next = earlier(next, p->watchdog_at);
 			continue;
 		}
-		log_warn("worker %d (pid %d): watchdog: no WATCHDOG=1 for %llu "
-			 "ms; killing it",
+		log_warn("worker %d (pid %d): watchdog: %s; killing it",
 			 p->slot, (int)p->pid,
-			 (unsigned long long)m->h->watchdog_ms);
+			 p->watchdog_trigger ? "it sent WATCHDOG=trigger"
+					     : "no WATCHDOG=1 in time");
 		proc_signal(p, SIGABRT);
 		p->state = PS_STOPPING;
 		p->deadline = now + FAST_STOP_MS;
+		/* A failure like a crash: a program that hangs at once must
+		 * not be replaced (and dump core) in a tight loop. */
+		log_warn("worker %d: restarting in %llu ms", p->slot,
+			 (unsigned long long)slot_backoff(m, p->slot,
+							  now - p->started));
 	}
 	return next;
 }
@@ -1319,13 +1360,22 @@ static void reload(struct master *m)
 
 static void reopen(struct master *m)
 {
-	log_reopen();
-	for (size_t i = 0; i < m->procs.n; i++)
-		if (m->h->argv != NULL)
+	int reopened = log_reopen() == 0 && m->h->log_file != NULL;
+
+	for (size_t i = 0; i < m->procs.n; i++) {
+		/* The master's new file, as a worker that dropped privileges
+		 * may not open the path again. */
+		int fd = reopened ? fcntl(log_fd(), F_DUPFD_CLOEXEC, 0) : -1;
+
+		if (m->h->argv != NULL) {
 			proc_signal(m->procs.v[i], SIGUSR1);
-		else
-			proc_send(m, m->procs.v[i], MSG_REOPEN, NULL, 0, NULL,
-				  0);
+			if (fd >= 0)
+				close(fd);
+		} else {
+			proc_send(m, m->procs.v[i], MSG_REOPEN, NULL, 0, &fd,
+				  fd >= 0);
+		}
+	}
 	log_info("log reopened");
 }
 
@@ -1858,6 +1908,8 @@ static void master_free(struct master *m)
 	kill_all(m);
 	if (m->sigfd >= 0)
 		close(m->sigfd);
+	if (m->h->argv != NULL) /* herd_run() returns to its caller */
+		prctl(PR_SET_CHILD_SUBREAPER, 0);
 	if (m->notify_fd >= 0)
 		close(m->notify_fd);
 	sdnotify_close();

@@ -29,9 +29,12 @@ struct proc {
 	enum proc_state state;
 	struct chan *chan; /* the master's end of the channel */
 	int inbox_w;	   /* write end of the worker's inbox, for peers */
-	int worker_end; /* passfd: a copy of the worker's end of the channel */
-	int exec_err;	/* a program's exec error pipe (read end) */
+	int worker_end;	 /* passfd: a copy of the worker's end of the channel */
+	int exec_err;	 /* a program's exec error pipe (read end) */
+	int exec_failed; /* it said why it never ran: exec_error */
+	int exec_error[2];    /* struct spawn_error: stage, errno */
 	uint64_t watchdog_at; /* --watchdog: killed if silent until then */
+	int watchdog_trigger; /* it sent WATCHDOG=trigger */
 	uint64_t started;     /* ms, monotonic */
 	uint64_t
 	    deadline;	 /* SIGKILL at this time (DRAINING, STOPPING); 0 none */

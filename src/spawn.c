@@ -23,12 +23,14 @@
 #include "internal.h"
 #include "log.h"
 
-/* Every disposition back to default: one of SIG_IGN survives exec. The
- * C library refuses to touch the signals it reserves for itself (32 and
- * 33 in glibc), but an ignored one is inherited all the same, so those go
- * through the system call, with the kernel's structure all zeros: SIG_DFL,
- * no flags, an empty mask, whatever the architecture's field order. */
-static void reset_dispositions(void)
+/* Every disposition back to default: one of SIG_IGN survives exec. For a
+ * program about to be executed (raw), the signals the C library reserves
+ * for itself (32 and 33 in glibc), which sigaction() refuses, go through
+ * the system call, with the kernel's structure all zeros: SIG_DFL, no
+ * flags, an empty mask, whatever the architecture's field order. An
+ * in-process worker keeps them: glibc installs its handlers for them once
+ * per process. */
+static void reset_dispositions(int raw)
 {
 	unsigned long zero[8] = {0};
 	struct sigaction sa;
@@ -38,7 +40,7 @@ static void reset_dispositions(void)
 	sigemptyset(&sa.sa_mask);
 	for (int sig = 1; sig < NSIG; sig++)
 		if (sig != SIGKILL && sig != SIGSTOP &&
-		    sigaction(sig, &sa, NULL) == -1 && errno == EINVAL)
+		    sigaction(sig, &sa, NULL) == -1 && errno == EINVAL && raw)
 			syscall(SYS_rt_sigaction, sig, zero, NULL,
 				(size_t)(NSIG - 1) / 8);
 }
@@ -54,7 +56,7 @@ pid_t spawn_fork(pid_t parent)
 		return -1;
 	pid = fork();
 	if (pid == 0) {
-		reset_dispositions();
+		reset_dispositions(0);
 		if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 ||
 		    getppid() != parent)
 			_exit(1);
@@ -167,9 +169,11 @@ void spawn_fail(int err_fd, int stage, int err)
 static int layout(const struct spawn_layout *lay, int *err_fd)
 {
 	int high[MAX_LISTEN + 1], above = lay->first + (int)lay->n + 3;
+	int moved = fcntl(*err_fd, F_DUPFD_CLOEXEC, above);
 
-	if ((*err_fd = fcntl(*err_fd, F_DUPFD_CLOEXEC, above)) == -1)
-		return -1;
+	if (moved == -1)
+		return -1; /* reported on the pipe as it is */
+	*err_fd = moved;
 	for (size_t i = 0; i < lay->n; i++)
 		if ((high[i] = fcntl(lay->fds[i], F_DUPFD_CLOEXEC, above)) ==
 		    -1)
@@ -187,6 +191,7 @@ void spawn_exec(char **argv, char **env, const struct spawn_layout *lay,
 
 	if (layout(lay, &err_fd) == -1)
 		spawn_fail(err_fd, SPAWN_LAYOUT, errno);
+	reset_dispositions(1);
 	sigemptyset(&none);
 	if (sigprocmask(SIG_SETMASK, &none, NULL) == -1)
 		spawn_fail(err_fd, SPAWN_LAYOUT, errno);

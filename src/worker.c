@@ -321,11 +321,12 @@ static void listeners_close(herd_worker *w)
 	}
 }
 
-/* reuseport: a slot's socket is the worker's own, and the master steered
- * new connections away from it before asking the worker to drain (or a
- * worker of the next generation shares it). What is already queued there
- * is taken and served now; left queued, it would be reset when a retired
- * slot's socket closes. Bounded by the backlog, as nothing new arrives. */
+/* reuseport: a slot's socket is the worker's own. When the slot is being
+ * retired, the master steered new connections away from it before asking
+ * the worker to drain: what is already queued there is taken and served
+ * now; left queued, it would be reset when the socket closes. On a reload
+ * the next generation's worker shares the socket and new connections keep
+ * coming, so the sweep may take some more; SWEEP_MAX bounds it. */
 static void listeners_sweep(herd_worker *w)
 {
 	if (w->h->mode != HERD_MODE_REUSEPORT)
@@ -414,8 +415,10 @@ static void from_master(herd_worker *w, const struct msg *m)
 	case MSG_TERMINATE:
 		worker_finish(w, 0);
 		break;
-	case MSG_REOPEN:
-		log_reopen();
+	case MSG_REOPEN: /* the master's reopened file: a worker running as
+			  * another user may not be able to open the path */
+		if (m->nfds == 1 ? log_adopt(m->fds[0]) : log_reopen())
+			log_error("cannot reopen the log: %s", strerror(errno));
 		break;
 	case MSG_CONNECTION: /* passfd; served even while draining */
 		got_connection(w, m->fds[0]);

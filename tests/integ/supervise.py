@@ -382,6 +382,62 @@ def test_watchdog():
               "--watchdog: a child pinging every 0.5 s lives on", lambda: h.log()[mark:])
 
 
+def test_watchdog_backs_off():
+    # A program that never pings is killed each time its watchdog runs out:
+    # like a crash, the restarts back off rather than loop (and dump core)
+    # as fast as the watchdog allows.
+    with supervised("-w", "1", "--notify", "--watchdog", "0.2",
+                    app=("--watchdog-stop-after", "0")) as h:
+        m = h.wait_log(r"worker 0: restarting in 100 ms", timeout=10)
+        ht.ok(m, "--watchdog: repeated watchdog kills back off (100 ms, ...)",
+              lambda: h.log()[-1500:])
+        ht.ok(h.running(), "--watchdog: the master carries on")
+
+
+def test_exec_checked_before_ready():
+    # With no ready delay, a child is still not ready before its exec is
+    # known to have happened: a missing program stops herd at start.
+    addr = "%s:%d" % (ht.HOST, ht.free_port())
+    rc, out, secs = run_herd(["-l", addr, "-w", "1", "--ready-delay", "0", "--",
+                              "/nonexistent/prog"])
+    ht.ok(rc == 1 and "ready:" not in out and "No such file or directory" in out,
+          "--ready-delay 0 and a missing program: never ready, status 1",
+          "status %r after %.1f s\n%s" % (rc, secs, out[-1500:]))
+
+
+def test_user_log_reopen():
+    # In-process workers running as nobody cannot open the log file again
+    # (it belongs to root): the master hands them its reopened file.
+    if os.geteuid() != 0:
+        ht.skip("--user nobody log reopen", "not running as root")
+        return
+    with ht.Herd("-w", "1", "-u", "nobody", "--log", "{dir}/herd.log",
+                 name="herd -u nobody --log") as h:
+        path = os.path.join(h.dir, "herd.log")
+        os.rename(path, path + ".1")
+        h.signal(signal.SIGUSR1)
+        ht.wait_until(lambda: os.path.exists(path), 5)
+        worker = h.workers()[0]
+
+        def worker_log_is_new():
+            for fd in os.listdir("/proc/%d/fd" % worker):
+                try:
+                    if os.readlink("/proc/%d/fd/%s" % (worker, fd)) == path:
+                        return True
+                except OSError:
+                    pass
+            return False
+        ht.ok(ht.wait_until(worker_log_is_new, 5),
+              "-u nobody: after USR1 the worker writes to the new log file",
+              lambda: repr(os.listdir("/proc/%d/fd" % worker)))
+        with open(path) as f:
+            text = f.read()
+        with open(path + ".1") as f:
+            text += f.read()
+        ht.ok("cannot reopen" not in text,
+              "-u nobody: no worker failed to reopen the log")
+
+
 def test_orphan_reaped():
     h = supervised("-w", "1", app=("--orphan",), wait_ready=False)
     path = os.environ["PYAPP_ORPHAN_FILE"] = os.path.join(h.dir, "orphan")
@@ -533,6 +589,7 @@ def run(*tests):
 
 run(test_systemd_protocol, test_two_listeners, test_fd0, test_exact_fds, test_passfd,
     test_exec_failure, test_crash_backoff, test_stop_timeout, test_reload_signal,
-    test_notify_ready, test_watchdog, test_orphan_reaped, test_programs_die_with_herd,
+    test_notify_ready, test_watchdog, test_watchdog_backs_off, test_exec_checked_before_ready,
+    test_user_log_reopen, test_orphan_reaped, test_programs_die_with_herd,
     test_reload_under_load,
     test_usage_errors, test_user)
