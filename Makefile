@@ -91,12 +91,15 @@ install: all
 	install -m 755 $(BUILD)/herd $(DESTDIR)$(PREFIX)/bin/herd
 	install -m 644 $(BUILD)/libherd.a $(DESTDIR)$(PREFIX)/lib/libherd.a
 	install -m 644 include/herd.h $(DESTDIR)$(PREFIX)/include/herd.h
+	install -d $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 644 docs/herd.1 $(DESTDIR)$(PREFIX)/share/man/man1/herd.1
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(shell sed -n 's/^#define HERD_VERSION "\(.*\)"/\1/p' include/herd.h)|g' \
 	    herd.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/herd.pc
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/herd $(DESTDIR)$(PREFIX)/lib/libherd.a \
-	      $(DESTDIR)$(PREFIX)/include/herd.h $(DESTDIR)$(PREFIX)/lib/pkgconfig/herd.pc
+	      $(DESTDIR)$(PREFIX)/include/herd.h $(DESTDIR)$(PREFIX)/lib/pkgconfig/herd.pc \
+	      $(DESTDIR)$(PREFIX)/share/man/man1/herd.1
 
 clean:
 	rm -rf $(BUILD)

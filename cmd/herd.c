@@ -11,6 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "herd.h"
 #include "http_worker.h"
@@ -19,6 +23,7 @@
 
 static const char usage_text[] =
     "usage: herd [OPTIONS] [-- PROGRAM [ARG...]]\n"
+    "       herd ctl [--control PATH] COMMAND\n"
     "\n"
     "Runs a pool of pre-forked workers on shared listening sockets.\n"
     "Without PROGRAM, the workers serve the built-in HTTP responder; with\n"
@@ -37,6 +42,7 @@ static const char usage_text[] =
     "      --cpu-affinity auto     pin worker slot i to CPU i mod ncpu\n"
     "  -u, --user USER[:GROUP]     run the workers as this user\n"
     "  -p, --pid-file PATH         write the master's pid here\n"
+    "      --control PATH          a control socket for herd ctl (0600)\n"
     "      --shutdown-timeout SEC  graceful stop limit (default 10)\n"
     "      --log PATH              log here instead of stderr\n"
     "      --upgrade-timeout SEC   a binary upgrade (SIGUSR2) not ready by\n"
@@ -46,20 +52,21 @@ static const char usage_text[] =
     "  -v, --verbose               log debug lines too\n"
     "  -q, --quiet                 log warnings and errors only\n"
     "  -h, --help                  this text\n"
+    "      --version               print the version\n"
     "\n"
     "With a PROGRAM:\n"
     "      --fd0                   the one socket on fd 0 (FastCGI), not fd 3\n"
     "      --notify                children speak sd_notify (NOTIFY_SOCKET):\n"
     "                              READY=1, STATUS=..., WATCHDOG=1\n"
     "      --watchdog SEC          with --notify: kill and replace a child\n"
-    "                              silent for longer\n"
+    "                              silent for longer (without a PROGRAM:\n"
+    "                              a worker whose loop stalls longer)\n"
     "      --ready-delay SEC       without --notify: ready after this long\n"
     "                              (default 1)\n"
     "      --stop-signal SIG       graceful stop (default TERM), then KILL\n"
     "                              after the shutdown timeout\n"
     "      --reload-signal SIG     on reload, send SIG to the children\n"
     "                              instead of starting new ones\n"
-    "      --version               print the version\n"
     "\n"
     "Signals to the master: HUP reload, QUIT graceful stop, TERM/INT fast\n"
     "stop, USR1 reopen logs (forwarded to a PROGRAM), USR2 upgrade to the\n"
@@ -80,6 +87,7 @@ enum {
 	OPT_RELOAD_SIGNAL,
 	OPT_CHECK,
 	OPT_UPGRADE_TIMEOUT,
+	OPT_CONTROL,
 };
 
 static const struct option options[] = {
@@ -97,6 +105,7 @@ static const struct option options[] = {
     {"stop-signal", required_argument, NULL, OPT_STOP_SIGNAL},
     {"reload-signal", required_argument, NULL, OPT_RELOAD_SIGNAL},
     {"check", no_argument, NULL, OPT_CHECK},
+    {"control", required_argument, NULL, OPT_CONTROL},
     {"upgrade-timeout", required_argument, NULL, OPT_UPGRADE_TIMEOUT},
     {"shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN},
     {"log", required_argument, NULL, OPT_LOG},
@@ -279,6 +288,10 @@ static int apply(herd *h, int c, const char *arg, int *verbosity)
 					   "'%s': expected seconds above 0",
 					   arg);
 		return apply_seconds(h, "--watchdog", arg, herd_set_watchdog);
+	case OPT_CONTROL:
+		if (herd_set_control(h, arg) == -1)
+			return usage_error("--control", "'%s': bad path", arg);
+		return 0;
 	case OPT_UPGRADE_TIMEOUT:
 		return apply_seconds(h, "--upgrade-timeout", arg,
 				     herd_set_upgrade_timeout);
@@ -317,7 +330,7 @@ static int check_given(const struct given *g, int program)
 		return usage_error(g->program_opt, "%s",
 				   "applies to a PROGRAM only (herd [OPTIONS] "
 				   "-- PROGRAM [ARG...])");
-	if (g->watchdog && !g->notify)
+	if (g->watchdog && program && !g->notify)
 		return usage_error("--watchdog", "%s", "needs --notify");
 	if (g->fd0 && g->passfd)
 		return usage_error("--fd0", "%s",
@@ -360,7 +373,8 @@ static int parse_args(herd *h, int argc, char **argv, int *exit_now)
 			g.check = 1;
 			continue;
 		}
-		if (c >= OPT_FD0 && c <= OPT_RELOAD_SIGNAL) {
+		if (c >= OPT_FD0 && c <= OPT_RELOAD_SIGNAL &&
+		    c != OPT_WATCHDOG) {
 			g.program_only = 1;
 			g.program_opt = option_name(c);
 		}
@@ -383,11 +397,96 @@ static int parse_args(herd *h, int argc, char **argv, int *exit_now)
 	return 0;
 }
 
+static const char ctl_usage[] =
+    "usage: herd ctl [--control PATH] COMMAND\n"
+    "\n"
+    "Commands: status [--json], metrics (Prometheus text), reload, quit,\n"
+    "stop, reopen, scale N, upgrade.\n"
+    "PATH is the master's --control socket (default: $HERD_CONTROL).\n"
+    "Exit status: 0 done, 1 refused or failed, 2 usage.\n";
+
+/* herd ctl: one command line to the control socket, the reply printed.
+ * The first line of the reply is "ok" or "error: why". */
+static int ctl_main(int argc, char **argv)
+{
+	const char *path = getenv("HERD_CONTROL");
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct timeval tv = {10, 0};
+	char line[512], reply[65536];
+	size_t len = 0, used = 0;
+	int i = 1, fd;
+	char *body;
+
+	if (i < argc && strcmp(argv[i], "--control") == 0) {
+		if (i + 1 >= argc)
+			return usage_error("--control", "%s", "needs a path");
+		path = argv[i + 1];
+		i += 2;
+	}
+	if (i < argc &&
+	    (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)) {
+		fputs(ctl_usage, stdout);
+		return 0;
+	}
+	if (i >= argc)
+		return usage_error("herd ctl", "%s", "no command");
+	if (path == NULL)
+		return usage_error("herd ctl", "%s",
+				   "no --control PATH (or HERD_CONTROL)");
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return usage_error("--control", "'%s': path too long", path);
+	for (; i < argc; i++) {
+		int n = snprintf(line + used, sizeof(line) - used, "%s%s",
+				 used ? " " : "", argv[i]);
+
+		if (n < 0 || (size_t)n >= sizeof(line) - used - 1)
+			return usage_error("herd ctl", "%s",
+					   "command too long");
+		used += (size_t)n;
+	}
+	line[used++] = '\n';
+	memcpy(sa.sun_path, path, strlen(path));
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd == -1 ||
+	    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == -1 ||
+	    connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1 ||
+	    send(fd, line, used, MSG_NOSIGNAL) != (ssize_t)used) {
+		fprintf(stderr, "herd ctl: %s: %s\n", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return 1;
+	}
+	for (;;) {
+		ssize_t n = recv(fd, reply + len, sizeof(reply) - 1 - len, 0);
+
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0 || (len += (size_t)n) == sizeof(reply) - 1)
+			break;
+	}
+	close(fd);
+	reply[len] = '\0';
+	if (strncmp(reply, "ok\n", 3) == 0) {
+		fputs(reply + 3, stdout);
+		return 0;
+	}
+	body = strncmp(reply, "error: ", 7) == 0 ? reply + 7 : reply;
+	if (len == 0)
+		fprintf(stderr, "herd ctl: %s: no reply\n", path);
+	else
+		fprintf(stderr, "herd ctl: %s", body);
+	return 1;
+}
+
 int main(int argc, char **argv)
 {
 	herd *h = herd_new();
 	int rc, exit_now = 0;
 
+	if (argc > 1 && strcmp(argv[1], "ctl") == 0) {
+		herd_free(h);
+		return ctl_main(argc - 1, argv + 1);
+	}
 	if (h == NULL) {
 		perror("herd");
 		return 1;

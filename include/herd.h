@@ -102,6 +102,8 @@ int herd_set_balance(herd *h, herd_balance balance);
 void herd_set_cpu_affinity(herd *h, int on);
 int herd_set_shutdown_timeout(herd *h, double seconds);
 int herd_set_pid_file(herd *h, const char *path);
+/* A control socket for `herd ctl` (mode 0600; root and this uid only). */
+int herd_set_control(herd *h, const char *path);
 int herd_set_log_file(herd *h, const char *path); /* reopened on SIGUSR1 */
 void herd_set_log_level(herd *h, int level);
 

@@ -49,6 +49,7 @@ void herd_free(herd *h)
 	for (size_t i = 0; i < h->naddrs; i++)
 		addr_close(&h->addrs[i]);
 	free(h->pid_file);
+	free(h->control_path);
 	free(h->log_file);
 	free(h->groups);
 	free(h->user);
@@ -139,6 +140,11 @@ static int set_string(herd *h, char **field, const char *value)
 int herd_set_pid_file(herd *h, const char *path)
 {
 	return set_string(h, &h->pid_file, path);
+}
+
+int herd_set_control(herd *h, const char *path)
+{
+	return set_string(h, &h->control_path, path);
 }
 
 int herd_set_log_file(herd *h, const char *path)
@@ -588,8 +594,8 @@ static int check_program(herd *h)
 		return fail(h, "%s",
 			    "notify, fd 0 and reload signals apply to "
 			    "a program only");
-	if (h->watchdog_ms > 0 && !h->notify)
-		return fail(h, "%s", "a watchdog needs notify");
+	if (h->watchdog_ms > 0 && h->argv != NULL && !h->notify)
+		return fail(h, "%s", "a program's watchdog needs notify");
 	if (h->handoff == HERD_HANDOFF_FD0 &&
 	    (h->naddrs != 1 || h->mode == HERD_MODE_PASSFD))
 		return fail(h, "%s",
@@ -646,6 +652,30 @@ static int stdio_open(void)
 	return 0;
 }
 
+/* Whether execvp() would find name: a path, or a file in $PATH. */
+static int program_runnable(const char *name)
+{
+	const char *path = getenv("PATH"), *p;
+	char full[4096];
+
+	if (strchr(name, '/') != NULL)
+		return access(name, X_OK);
+	if (path == NULL)
+		path = "/usr/local/bin:/usr/bin:/bin";
+	for (p = path;; p = strchr(p, ':') + 1) {
+		size_t len = strcspn(p, ":");
+
+		if (snprintf(full, sizeof(full), "%.*s%s%s", (int)len, p,
+			     len ? "/" : "", name) < (int)sizeof(full) &&
+		    access(full, X_OK) == 0)
+			return 0;
+		if (p[len] == '\0')
+			break;
+	}
+	errno = ENOENT;
+	return -1;
+}
+
 int herd_check(herd *h)
 {
 	int rc;
@@ -654,6 +684,9 @@ int herd_check(herd *h)
 		return invalid(h, "no address to listen on");
 	log_set_level(HERD_LOG_ERROR); /* nothing starts: no warnings */
 	rc = check_program(h);
+	if (rc == 0 && h->argv != NULL && program_runnable(h->argv[0]) == -1)
+		rc = fail(h, "cannot execute %s: %s", h->argv[0],
+			  strerror(errno));
 	log_set_level(h->log_level);
 	return rc;
 }

@@ -26,6 +26,7 @@ struct herd {
 	int cpu_affinity; /* pin slot i to the i-th allowed CPU, modulo */
 	uint64_t shutdown_ms;
 	char *pid_file;
+	char *control_path; /* --control */
 	char *log_file;
 	int log_level;
 

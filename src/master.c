@@ -29,6 +29,7 @@
 #include "internal.h"
 #include "log.h"
 #include "loop.h"
+#include "control.h"
 #include "proc.h"
 #include "upgrade.h"
 
@@ -62,6 +63,7 @@ enum master_state { M_RUNNING, M_QUITTING, M_TERMINATING };
 
 struct slot_state {
 	unsigned fails;	     /* quick deaths in a row */
+	unsigned restarts;   /* crashes of its serving workers, ever */
 	uint64_t not_before; /* back-off: no respawn before this time */
 	int *fds; /* reuseport, slots above 0: its sockets, -1 for unix */
 };
@@ -99,6 +101,11 @@ struct master {
 	herd_timer *wake;
 	herd_timer *sd_watchdog; /* WATCHDOG=1 to herd's service manager */
 	uint64_t sd_watchdog_ms;
+	struct control *control; /* --control */
+	uint64_t started;	 /* ms, monotonic */
+	unsigned reloads;
+	unsigned long restarts;	       /* crashes of serving workers, ever */
+	unsigned long long gone_total; /* connections of exited workers */
 	int notify_fd;	      /* --notify: the children's NOTIFY_SOCKET */
 	char notify_name[64]; /* its abstract name, '@' first */
 	struct slot_state slots[MAX_WORKERS];
@@ -383,6 +390,7 @@ static void master_release(struct master *m)
 		free(m->slots[s].fds); /* memory only: the fds are sorted out */
 	for (size_t i = 0; i < m->nleftover; i++)
 		chan_free(m->leftover[i]);
+	control_forget(m->control);
 	proctab_free(&m->procs);
 	loop_free(m->loop);
 	free(m);
@@ -705,6 +713,7 @@ static void leftover_keep(struct master *m, struct proc *p);
 
 static void proc_gone(struct master *m, struct proc *p)
 {
+	m->gone_total += p->total;
 	broadcast_close(m, p);
 	leftover_keep(m, p);
 	chan_free(p->chan);
@@ -759,6 +768,8 @@ static void proc_exited(struct master *m, struct proc *p, int status)
 		m->exit_code = 1;
 		fast_stop(m);
 	} else if (gen == m->gen && slot < m->nworkers) {
+		m->slots[slot].restarts++;
+		m->restarts++;
 		log_warn("%s; restarting in %llu ms", what,
 			 (unsigned long long)slot_backoff(m, slot, lived));
 	} else {
@@ -867,7 +878,7 @@ static void upgrade_checked(struct master *m, int status)
 /* SIGUSR2: first the new binary checks the arguments it will be given, in
  * a child of its own, so that a broken binary never replaces a working
  * master; the master goes on meanwhile (upgrade_checked). */
-static void upgrade_start(struct master *m)
+static int upgrade_start(struct master *m)
 {
 	herd *h = m->h;
 	size_t n = 0;
@@ -876,20 +887,20 @@ static void upgrade_start(struct master *m)
 
 	if (h->upgrade_path == NULL) {
 		log_warn("upgrade: not enabled; SIGUSR2 ignored");
-		return;
+		return -1;
 	}
 	if (m->state != M_RUNNING || m->check_pid != 0 || m->pending != 0) {
 		log_warn("upgrade: %s; SIGUSR2 ignored",
 			 m->state != M_RUNNING ? "stopping"
 			 : m->check_pid != 0   ? "a check is running"
 					       : "a reload is under way");
-		return;
+		return -1;
 	}
 	while (h->upgrade_argv[n] != NULL)
 		n++;
 	if ((argv = calloc(n + 2, sizeof(*argv))) == NULL) {
 		log_error("upgrade: %s", strerror(errno));
-		return;
+		return -1;
 	}
 	argv[0] = h->upgrade_path;
 	argv[1] = "--check";
@@ -910,11 +921,12 @@ static void upgrade_start(struct master *m)
 	if (pid == -1) {
 		log_error("upgrade: cannot fork the check: %s",
 			  strerror(errno));
-		return;
+		return -1;
 	}
 	m->check_pid = pid;
 	m->check_deadline = herd_loop_now(m->loop) + h->upgrade_timeout_ms;
 	log_info("upgrade: checking %s (pid %d)", h->upgrade_path, (int)pid);
+	return 0;
 }
 
 /* The new image: the old one's workers, sockets and counters are ours. */
@@ -1041,7 +1053,9 @@ static int worker_message(struct proc *p, const struct msg *msg)
 			return 0;
 		mark_ready(the_master, p);
 		return 1;
-	case MSG_HEARTBEAT:
+	case MSG_HEARTBEAT: /* also the in-process watchdog's sign of life */
+		p->watchdog_at = herd_loop_now(the_master->loop) +
+				 the_master->h->watchdog_ms;
 		memcpy(&load, msg->data, sizeof(load));
 		p->active = load.active;
 		p->total = load.total;
@@ -1281,11 +1295,25 @@ static uint64_t enforce_watchdog(struct master *m, uint64_t now)
 			next = earlier(next, p->watchdog_at);
 			continue;
 		}
-		log_warn("worker %d (pid %d): watchdog: %s; killing it",
-			 p->slot, (int)p->pid,
-			 p->watchdog_trigger ? "it sent WATCHDOG=trigger"
-					     : "no WATCHDOG=1 in time");
-		proc_signal(p, SIGABRT);
+		if (m->h->argv == NULL) {
+			/* An in-process worker's loop sends a heartbeat at
+			 * least three times per watchdog period: silence means
+			 * a handler that does not return. */
+			log_warn("worker %d (pid %d): watchdog: its loop has "
+				 "not run for %llu ms (stuck in a handler?); "
+				 "killing it",
+				 p->slot, (int)p->pid,
+				 (unsigned long long)m->h->watchdog_ms);
+			proc_signal(p, SIGKILL);
+			p->killed = 1;
+		} else {
+			log_warn("worker %d (pid %d): watchdog: %s; killing it",
+				 p->slot, (int)p->pid,
+				 p->watchdog_trigger
+				     ? "it sent WATCHDOG=trigger"
+				     : "no WATCHDOG=1 in time");
+			proc_signal(p, SIGABRT);
+		}
 		p->state = PS_STOPPING;
 		p->deadline = now + FAST_STOP_MS;
 		/* A failure like a crash: a program that hangs at once must
@@ -1353,6 +1381,7 @@ static void reload(struct master *m)
 				quit_proc(m, m->procs.v[i]);
 	}
 	m->pending = ++m->last_gen;
+	m->reloads++;
 	m->pending_since = herd_loop_now(m->loop);
 	m->pending_ms = PENDING_READY_MS;
 	log_info("reload: starting generation %u", m->pending);
@@ -1599,6 +1628,228 @@ static void passfd_update(struct master *m)
 			herd_loop_del(m->loop, h->addrs[i].fd);
 	}
 	m->accepting = want;
+}
+
+/* ---- herd ctl -------------------------------------------------------------
+ */
+
+static const char *mode_name(herd_mode mode)
+{
+	return mode == HERD_MODE_REUSEPORT ? "reuseport"
+	       : mode == HERD_MODE_PASSFD  ? "passfd"
+					   : "shared";
+}
+
+static unsigned long rss_kib(pid_t pid)
+{
+	char path[64];
+	unsigned long size = 0, rss = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/statm", (int)pid);
+	if ((f = fopen(path, "re")) == NULL)
+		return 0;
+	if (fscanf(f, "%lu %lu", &size, &rss) != 2)
+		rss = 0;
+	fclose(f);
+	return rss * (unsigned long)(sysconf(_SC_PAGESIZE) / 1024);
+}
+
+static void status(struct master *m, int json, struct ctl_reply *r)
+{
+	uint64_t now = herd_loop_now(m->loop);
+	herd *h = m->h;
+
+	if (json) {
+		ctl_printf(r,
+			   "{\"pid\":%d,\"version\":\"%s\",\"uptime_ms\":%llu,"
+			   "\"mode\":\"%s\",\"workers\":%d,\"generation\":%u,"
+			   "\"pending\":%u,\"reloads\":%u,\"listen\":[",
+			   (int)m->pid, HERD_VERSION,
+			   (unsigned long long)(now - m->started),
+			   mode_name(h->mode), m->nworkers, m->gen, m->pending,
+			   m->reloads);
+		for (size_t i = 0; i < h->naddrs; i++)
+			ctl_printf(r, "%s\"%s\"", i ? "," : "",
+				   h->addrs[i].text);
+		ctl_printf(r, "],\"procs\":[");
+	} else {
+		ctl_printf(r,
+			   "master   pid %d, herd %s, up %llu s, mode %s, %d "
+			   "workers, generation %u%s, %u reloads\n",
+			   (int)m->pid, HERD_VERSION,
+			   (unsigned long long)(now - m->started) / 1000,
+			   mode_name(h->mode), m->nworkers, m->gen,
+			   m->pending ? " (next starting)" : "", m->reloads);
+		for (size_t i = 0; i < h->naddrs; i++)
+			ctl_printf(r, "listen   %s\n", h->addrs[i].text);
+		ctl_printf(r, "%-5s %-8s %-4s %-9s %9s %8s %7s %9s %9s\n",
+			   "slot", "pid", "gen", "state", "uptime_s",
+			   "restarts", "active", "total", "rss_kib");
+	}
+	for (size_t i = 0; i < m->procs.n; i++) {
+		const struct proc *p = m->procs.v[i];
+		unsigned long long up = (now - p->started) / 1000;
+
+		if (json)
+			ctl_printf(
+			    r,
+			    "%s{\"slot\":%d,\"pid\":%d,\"generation\":%u,"
+			    "\"state\":\"%s\",\"uptime_ms\":%llu,"
+			    "\"restarts\":%u,\"active\":%u,\"total\":%llu,"
+			    "\"rss_kib\":%lu}",
+			    i ? "," : "", p->slot, (int)p->pid, p->gen,
+			    proc_state_name(p->state),
+			    (unsigned long long)(now - p->started),
+			    m->slots[p->slot].restarts, p->active,
+			    (unsigned long long)p->total, rss_kib(p->pid));
+		else
+			ctl_printf(r,
+				   "%-5d %-8d %-4u %-9s %9llu %8u %7u %9llu "
+				   "%9lu\n",
+				   p->slot, (int)p->pid, p->gen,
+				   proc_state_name(p->state), up,
+				   m->slots[p->slot].restarts, p->active,
+				   (unsigned long long)p->total,
+				   rss_kib(p->pid));
+	}
+	/* Slots of the serving generation with no worker: backing off. */
+	for (int s = 0; s < m->nworkers; s++) {
+		if (proc_in_slot(&m->procs, m->gen, s) != NULL)
+			continue;
+		if (json)
+			ctl_printf(
+			    r,
+			    "%s{\"slot\":%d,\"state\":\"backoff\","
+			    "\"restarts\":%u,\"next_start_ms\":%llu}",
+			    m->procs.n || s ? "," : "", s, m->slots[s].restarts,
+			    (unsigned long long)(m->slots[s].not_before > now
+						     ? m->slots[s].not_before -
+							   now
+						     : 0));
+		else
+			ctl_printf(
+			    r,
+			    "%-5d %-8s %-4s %-9s next start in %llu "
+			    "ms, %u restarts\n",
+			    s, "-", "-", "backoff",
+			    (unsigned long long)(m->slots[s].not_before > now
+						     ? m->slots[s].not_before -
+							   now
+						     : 0),
+			    m->slots[s].restarts);
+	}
+	if (json)
+		ctl_printf(r, "]}\n");
+}
+
+/* Prometheus' text format (version 0.0.4). */
+static void metrics(struct master *m, struct ctl_reply *r)
+{
+	static const enum proc_state states[] = {PS_STARTING, PS_READY,
+						 PS_DRAINING, PS_STOPPING};
+	unsigned long long total = m->gone_total, active = 0;
+
+	ctl_printf(r, "# HELP herd_workers Worker processes by state.\n"
+		      "# TYPE herd_workers gauge\n");
+	for (size_t k = 0; k < sizeof(states) / sizeof(states[0]); k++) {
+		unsigned n = 0;
+
+		for (size_t i = 0; i < m->procs.n; i++)
+			n += m->procs.v[i]->state == states[k];
+		ctl_printf(r, "herd_workers{state=\"%s\"} %u\n",
+			   proc_state_name(states[k]), n);
+	}
+	for (size_t i = 0; i < m->procs.n; i++) {
+		total += m->procs.v[i]->total;
+		active += m->procs.v[i]->active;
+	}
+	ctl_printf(
+	    r,
+	    "# HELP herd_workers_wanted Worker slots configured.\n"
+	    "# TYPE herd_workers_wanted gauge\nherd_workers_wanted %d\n"
+	    "# HELP herd_generation The generation serving.\n"
+	    "# TYPE herd_generation gauge\nherd_generation %u\n"
+	    "# HELP herd_restarts_total Serving workers that died and were "
+	    "restarted.\n"
+	    "# TYPE herd_restarts_total counter\nherd_restarts_total %lu\n"
+	    "# HELP herd_reloads_total Reloads started (upgrades included).\n"
+	    "# TYPE herd_reloads_total counter\nherd_reloads_total %u\n"
+	    "# HELP herd_connections_active Connections open in workers, as "
+	    "last reported.\n"
+	    "# TYPE herd_connections_active gauge\n"
+	    "herd_connections_active %llu\n"
+	    "# HELP herd_connections_total Connections taken by workers, as "
+	    "last reported.\n"
+	    "# TYPE herd_connections_total counter\n"
+	    "herd_connections_total %llu\n"
+	    "# HELP herd_uptime_seconds Time since the master started.\n"
+	    "# TYPE herd_uptime_seconds gauge\nherd_uptime_seconds %.3f\n",
+	    m->nworkers, m->gen, m->restarts, m->reloads, active, total,
+	    (double)(herd_loop_now(m->loop) - m->started) / 1000.0);
+}
+
+static void control_command(void *arg, const char *cmd, const char *args,
+			    struct ctl_reply *r)
+{
+	struct master *m = arg;
+	char *end;
+	long n;
+
+	if (strcmp(cmd, "status") == 0 &&
+	    (*args == '\0' || strcmp(args, "--json") == 0)) {
+		status(m, *args != '\0', r);
+		return;
+	}
+	if (strcmp(cmd, "metrics") == 0 && *args == '\0') {
+		metrics(m, r);
+		return;
+	}
+	if (*args != '\0' && strcmp(cmd, "scale") != 0) {
+		ctl_fail(r, "%s takes no argument", cmd);
+		return;
+	}
+	if (m->state != M_RUNNING && strcmp(cmd, "stop") != 0) {
+		ctl_fail(r, "%s refused: herd is stopping", cmd);
+		return;
+	}
+	if (strcmp(cmd, "reload") == 0) {
+		reload(m);
+	} else if (strcmp(cmd, "quit") == 0) {
+		graceful_stop(m);
+	} else if (strcmp(cmd, "stop") == 0) {
+		fast_stop(m);
+	} else if (strcmp(cmd, "reopen") == 0) {
+		reopen(m);
+	} else if (strcmp(cmd, "upgrade") == 0) {
+		if (upgrade_start(m) == -1) {
+			ctl_fail(r,
+				 "upgrade refused: not enabled, stopping, or "
+				 "a check or reload under way (see the log)");
+			return;
+		}
+		ctl_printf(r, "upgrade: checking %s; the log tells the rest\n",
+			   m->h->upgrade_path);
+	} else if (strcmp(cmd, "scale") == 0) {
+		errno = 0;
+		n = strtol(args, &end, 10);
+		if (errno != 0 || end == args || *end != '\0' || n < 1 ||
+		    n > master_max_workers(m->h)) {
+			ctl_fail(r, "scale: '%s': expected 1..%d workers", args,
+				 master_max_workers(m->h));
+			return;
+		}
+		scale(m, (int)n - m->nworkers);
+		ctl_printf(r, "workers: %d\n", m->nworkers);
+	} else {
+		ctl_fail(r,
+			 "unknown command '%.64s' (status [--json], metrics, "
+			 "reload, quit, stop, reopen, scale N, upgrade)",
+			 cmd);
+		return;
+	}
+	log_info("control: %s%s%s", cmd, *args ? " " : "", args);
+	reconcile(m);
 }
 
 /* ---- reconcile ----------------------------------------------------------- */
@@ -1912,6 +2163,7 @@ static void master_free(struct master *m)
 		prctl(PR_SET_CHILD_SUBREAPER, 0);
 	if (m->notify_fd >= 0)
 		close(m->notify_fd);
+	control_close(m->control);
 	sdnotify_close();
 	if (m->masked)
 		sigprocmask(SIG_SETMASK, &m->oldmask, NULL);
@@ -1959,6 +2211,18 @@ int master_run(herd *h)
 		 (int)m->pid, m->nworkers);
 	if ((m->sd_watchdog_ms = sdnotify_watchdog_ms()) > 0)
 		on_sd_watchdog(m->loop, m->sd_watchdog, m);
+	m->started = herd_loop_now(m->loop);
+	if (h->control_path != NULL) {
+		char err[256];
+
+		if ((m->control =
+			 control_open(m->loop, h->control_path, control_command,
+				      m, err, sizeof(err))) == NULL) {
+			log_error("%s", err);
+			master_free(m);
+			return 1;
+		}
+	}
 	if (h->resume != NULL && upgrade_resume(m) == -1) {
 		log_error("upgrade: cannot resume: %s", strerror(errno));
 		master_free(m);

@@ -191,11 +191,24 @@ static void send_load(herd_worker *w)
 	send_master(w, MSG_HEARTBEAT, &load, sizeof(load));
 }
 
+/* Every second, or three times per watchdog period when that is shorter:
+ * the master's watchdog takes silence for a stuck loop. */
+static uint64_t heartbeat_ms(const herd_worker *w)
+{
+	uint64_t wd = w->h->watchdog_ms / 3;
+
+	if (wd == 0 || wd >= HEARTBEAT_MS)
+		return HEARTBEAT_MS;
+	return wd < 10 ? 10 : wd;
+}
+
 static void send_heartbeat(herd_loop *l, herd_timer *t, void *arg)
 {
+	herd_worker *w = arg;
+
 	(void)l;
-	send_load(arg);
-	herd_timer_start(t, HEARTBEAT_MS);
+	send_load(w);
+	herd_timer_start(t, heartbeat_ms(w));
 }
 
 static void send_report(herd_loop *l, herd_timer *t, void *arg)
@@ -581,7 +594,7 @@ int worker_main(herd *h, int slot, unsigned gen, int chan_fd, int inbox_fd)
 	}
 	listeners_watch(&w, 1);
 	send_master(&w, MSG_READY, NULL, 0);
-	herd_timer_start(w.heartbeat, HEARTBEAT_MS);
+	herd_timer_start(w.heartbeat, heartbeat_ms(&w));
 	if (loop_run(w.loop) == -1)
 		w.exit_code = 1;
 	if (h->on_stop != NULL)

@@ -185,7 +185,24 @@ def test_unix_socket_stale_file_is_replaced():
         shutil.rmtree(d, ignore_errors=True)
 
 
-ht.run(test_bad_options_exit_2_before_binding,
+def test_check():
+    # What a binary upgrade runs first: validate, bind nothing, exit.
+    sock, port = held_port()  # held: binding it would fail with 1
+    try:
+        addr = "%s:%d" % (ht.HOST, port)
+        rc, out, err = run_cli(["--check", "-l", addr, "-w", "2"])
+        ht.ok(rc == 0 and "cannot listen" not in err, "--check: good options, status 0, "
+              "nothing bound", "status %r\n%s" % (rc, err))
+        rc, out, err = run_cli(["--check", "-l", addr, "-w", "0"])
+        ht.ok(rc == 2 and "-w" in err, "--check: a bad option, status 2")
+        rc, out, err = run_cli(["--check", "-l", addr, "--", "/nonexistent/prog"])
+        ht.ok(rc == 1 and "cannot execute /nonexistent/prog" in err,
+              "--check: a program that cannot be executed, status 1", err)
+    finally:
+        sock.close()
+
+
+ht.run(test_bad_options_exit_2_before_binding, test_check,
        test_bad_second_listen_binds_nothing,
        test_help_and_version,
        test_port_in_use_exits_1,

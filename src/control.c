@@ -1,0 +1,385 @@
+/*
+ * control.c: the control socket (control.h).
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "control.h"
+#include "log.h"
+#include "loop.h"
+
+#define CLIENT_TIMEOUT_MS 2000 /* to send its line, and to read the reply */
+#define CLIENTS_MAX	  16
+#define REPLY_MAX	  (1 << 20)
+
+struct ctl_reply {
+	char *buf;
+	size_t len, cap;
+	int failed;
+};
+
+struct client {
+	struct control *c;
+	int fd;
+	char in[CONTROL_LINE_MAX + 1];
+	size_t in_len;
+	struct ctl_reply out;
+	size_t sent;
+	herd_timer *timer;
+};
+
+struct control {
+	herd_loop *loop;
+	int fd;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	control_fn fn;
+	void *arg;
+	struct client *clients[CLIENTS_MAX];
+};
+
+static void vappend(struct ctl_reply *r, const char *fmt, va_list ap)
+{
+	va_list again;
+	int n;
+
+	va_copy(again, ap);
+	n = vsnprintf(NULL, 0, fmt, again);
+	va_end(again);
+	if (n < 0 || r->len + (size_t)n + 1 > REPLY_MAX)
+		return;
+	if (r->len + (size_t)n + 1 > r->cap) {
+		size_t cap = (r->len + (size_t)n + 1) * 2;
+		char *b = realloc(r->buf, cap);
+
+		if (b == NULL)
+			return;
+		r->buf = b;
+		r->cap = cap;
+	}
+	vsnprintf(r->buf + r->len, (size_t)n + 1, fmt, ap);
+	r->len += (size_t)n;
+}
+
+void ctl_printf(struct ctl_reply *r, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vappend(r, fmt, ap);
+	va_end(ap);
+}
+
+void ctl_fail(struct ctl_reply *r, const char *fmt, ...)
+{
+	va_list ap;
+
+	r->failed = 1;
+	r->len = 0; /* the error replaces whatever was written */
+	va_start(ap, fmt);
+	vappend(r, fmt, ap);
+	va_end(ap);
+}
+
+static void client_free(struct client *cl)
+{
+	struct control *c = cl->c;
+
+	for (int i = 0; i < CLIENTS_MAX; i++)
+		if (c->clients[i] == cl)
+			c->clients[i] = NULL;
+	herd_loop_del(c->loop, cl->fd);
+	close(cl->fd);
+	herd_timer_free(cl->timer);
+	free(cl->out.buf);
+	free(cl);
+}
+
+static void on_client(herd_loop *l, int fd, unsigned events, void *arg);
+
+/* The first line of the reply says how it went; the body follows. */
+static void client_run(struct client *cl)
+{
+	struct ctl_reply r = {0};
+	char *cmd = cl->in, *args;
+
+	cmd[strcspn(cmd, "\r\n")] = '\0';
+	cmd += strspn(cmd, " \t");
+	args = cmd + strcspn(cmd, " \t");
+	if (*args != '\0')
+		*args++ = '\0';
+	args += strspn(args, " \t");
+	if (*cmd == '\0')
+		ctl_fail(&r, "empty command");
+	else
+		cl->c->fn(cl->c->arg, cmd, args, &r);
+	ctl_printf(&cl->out, "%s", r.failed ? "error: " : "ok\n");
+	if (r.len > 0)
+		ctl_printf(&cl->out, "%.*s", (int)r.len, r.buf);
+	if (r.failed)
+		ctl_printf(&cl->out, "\n");
+	free(r.buf);
+	herd_loop_mod(cl->c->loop, cl->fd, HERD_WRITE);
+}
+
+static void client_read(struct client *cl)
+{
+	for (;;) {
+		ssize_t n = recv(cl->fd, cl->in + cl->in_len,
+				 CONTROL_LINE_MAX - cl->in_len, 0);
+
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && errno == EAGAIN)
+			return;
+		if (n <= 0) {
+			client_free(cl);
+			return;
+		}
+		cl->in_len += (size_t)n;
+		cl->in[cl->in_len] = '\0';
+		if (memchr(cl->in, '\n', cl->in_len) != NULL) {
+			client_run(cl);
+			return;
+		}
+		if (cl->in_len == CONTROL_LINE_MAX) {
+			static const char e[] = "error: command too long\n";
+
+			if (send(cl->fd, e, sizeof(e) - 1, MSG_NOSIGNAL) < 0)
+				log_debug("control: %s", strerror(errno));
+			log_warn("control: a command longer than %d bytes; "
+				 "dropped",
+				 CONTROL_LINE_MAX);
+			client_free(cl);
+			return;
+		}
+	}
+}
+
+static void client_write(struct client *cl)
+{
+	while (cl->sent < cl->out.len) {
+		ssize_t n = send(cl->fd, cl->out.buf + cl->sent,
+				 cl->out.len - cl->sent, MSG_NOSIGNAL);
+
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && errno == EAGAIN)
+			return;
+		if (n <= 0)
+			break;
+		cl->sent += (size_t)n;
+	}
+	client_free(cl);
+}
+
+static void on_client(herd_loop *l, int fd, unsigned events, void *arg)
+{
+	struct client *cl = arg;
+
+	(void)l;
+	(void)fd;
+	if (cl->out.len > 0) {
+		if (events & HERD_WRITE)
+			client_write(cl);
+		return;
+	}
+	if (events & HERD_READ)
+		client_read(cl);
+}
+
+static void on_client_timeout(herd_loop *l, herd_timer *t, void *arg)
+{
+	struct client *cl = arg;
+
+	(void)l;
+	(void)t;
+	log_warn("control: a client too slow; cut off");
+	client_free(cl);
+}
+
+/* Root or the master's own user: nobody else steers it. */
+static int peer_allowed(int fd, struct ucred *cred)
+{
+	socklen_t len = sizeof(*cred);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, cred, &len) == -1)
+		return 0;
+	return cred->uid == 0 || cred->uid == getuid();
+}
+
+static void on_listen(herd_loop *l, int lfd, unsigned events, void *arg)
+{
+	struct control *c = arg;
+
+	(void)events;
+	for (int k = 0; k < CLIENTS_MAX; k++) {
+		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct client *cl = NULL;
+		struct ucred cred;
+		int slot = -1;
+
+		if (fd == -1) {
+			if (errno != EAGAIN && errno != EINTR &&
+			    errno != ECONNABORTED)
+				log_warn("control: accept: %s",
+					 strerror(errno));
+			return;
+		}
+		if (!peer_allowed(fd, &cred)) {
+			static const char e[] =
+			    "error: refused: not root or herd's own user\n";
+
+			log_warn("control: refused pid %d, uid %d",
+				 (int)cred.pid, (int)cred.uid);
+			if (send(fd, e, sizeof(e) - 1, MSG_NOSIGNAL) < 0)
+				log_debug("control: %s", strerror(errno));
+			close(fd);
+			continue;
+		}
+		for (int i = 0; i < CLIENTS_MAX && slot < 0; i++)
+			if (c->clients[i] == NULL)
+				slot = i;
+		if (slot < 0 || (cl = calloc(1, sizeof(*cl))) == NULL ||
+		    (cl->timer = herd_timer_new(l, on_client_timeout, cl)) ==
+			NULL ||
+		    herd_loop_add(l, fd, HERD_READ, on_client, cl) == -1) {
+			log_warn("control: a client dropped: %s",
+				 slot < 0 ? "too many at once"
+					  : strerror(errno));
+			if (cl != NULL)
+				herd_timer_free(cl->timer);
+			free(cl);
+			close(fd);
+			continue;
+		}
+		cl->c = c;
+		cl->fd = fd;
+		c->clients[slot] = cl;
+		herd_timer_start(cl->timer, CLIENT_TIMEOUT_MS);
+	}
+}
+
+/* A socket file someone answers on belongs to a live herd: not ours to
+ * take. One nobody answers on is left from a dead one: replaced. */
+static int prepare_path(const char *path, char *err, size_t errlen)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	char dir[sizeof(sa.sun_path)], *slash;
+	struct stat st;
+	int fd, live;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	if ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
+		*slash = '\0';
+		if (stat(dir, &st) == -1 && errno == ENOENT &&
+		    mkdir(dir, 0700) == -1) {
+			snprintf(err, errlen,
+				 "--control %s: cannot create %s: %s", path,
+				 dir, strerror(errno));
+			return -1;
+		}
+	}
+	if (lstat(path, &st) == -1)
+		return errno == ENOENT ? 0 : -1;
+	if (!S_ISSOCK(st.st_mode)) {
+		snprintf(err, errlen,
+			 "--control %s: exists and is not a socket", path);
+		return -1;
+	}
+	memcpy(sa.sun_path, path, strlen(path));
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	live = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	if (fd >= 0)
+		close(fd);
+	if (live) {
+		snprintf(err, errlen,
+			 "--control %s: another herd answers there", path);
+		return -1;
+	}
+	return unlink(path);
+}
+
+struct control *control_open(herd_loop *l, const char *path, control_fn fn,
+			     void *arg, char *err, size_t errlen)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct control *c;
+	mode_t old;
+	int r;
+
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		snprintf(err, errlen, "--control %s: path too long", path);
+		return NULL;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		snprintf(err, errlen, "control: %s", strerror(errno));
+		return NULL;
+	}
+	err[0] = '\0';
+	if (prepare_path(path, err, errlen) == -1) {
+		if (err[0] == '\0')
+			snprintf(err, errlen, "--control %s: %s", path,
+				 strerror(errno));
+		free(c);
+		return NULL;
+	}
+	memcpy(sa.sun_path, path, strlen(path));
+	snprintf(c->path, sizeof(c->path), "%s", path);
+	c->loop = l;
+	c->fn = fn;
+	c->arg = arg;
+	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	old = umask(0177); /* the file is born 0600 */
+	r = c->fd == -1 ? -1 : bind(c->fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (r == -1 || listen(c->fd, 16) == -1 ||
+	    herd_loop_add(l, c->fd, HERD_READ, on_listen, c) == -1) {
+		snprintf(err, errlen, "--control %s: %s", path,
+			 strerror(errno));
+		if (c->fd >= 0)
+			close(c->fd);
+		if (r == 0)
+			unlink(path);
+		free(c);
+		return NULL;
+	}
+	return c;
+}
+
+int control_fd(const struct control *c)
+{
+	return c->fd;
+}
+
+void control_forget(struct control *c)
+{
+	if (c == NULL)
+		return;
+	for (int i = 0; i < CLIENTS_MAX; i++)
+		if (c->clients[i] != NULL) {
+			herd_timer_free(c->clients[i]->timer);
+			free(c->clients[i]->out.buf);
+			free(c->clients[i]);
+		}
+	free(c);
+}
+
+void control_close(struct control *c)
+{
+	if (c == NULL)
+		return;
+	for (int i = 0; i < CLIENTS_MAX; i++)
+		if (c->clients[i] != NULL)
+			client_free(c->clients[i]);
+	herd_loop_del(c->loop, c->fd);
+	close(c->fd);
+	unlink(c->path);
+	free(c);
+}

@@ -1,0 +1,218 @@
+#!/usr/bin/env python3
+"""ctl.py: the control socket (--control PATH) and `herd ctl`: status that
+agrees with the process table, scale, reload and quit through it, other
+users refused (SO_PEERCRED), garbage and oversized commands, a live
+socket of another herd refused and a stale one replaced."""
+import json
+import os
+import pwd
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import herdtest as ht  # noqa: E402
+
+
+def ctl(path, *args, user=None, timeout=20):
+    """(status, stdout, stderr) of `herd ctl --control path args`."""
+    pre = None
+    if user is not None:
+        pw = pwd.getpwnam(user)
+
+        def pre():
+            os.setgroups([])
+            os.setgid(pw.pw_gid)
+            os.setuid(pw.pw_uid)
+    p = subprocess.run([ht.HERD, "ctl", "--control", path] + list(args),
+                       capture_output=True, timeout=timeout, preexec_fn=pre)
+    return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
+
+
+def controlled(*args, name):
+    return ht.Herd("--control", "{dir}/run/herd.sock", *args, name=name)
+
+
+def sock_path(h):
+    return os.path.join(h.dir, "run", "herd.sock")
+
+
+def test_status_agrees():
+    with controlled("-w", "2", name="herd --control") as h:
+        path = sock_path(h)
+        st = os.stat(path)
+        ht.ok(st.st_mode & 0o777 == 0o600 and os.stat(os.path.dirname(path)).st_mode & 0o777 == 0o700,
+              "the socket is 0600, in a 0700 directory herd created",
+              "%o, dir %o" % (st.st_mode & 0o777, os.stat(os.path.dirname(path)).st_mode & 0o777))
+        rc, out, err = ctl(path, "status")
+        pids = sorted(int(line.split()[1]) for line in out.splitlines()
+                      if line[:1].isdigit())
+        ht.ok(rc == 0 and pids == sorted(h.workers()) and "pid %d" % h.pid in out,
+              "status: the master's pid and exactly its children", out + err)
+        rc, out, err = ctl(path, "status", "--json")
+        try:
+            doc = json.loads(out)
+        except ValueError:
+            doc = {}
+        ht.ok(rc == 0 and doc.get("pid") == h.pid and doc.get("mode") == "shared" and
+              sorted(p["pid"] for p in doc.get("procs", [])) == sorted(h.workers()) and
+              all(p["state"] == "ready" and p["rss_kib"] > 0 for p in doc["procs"]),
+              "status --json: the same, as JSON, with states and RSS", out + err)
+
+
+def test_scale_reload_quit():
+    with controlled("-w", "2", name="herd --control, steered") as h:
+        path = sock_path(h)
+        rc, out, _ = ctl(path, "scale", "3")
+        ht.ok(rc == 0 and ht.wait_until(lambda: len(h.workers()) == 3, 10),
+              "scale 3: three workers", out)
+        rc, out, _ = ctl(path, "scale", "1")
+        ht.ok(rc == 0 and ht.wait_until(lambda: len(h.workers()) == 1, 10),
+              "scale 1: one worker", out)
+        mark = h.mark()
+        rc, _, _ = ctl(path, "reload")
+        ht.ok(rc == 0 and h.wait_log(r"generation 2 ready", since=mark),
+              "reload: generation 2 takes over")
+        rc, _, _ = ctl(path, "quit")
+        code = h.wait_exit(10)
+        ht.ok(rc == 0 and code == 0, "quit: herd exits 0 (status %r)" % code)
+        ht.ok(not os.path.exists(path), "the socket file is removed on exit")
+
+
+def test_bad_commands():
+    with controlled("-w", "1", name="herd --control, bad commands") as h:
+        path = sock_path(h)
+        for args, want in ((["bogus"], "unknown command"), (["scale", "abc"], "scale"),
+                           (["scale", "0"], "scale"), (["status", "extra"], "status"),
+                           (["reload", "now"], "takes no argument")):
+            rc, out, err = ctl(path, *args)
+            ht.ok(rc == 1 and want in err, "herd ctl %s: status 1, '%s'" % (" ".join(args), want),
+                  "status %r\n%s%s" % (rc, out, err))
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(path)
+        s.sendall(b"x" * 4000)
+        s.settimeout(5)
+        reply = s.recv(100)
+        s.close()
+        ht.ok(reply.startswith(b"error: command too long"), "an oversized command is refused",
+              repr(reply))
+        idle = socket.socket(socket.AF_UNIX)
+        idle.connect(path)
+        rc, out, _ = ctl(path, "status")
+        ht.ok(rc == 0, "a client that sends nothing does not hold the master up")
+        idle.settimeout(5)
+        t0 = time.monotonic()
+        try:
+            got = idle.recv(10)
+        except OSError:
+            got = None
+        ht.ok(got == b"" and time.monotonic() - t0 < 4.5,
+              "and it is cut off after a timeout", repr(got))
+        idle.close()
+        ht.ok(h.running() and ht.get(h.addr, "/").status == 200,
+              "after all that the master serves on")
+
+
+def test_other_user_refused():
+    if os.geteuid() != 0:
+        ht.skip("another uid", "not running as root")
+        return
+    with controlled("-w", "1", name="herd --control, another uid") as h:
+        path = sock_path(h)
+        # Opened to everyone on purpose: the credentials check must hold.
+        os.chmod(os.path.dirname(path), 0o755)
+        os.chmod(path, 0o777)
+        os.chmod(h.dir, 0o755)
+        mark = h.mark()
+        rc, out, err = ctl(path, "quit", user="nobody")
+        ht.ok(rc == 1 and "refused" in err, "nobody's herd ctl is refused (status 1)",
+              "status %r\n%s%s" % (rc, out, err))
+        ht.ok(h.wait_log(r"control: refused pid \d+, uid %d" % pwd.getpwnam("nobody").pw_uid,
+                         since=mark, timeout=5),
+              "and the master logs it")
+        time.sleep(0.3)
+        ht.ok(h.running(), "the master did not quit")
+
+
+def test_socket_ownership():
+    with controlled("-w", "1", name="herd --control, first") as h:
+        path = sock_path(h)
+        p = subprocess.run([ht.HERD, "-l", "%s:%d" % (ht.HOST, ht.free_port()),
+                            "--control", path], capture_output=True, timeout=20)
+        err = p.stderr.decode(errors="replace")
+        ht.ok(p.returncode == 1 and "another herd answers there" in err,
+              "a second herd refuses a live control socket", err[-500:])
+        ht.ok(ctl(path, "status")[0] == 0, "the first still answers on it")
+    # A file left by a dead herd is replaced.
+    d = tempfile.mkdtemp(prefix="herd-integ-")
+    try:
+        stale = os.path.join(d, "stale.sock")
+        s = socket.socket(socket.AF_UNIX)
+        s.bind(stale)
+        s.close()
+        with ht.Herd("--control", stale, name="herd --control over a stale file") as h:
+            ht.ok(ctl(stale, "status")[0] == 0, "a stale socket file is replaced")
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+PROM_LINE = re.compile(r'^[a-z_]+(\{[a-z_]+="[^"]*"\})? -?[0-9.]+(e[+-]?[0-9]+)?$')
+
+
+def parse_metrics(text):
+    """{name or name{labels}: value}, or None when a line is not in
+    Prometheus' text format."""
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("# HELP ") or line.startswith("# TYPE "):
+            continue
+        if not PROM_LINE.match(line):
+            return None
+        key, value = line.rsplit(" ", 1)
+        out[key] = float(value)
+    return out
+
+
+def test_metrics():
+    with controlled("-w", "2", name="herd --control, metrics") as h:
+        path = sock_path(h)
+        for _ in range(20):
+            ht.get(h.addr, "/")
+        victim = h.workers()[0]
+        os.kill(victim, signal.SIGKILL)
+        ht.wait_until(lambda: len(h.workers()) == 2 and victim not in h.workers(), 10)
+        m = {}
+
+        def settled():
+            rc, out, _ = ctl(path, "metrics")
+            m.clear()
+            m.update(parse_metrics(out) or {"unparsed": out})
+            return rc == 0 and m.get('herd_workers{state="ready"}') == 2
+        ok = ht.wait_until(settled, 10)
+        ht.ok(ok and "unparsed" not in m, "metrics: Prometheus text, 2 ready workers", repr(m))
+        ht.ok(m.get("herd_restarts_total") == 1 and m.get("herd_generation") == 1 and
+              m.get("herd_workers_wanted") == 2,
+              "metrics: the kill -9 counts as one restart", repr(m))
+        ht.ok(m.get("herd_connections_total", 0) >= 1, "metrics: connections counted", repr(m))
+
+
+def test_usage():
+    p = subprocess.run([ht.HERD, "ctl"], capture_output=True, timeout=10,
+                       env={k: v for k, v in os.environ.items() if k != "HERD_CONTROL"})
+    ht.ok(p.returncode == 2, "herd ctl without a command: status 2")
+    p = subprocess.run([ht.HERD, "ctl", "status"], capture_output=True, timeout=10,
+                       env={k: v for k, v in os.environ.items() if k != "HERD_CONTROL"})
+    ht.ok(p.returncode == 2 and b"--control" in p.stderr,
+          "herd ctl without --control or HERD_CONTROL: status 2")
+    rc, _, err = ctl("/nonexistent/herd.sock", "status")
+    ht.ok(rc == 1 and "No such file" in err, "no herd there: status 1 and why")
+
+
+ht.run(test_status_agrees, test_scale_reload_quit, test_bad_commands, test_other_user_refused,
+       test_socket_ownership, test_metrics, test_usage)
+ht.done()
