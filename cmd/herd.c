@@ -43,6 +43,9 @@ static const char usage_text[] =
     "  -u, --user USER[:GROUP]     run the workers as this user\n"
     "  -p, --pid-file PATH         write the master's pid here\n"
     "      --control PATH          a control socket for herd ctl (0600)\n"
+    "      --max-requests N        replace a worker after about N\n"
+    "                              connections (plus up to a tenth)\n"
+    "      --max-rss MB            replace a worker whose RSS passes MB\n"
     "      --shutdown-timeout SEC  graceful stop limit (default 10)\n"
     "      --log PATH              log here instead of stderr\n"
     "      --upgrade-timeout SEC   a binary upgrade (SIGUSR2) not ready by\n"
@@ -88,6 +91,8 @@ enum {
 	OPT_CHECK,
 	OPT_UPGRADE_TIMEOUT,
 	OPT_CONTROL,
+	OPT_MAX_REQUESTS,
+	OPT_MAX_RSS,
 };
 
 static const struct option options[] = {
@@ -106,6 +111,8 @@ static const struct option options[] = {
     {"reload-signal", required_argument, NULL, OPT_RELOAD_SIGNAL},
     {"check", no_argument, NULL, OPT_CHECK},
     {"control", required_argument, NULL, OPT_CONTROL},
+    {"max-requests", required_argument, NULL, OPT_MAX_REQUESTS},
+    {"max-rss", required_argument, NULL, OPT_MAX_RSS},
     {"upgrade-timeout", required_argument, NULL, OPT_UPGRADE_TIMEOUT},
     {"shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN},
     {"log", required_argument, NULL, OPT_LOG},
@@ -229,6 +236,9 @@ struct given {
 	const char *program_opt;
 };
 
+/* Recycling limits: set together once all options are read. */
+static unsigned long long opt_max_requests, opt_max_rss;
+
 /* Applies one option; returns 0, or an exit status. */
 static int apply(herd *h, int c, const char *arg, int *verbosity)
 {
@@ -288,6 +298,25 @@ static int apply(herd *h, int c, const char *arg, int *verbosity)
 					   "'%s': expected seconds above 0",
 					   arg);
 		return apply_seconds(h, "--watchdog", arg, herd_set_watchdog);
+	case OPT_MAX_REQUESTS:
+	case OPT_MAX_RSS: {
+		char *end;
+		unsigned long long v;
+
+		errno = 0;
+		v = strtoull(arg, &end, 10);
+		if (errno != 0 || end == arg || *end != '\0' || v == 0 ||
+		    arg[0] == '-' || v > (1ULL << 40))
+			return usage_error(
+			    c == OPT_MAX_REQUESTS ? "--max-requests"
+						  : "--max-rss",
+			    "'%s': expected a positive number", arg);
+		if (c == OPT_MAX_REQUESTS)
+			opt_max_requests = v;
+		else
+			opt_max_rss = v;
+		return 0;
+	}
 	case OPT_CONTROL:
 		if (herd_set_control(h, arg) == -1)
 			return usage_error("--control", "'%s': bad path", arg);
@@ -385,6 +414,10 @@ static int parse_args(herd *h, int argc, char **argv, int *exit_now)
 	}
 	if ((rc = check_given(&g, optind < argc)) != 0)
 		return rc;
+	if ((opt_max_requests || opt_max_rss) &&
+	    herd_set_recycling(h, opt_max_requests,
+			       (unsigned long)opt_max_rss) == -1)
+		return usage_error("--max-rss", "%s", herd_error(h));
 	if (optind < argc && herd_set_program(h, argv + optind) == -1)
 		return usage_error(argv[optind], "%s", herd_error(h));
 	if (!g.listened && herd_listen(h, "127.0.0.1:8080") == -1)

@@ -123,6 +123,14 @@ int herd_set_user(herd *h, const char *spec);
  * same listening addresses. herd_run() in the new image resumes. */
 int herd_set_upgrade(herd *h, char *const argv[]);
 int herd_set_upgrade_timeout(herd *h, double seconds);
+/* Recycling, as gunicorn, PHP-FPM and uWSGI do: a worker that has taken
+ * max_requests connections (plus a random jitter of up to a tenth, so
+ * workers do not all go at once), or whose RSS passes max_rss_mb, is
+ * replaced: its successor starts in the same slot, and it drains once the
+ * successor is ready. 0 disables either. Connections are counted by
+ * in-process workers' reports and, for programs, in passfd mode only. */
+int herd_set_recycling(herd *h, unsigned long long max_requests,
+		       unsigned long max_rss_mb);
 /* Validates the configuration as herd_run() would, binding nothing:
  * 0, or -1 with the reason in herd_error(). */
 int herd_check(herd *h);

@@ -340,6 +340,16 @@ static int set_ms(herd *h, uint64_t *field, double seconds, const char *what)
 	return 0;
 }
 
+int herd_set_recycling(herd *h, unsigned long long max_requests,
+		       unsigned long max_rss_mb)
+{
+	if (max_rss_mb > 1UL << 30)
+		return invalid(h, "max RSS: too large");
+	h->max_requests = max_requests;
+	h->max_rss_kib = (uint64_t)max_rss_mb * 1024;
+	return 0;
+}
+
 int herd_set_upgrade_timeout(herd *h, double seconds)
 {
 	return set_ms(h, &h->upgrade_timeout_ms, seconds, "upgrade timeout");
@@ -594,6 +604,12 @@ static int check_program(herd *h)
 		return fail(h, "%s",
 			    "notify, fd 0 and reload signals apply to "
 			    "a program only");
+	if (h->max_requests > 0 && h->argv != NULL &&
+	    h->mode != HERD_MODE_PASSFD)
+		return fail(h, "%s",
+			    "--max-requests counts a program's "
+			    "connections in passfd mode only (herd "
+			    "does not see what it accepts)");
 	if (h->watchdog_ms > 0 && h->argv != NULL && !h->notify)
 		return fail(h, "%s", "a program's watchdog needs notify");
 	if (h->handoff == HERD_HANDOFF_FD0 &&

@@ -43,6 +43,10 @@ struct herd {
 	char *upgrade_path; /* the binary, where it was at start */
 	char **upgrade_argv;
 	uint64_t upgrade_timeout_ms;
+
+	/* recycling (herd_set_recycling) */
+	uint64_t max_requests;	      /* 0: none */
+	uint64_t max_rss_kib;	      /* 0: none */
 	struct upgrade_state *resume; /* set when started by an upgrade */
 
 	/* workers run as (herd_set_user) */

@@ -40,7 +40,8 @@
 #define FAST_STOP_MS	  3000	/* SIGTERM, then SIGKILL after this */
 #define MAX_DRAINING_GENS 2	/* older generations are killed outright */
 #define RECV_BATCH	  64
-#define EXEC_POLL_MS	  10 /* ready delay over, exec not yet seen */
+#define EXEC_POLL_MS	  10   /* ready delay over, exec not yet seen */
+#define RSS_CHECK_MS	  1000 /* --max-rss: how often RSS is read */
 /* The master's fds: per worker its channel, its inbox's write end and its
  * pidfd (a program: its pidfd, its exec error pipe, and in passfd mode its
  * channel; passfd adds a copy of the worker's end, counted apart); besides,
@@ -104,7 +105,9 @@ struct master {
 	struct control *control; /* --control */
 	uint64_t started;	 /* ms, monotonic */
 	unsigned reloads;
-	unsigned long restarts;	       /* crashes of serving workers, ever */
+	unsigned long restarts; /* crashes of serving workers, ever */
+	uint64_t rss_checked;	/* --max-rss: last look, ms */
+	int recheck;		/* passfd: a worker reached --max-requests */
 	unsigned long long gone_total; /* connections of exited workers */
 	int notify_fd;	      /* --notify: the children's NOTIFY_SOCKET */
 	char notify_name[64]; /* its abstract name, '@' first */
@@ -559,6 +562,11 @@ static void on_worker_chan(herd_loop *l, int fd, unsigned events, void *arg);
 static int proc_started(struct master *m, struct proc *p, pid_t pid,
 			int chan_fd, int inbox_w)
 {
+	uint64_t n = m->h->max_requests;
+
+	/* Up to a tenth more, so that workers started together do not all
+	 * recycle together. */
+	p->request_limit = n ? n + (uint64_t)random() % (n / 10 + 1) : 0;
 	p->pid = pid;
 	p->state = PS_STARTING;
 	p->started = herd_loop_now(m->loop);
@@ -1059,7 +1067,10 @@ static int worker_message(struct proc *p, const struct msg *msg)
 		memcpy(&load, msg->data, sizeof(load));
 		p->active = load.active;
 		p->total = load.total;
-		break;
+		/* --max-requests reached: reconcile() starts its successor */
+		return the_master->h->max_requests && !p->recycle &&
+		       the_master->h->argv == NULL &&
+		       p->total >= p->request_limit;
 	case MSG_APP:
 		if (msg->hdr.dst == HERD_TO_MASTER)
 			log_status(p, msg->data, msg->hdr.len);
@@ -1496,6 +1507,9 @@ static void pass_connection(struct master *m, struct proc *p, int fd)
 {
 	m->rr = m->picked + 1; /* the next search starts past this one */
 	p->assigned++;
+	if (m->h->argv != NULL && m->h->max_requests && !p->recycle &&
+	    p->assigned >= p->request_limit)
+		m->recheck = 1; /* a program's count is the master's */
 	/* can_take() saw an empty queue and a live channel, so this sends or
 	 * queues; it fails (and closes fd) only when memory runs out. */
 	if (proc_send(m, p, MSG_CONNECTION, NULL, 0, &fd, 1) == -1)
@@ -1591,6 +1605,10 @@ static void on_listener(herd_loop *l, int lfd, unsigned events, void *arg)
 		m->starved = 0;
 		pass_connection(m, p, fd);
 	}
+	if (m->recheck) {
+		m->recheck = 0;
+		reconcile(m);
+	}
 	passfd_update(m);
 }
 
@@ -1628,6 +1646,71 @@ static void passfd_update(struct master *m)
 			herd_loop_del(m->loop, h->addrs[i].fd);
 	}
 	m->accepting = want;
+}
+
+/* ---- recycling ------------------------------------------------------------
+ */
+
+static unsigned long rss_kib(pid_t pid);
+
+/* --max-requests, --max-rss: a worker past a limit is marked; its slot then
+ * counts as empty, so fill_slots() starts a successor in the same slot, and
+ * the worker drains once that successor is ready. Returns when to look
+ * again (RSS is read once a second). */
+static uint64_t recycle(struct master *m, uint64_t now)
+{
+	herd *h = m->h;
+	int rss_due = h->max_rss_kib && now >= m->rss_checked + RSS_CHECK_MS;
+	size_t draining = 0;
+
+	if (!h->max_requests && !h->max_rss_kib)
+		return UINT64_MAX;
+	if (rss_due)
+		m->rss_checked = now;
+	/* At most one recycled worker draining per slot: however low the
+	 * limits, they cannot pile up past the fd budget. */
+	for (size_t i = 0; i < m->procs.n; i++)
+		draining += m->procs.v[i]->gen == m->gen &&
+			    m->procs.v[i]->state == PS_DRAINING;
+	for (size_t i = 0; i < m->procs.n; i++) {
+		struct proc *p = m->procs.v[i], *next;
+		uint64_t taken = h->argv != NULL ? p->assigned : p->total;
+		unsigned long rss;
+
+		if (p->gen != m->gen || p->state != PS_READY)
+			continue;
+		if (p->recycle) {
+			next = proc_in_slot(&m->procs, m->gen, p->slot);
+			if (next != NULL && next->state == PS_READY) {
+				log_info("worker %d: pid %d takes over from "
+					 "pid %d",
+					 p->slot, (int)next->pid, (int)p->pid);
+				quit_proc(m, p);
+			}
+			continue;
+		}
+		if (draining + 1 > (size_t)m->nworkers)
+			continue; /* looked at again on the next report */
+		if (h->max_requests && taken >= p->request_limit) {
+			draining++;
+			p->recycle = 1;
+			log_info("worker %d (pid %d) took %llu connections "
+				 "(limit %llu); replacing it",
+				 p->slot, (int)p->pid,
+				 (unsigned long long)taken,
+				 (unsigned long long)p->request_limit);
+		} else if (rss_due &&
+			   (rss = rss_kib(p->pid)) > h->max_rss_kib) {
+			draining++;
+			p->recycle = 1;
+			log_info(
+			    "worker %d (pid %d) uses %lu KiB (limit %llu); "
+			    "replacing it",
+			    p->slot, (int)p->pid, rss,
+			    (unsigned long long)h->max_rss_kib);
+		}
+	}
+	return h->max_rss_kib ? m->rss_checked + RSS_CHECK_MS : UINT64_MAX;
 }
 
 /* ---- herd ctl -------------------------------------------------------------
@@ -2020,6 +2103,7 @@ static void reconcile(struct master *m)
 		if (m->pending != 0)
 			next = earlier(next, m->pending_since + m->pending_ms);
 		next = earlier(next, enforce_watchdog(m, now));
+		next = earlier(next, recycle(m, now));
 		if (m->check_pid != 0 && now >= m->check_deadline) {
 			log_error("upgrade: '%s --check' did not finish in "
 				  "time; killing it",
@@ -2212,6 +2296,7 @@ int master_run(herd *h)
 	if ((m->sd_watchdog_ms = sdnotify_watchdog_ms()) > 0)
 		on_sd_watchdog(m->loop, m->sd_watchdog, m);
 	m->started = herd_loop_now(m->loop);
+	srandom((unsigned)m->pid ^ (unsigned)m->started);
 	if (h->control_path != NULL) {
 		char err[256];
 

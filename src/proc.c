@@ -63,7 +63,7 @@ struct proc *proc_in_slot(const struct proctab *t, unsigned gen, int slot)
 	for (size_t i = 0; i < t->n; i++) {
 		struct proc *p = t->v[i];
 
-		if (p->gen == gen && p->slot == slot &&
+		if (p->gen == gen && p->slot == slot && !p->recycle &&
 		    (p->state == PS_STARTING || p->state == PS_READY))
 			return p;
 	}

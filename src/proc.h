@@ -35,7 +35,9 @@ struct proc {
 	int exec_error[2];    /* struct spawn_error: stage, errno */
 	uint64_t watchdog_at; /* --watchdog: killed if silent until then */
 	int watchdog_trigger; /* it sent WATCHDOG=trigger */
-	uint64_t started;     /* ms, monotonic */
+	int recycle; /* past a limit: replaced once its successor is ready */
+	uint64_t request_limit; /* --max-requests, with this worker's jitter */
+	uint64_t started;	/* ms, monotonic */
 	uint64_t
 	    deadline;	 /* SIGKILL at this time (DRAINING, STOPPING); 0 none */
 	int killed;	 /* SIGKILL sent */
@@ -55,7 +57,8 @@ struct proc *proc_add(struct proctab *t);
 /* Removes p from the table and frees it; the caller closed its fds. */
 void proc_remove(struct proctab *t, struct proc *p);
 struct proc *proc_by_pid(const struct proctab *t, pid_t pid);
-/* The live worker of generation gen in slot, not draining or stopping. */
+/* The live worker of generation gen in slot, not draining or stopping, nor
+ * being recycled (its replacement is the one). */
 struct proc *proc_in_slot(const struct proctab *t, unsigned gen, int slot);
 void proctab_free(struct proctab *t);
 
