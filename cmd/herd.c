@@ -43,6 +43,8 @@ static const char usage_text[] =
     "  -u, --user USER[:GROUP]     run the workers as this user\n"
     "  -p, --pid-file PATH         write the master's pid here\n"
     "      --control PATH          a control socket for herd ctl (0600)\n"
+    "      --metrics ADDR          serve metrics (Prometheus) over HTTP at\n"
+    "                              http://ADDR/metrics\n"
     "      --max-requests N        replace a worker after about N\n"
     "                              connections (plus up to a tenth)\n"
     "      --max-rss MB            replace a worker whose RSS passes MB\n"
@@ -93,6 +95,7 @@ enum {
 	OPT_CONTROL,
 	OPT_MAX_REQUESTS,
 	OPT_MAX_RSS,
+	OPT_METRICS,
 };
 
 static const struct option options[] = {
@@ -113,6 +116,7 @@ static const struct option options[] = {
     {"control", required_argument, NULL, OPT_CONTROL},
     {"max-requests", required_argument, NULL, OPT_MAX_REQUESTS},
     {"max-rss", required_argument, NULL, OPT_MAX_RSS},
+    {"metrics", required_argument, NULL, OPT_METRICS},
     {"upgrade-timeout", required_argument, NULL, OPT_UPGRADE_TIMEOUT},
     {"shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN},
     {"log", required_argument, NULL, OPT_LOG},
@@ -317,6 +321,10 @@ static int apply(herd *h, int c, const char *arg, int *verbosity)
 			opt_max_rss = v;
 		return 0;
 	}
+	case OPT_METRICS:
+		if (herd_set_metrics(h, arg) == -1)
+			return usage_error("--metrics", "%s", herd_error(h));
+		return 0;
 	case OPT_CONTROL:
 		if (herd_set_control(h, arg) == -1)
 			return usage_error("--control", "'%s': bad path", arg);

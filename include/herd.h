@@ -104,6 +104,9 @@ int herd_set_shutdown_timeout(herd *h, double seconds);
 int herd_set_pid_file(herd *h, const char *path);
 /* A control socket for `herd ctl` (mode 0600; root and this uid only). */
 int herd_set_control(herd *h, const char *path);
+/* Serves the control socket's metrics (Prometheus text) over HTTP at
+ * ADDR, GET /metrics, from the master; parsed like herd_listen(). */
+int herd_set_metrics(herd *h, const char *addr);
 int herd_set_log_file(herd *h, const char *path); /* reopened on SIGUSR1 */
 void herd_set_log_level(herd *h, int level);
 

@@ -38,6 +38,7 @@ struct client {
 struct control {
 	herd_loop *loop;
 	int fd;
+	int http; /* --metrics: GET /metrics, no credentials */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	control_fn fn;
 	void *arg;
@@ -103,6 +104,25 @@ static void client_free(struct client *cl)
 
 static void on_client(herd_loop *l, int fd, unsigned events, void *arg);
 
+/* HTTP: once the request head is in, the metrics or a 404. */
+static void client_run_http(struct client *cl)
+{
+	struct ctl_reply r = {0};
+	int found = strncmp(cl->in, "GET /metrics ", 13) == 0 ||
+		    strncmp(cl->in, "GET /metrics\r", 13) == 0;
+
+	if (found)
+		cl->c->fn(cl->c->arg, "metrics", "", &r);
+	ctl_printf(&cl->out,
+		   "HTTP/1.0 %s\r\nContent-Type: text/plain; "
+		   "version=0.0.4\r\nContent-Length: %zu\r\nConnection: "
+		   "close\r\n\r\n%.*s",
+		   found ? "200 OK" : "404 Not Found", found ? r.len : 10,
+		   found ? (int)r.len : 10, found ? r.buf : "not found\n");
+	free(r.buf);
+	herd_loop_mod(cl->c->loop, cl->fd, HERD_WRITE);
+}
+
 /* The first line of the reply says how it went; the body follows. */
 static void client_run(struct client *cl)
 {
@@ -144,7 +164,12 @@ static void client_read(struct client *cl)
 		}
 		cl->in_len += (size_t)n;
 		cl->in[cl->in_len] = '\0';
-		if (memchr(cl->in, '\n', cl->in_len) != NULL) {
+		if (cl->c->http && (strstr(cl->in, "\r\n\r\n") != NULL ||
+				    strstr(cl->in, "\n\n") != NULL)) {
+			client_run_http(cl);
+			return;
+		}
+		if (!cl->c->http && memchr(cl->in, '\n', cl->in_len) != NULL) {
 			client_run(cl);
 			return;
 		}
@@ -232,7 +257,7 @@ static void on_listen(herd_loop *l, int lfd, unsigned events, void *arg)
 					 strerror(errno));
 			return;
 		}
-		if (!peer_allowed(fd, &cred)) {
+		if (!c->http && !peer_allowed(fd, &cred)) {
 			static const char e[] =
 			    "error: refused: not root or herd's own user\n";
 
@@ -353,6 +378,25 @@ struct control *control_open(herd_loop *l, const char *path, control_fn fn,
 	return c;
 }
 
+struct control *control_open_http(herd_loop *l, int lfd, control_fn fn,
+				  void *arg, char *err, size_t errlen)
+{
+	struct control *c = calloc(1, sizeof(*c));
+
+	if (c == NULL || herd_loop_add(l, lfd, HERD_READ, on_listen, c) == -1) {
+		snprintf(err, errlen, "--metrics: %s", strerror(errno));
+		free(c);
+		close(lfd);
+		return NULL;
+	}
+	c->loop = l;
+	c->fd = lfd;
+	c->http = 1;
+	c->fn = fn;
+	c->arg = arg;
+	return c;
+}
+
 int control_fd(const struct control *c)
 {
 	return c->fd;
@@ -380,6 +424,7 @@ void control_close(struct control *c)
 			client_free(c->clients[i]);
 	herd_loop_del(c->loop, c->fd);
 	close(c->fd);
-	unlink(c->path);
+	if (!c->http)
+		unlink(c->path);
 	free(c);
 }

@@ -26,6 +26,10 @@ typedef void (*control_fn)(void *arg, const char *cmd, const char *args,
  * err on failure. */
 struct control *control_open(herd_loop *l, const char *path, control_fn fn,
 			     void *arg, char *err, size_t errlen);
+/* The same commands' "metrics" over HTTP (--metrics ADDR): GET /metrics
+ * on lfd, a listening socket it takes; anyone who can connect may read. */
+struct control *control_open_http(herd_loop *l, int lfd, control_fn fn,
+				  void *arg, char *err, size_t errlen);
 /* Closes it and removes its file. */
 void control_close(struct control *c);
 /* In a new worker: frees the memory, touching neither fds nor file. */

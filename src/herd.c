@@ -147,6 +147,14 @@ int herd_set_control(herd *h, const char *path)
 	return set_string(h, &h->control_path, path);
 }
 
+int herd_set_metrics(herd *h, const char *addr)
+{
+	if (addr_parse(addr, &h->metrics_addr, h->err, sizeof(h->err)) == -1)
+		return -1;
+	h->metrics = 1;
+	return 0;
+}
+
 int herd_set_log_file(herd *h, const char *path)
 {
 	return set_string(h, &h->log_file, path);

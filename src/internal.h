@@ -27,6 +27,8 @@ struct herd {
 	uint64_t shutdown_ms;
 	char *pid_file;
 	char *control_path; /* --control */
+	int metrics;	    /* --metrics: metrics_addr is set */
+	struct listen_addr metrics_addr;
 	char *log_file;
 	int log_level;
 

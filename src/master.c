@@ -103,6 +103,7 @@ struct master {
 	herd_timer *sd_watchdog; /* WATCHDOG=1 to herd's service manager */
 	uint64_t sd_watchdog_ms;
 	struct control *control; /* --control */
+	struct control *metrics; /* --metrics */
 	uint64_t started;	 /* ms, monotonic */
 	unsigned reloads;
 	unsigned long restarts; /* crashes of serving workers, ever */
@@ -394,6 +395,7 @@ static void master_release(struct master *m)
 	for (size_t i = 0; i < m->nleftover; i++)
 		chan_free(m->leftover[i]);
 	control_forget(m->control);
+	control_forget(m->metrics);
 	proctab_free(&m->procs);
 	loop_free(m->loop);
 	free(m);
@@ -2248,6 +2250,7 @@ static void master_free(struct master *m)
 	if (m->notify_fd >= 0)
 		close(m->notify_fd);
 	control_close(m->control);
+	control_close(m->metrics);
 	sdnotify_close();
 	if (m->masked)
 		sigprocmask(SIG_SETMASK, &m->oldmask, NULL);
@@ -2299,7 +2302,6 @@ int master_run(herd *h)
 	srandom((unsigned)m->pid ^ (unsigned)m->started);
 	if (h->control_path != NULL) {
 		char err[256];
-
 		if ((m->control =
 			 control_open(m->loop, h->control_path, control_command,
 				      m, err, sizeof(err))) == NULL) {
@@ -2307,6 +2309,21 @@ int master_run(herd *h)
 			master_free(m);
 			return 1;
 		}
+	}
+	if (h->metrics) {
+		char err[256];
+
+		if (addr_bind(&h->metrics_addr, err, sizeof(err)) == -1 ||
+		    (m->metrics = control_open_http(m->loop, h->metrics_addr.fd,
+						    control_command, m, err,
+						    sizeof(err))) == NULL) {
+			h->metrics_addr.fd = -1;
+			log_error("--metrics: %s", err);
+			master_free(m);
+			return 1;
+		}
+		h->metrics_addr.fd = -1; /* the control's now */
+		log_info("metrics on http://%s/metrics", h->metrics_addr.text);
 	}
 	if (h->resume != NULL && upgrade_resume(m) == -1) {
 		log_error("upgrade: cannot resume: %s", strerror(errno));

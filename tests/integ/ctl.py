@@ -201,6 +201,34 @@ def test_metrics():
         ht.ok(m.get("herd_connections_total", 0) >= 1, "metrics: connections counted", repr(m))
 
 
+def http_get(port, path):
+    s = socket.create_connection((ht.HOST, port), timeout=5)
+    s.sendall(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+    data = b""
+    while True:
+        got = s.recv(65536)
+        if not got:
+            break
+        data += got
+    s.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    return head.split(b"\r\n")[0].decode(), body.decode()
+
+
+def test_metrics_over_http():
+    port = ht.free_port()
+    with ht.Herd("-w", "2", "--metrics", "%s:%d" % (ht.HOST, port),
+                 name="herd --metrics") as h:
+        status_line, body = http_get(port, "/metrics")
+        m = parse_metrics(body)
+        ht.ok(status_line == "HTTP/1.0 200 OK" and m is not None and
+              m.get("herd_workers_wanted") == 2,
+              "--metrics: GET /metrics is Prometheus text over HTTP", status_line + "\n" + body)
+        status_line, _ = http_get(port, "/other")
+        ht.ok(status_line.startswith("HTTP/1.0 404"), "--metrics: another path is 404")
+        ht.ok(ht.get(h.addr, "/").status == 200, "and the pool serves on its own port")
+
+
 def test_usage():
     p = subprocess.run([ht.HERD, "ctl"], capture_output=True, timeout=10,
                        env={k: v for k, v in os.environ.items() if k != "HERD_CONTROL"})
@@ -214,5 +242,5 @@ def test_usage():
 
 
 ht.run(test_status_agrees, test_scale_reload_quit, test_bad_commands, test_other_user_refused,
-       test_socket_ownership, test_metrics, test_usage)
+       test_socket_ownership, test_metrics, test_metrics_over_http, test_usage)
 ht.done()
