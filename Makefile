@@ -26,7 +26,7 @@ PROG_SRC  = $(wildcard tests/progs/*.c)
 # $(call objs,DIR,SOURCES)
 objs = $(patsubst %.c,$(1)/obj/%.o,$(2))
 
-.PHONY: all run test unit asan bench install uninstall clean
+.PHONY: all run test unit asan bench fuzz install uninstall clean
 
 all: $(BUILD)/libherd.a $(BUILD)/herd $(patsubst examples/%.c,$(BUILD)/examples/%,$(EX_SRC))
 
@@ -74,6 +74,33 @@ test: asan
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	prove $(PROVE_FLAGS) $(ASAN_UNIT) tests/integ/*.py
+
+# libFuzzer targets (clang): each runs FUZZ_SECONDS from its seed corpus
+# in fuzz/corpus/; what it learns goes to build/fuzz/, a crash stops make.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_FLAGS    = -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+                -g -O1
+FUZZ_TARGETS  = $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard fuzz/*.c))
+
+$(BUILD)/fuzz/%: fuzz/%.c $(LIB_SRC) demo/http_parse.c $(wildcard include/*.h src/*.h demo/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE $(WARN) -Iinclude -Isrc -Idemo $(FUZZ_FLAGS) \
+	    -o $@ $< $(LIB_SRC) demo/http_parse.c
+
+fuzz: $(FUZZ_TARGETS)
+	@for t in $(FUZZ_TARGETS); do \
+	    n=$$(basename $$t); mkdir -p $(BUILD)/fuzz/corpus-$$n; \
+	    echo "fuzz: $$n for $(FUZZ_SECONDS) s"; \
+	    if ! $$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	        -artifact_prefix=$(BUILD)/fuzz/$$n- \
+	        $(BUILD)/fuzz/corpus-$$n fuzz/corpus/$$n \
+	        > $(BUILD)/fuzz/$$n.log 2>&1; then \
+	        tail -40 $(BUILD)/fuzz/$$n.log; exit 1; \
+	    fi; \
+	    grep -E '^stat::(number_of_executed_units|peak_rss_mb)' \
+	        $(BUILD)/fuzz/$$n.log; \
+	done
 
 # Figures, not pass/fail: see bench/.
 $(BUILD)/chanbench: bench/chanbench.c $(BUILD)/libherd.a

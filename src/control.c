@@ -45,7 +45,8 @@ struct control {
 	struct client *clients[CLIENTS_MAX];
 };
 
-static void vappend(struct ctl_reply *r, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void
+vappend(struct ctl_reply *r, const char *fmt, va_list ap)
 {
 	va_list again;
 	int n;
