@@ -105,6 +105,21 @@ static void client_free(struct client *cl)
 
 static void on_client(herd_loop *l, int fd, unsigned events, void *arg);
 
+void control_split(char *line, char **cmd, char **args)
+{
+	char *end;
+
+	line[strcspn(line, "\r\n")] = '\0';
+	*cmd = line + strspn(line, " \t");
+	*args = *cmd + strcspn(*cmd, " \t");
+	if (**args != '\0')
+		*(*args)++ = '\0';
+	*args += strspn(*args, " \t");
+	end = *args + strlen(*args); /* trailing blanks are not an argument */
+	while (end > *args && (end[-1] == ' ' || end[-1] == '\t'))
+		*--end = '\0';
+}
+
 /* HTTP: once the request head is in, the metrics or a 404. */
 static void client_run_http(struct client *cl)
 {
@@ -128,14 +143,9 @@ static void client_run_http(struct client *cl)
 static void client_run(struct client *cl)
 {
 	struct ctl_reply r = {0};
-	char *cmd = cl->in, *args;
+	char *cmd, *args;
 
-	cmd[strcspn(cmd, "\r\n")] = '\0';
-	cmd += strspn(cmd, " \t");
-	args = cmd + strcspn(cmd, " \t");
-	if (*args != '\0')
-		*args++ = '\0';
-	args += strspn(args, " \t");
+	control_split(cl->in, &cmd, &args);
 	if (*cmd == '\0')
 		ctl_fail(&r, "empty command");
 	else

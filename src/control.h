@@ -37,6 +37,10 @@ void control_forget(struct control *c);
 /* Its listening fd, for a binary upgrade to hand over. */
 int control_fd(const struct control *c);
 
+/* Splits a command line in place: *cmd its first word, *args the rest,
+ * both without surrounding blanks or the line's end. Pure; fuzzed. */
+void control_split(char *line, char **cmd, char **args);
+
 void ctl_printf(struct ctl_reply *r, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void ctl_fail(struct ctl_reply *r, const char *fmt, ...)

@@ -87,6 +87,17 @@ unsigned long long sdnotify_monotonic_usec(void);
 /* How often to send WATCHDOG=1 (ms), or 0 when no watchdog is asked. */
 uint64_t sdnotify_watchdog_ms(void);
 void sdnotify_close(void);
+/* What a child's notification says: sd_notify's KEY=value lines. */
+struct sd_note {
+	int ready;	    /* READY=1 */
+	int watchdog;	    /* WATCHDOG=1 */
+	int trigger;	    /* WATCHDOG=trigger */
+	const char *status; /* the last STATUS=, or NULL */
+	size_t status_len;
+};
+/* Parses text[0..len); text[len] must be writable, lines are cut in
+ * place. Pure: the master acts on the result; fuzzed. */
+void sdnotify_parse(char *text, size_t len, struct sd_note *n);
 
 /* spawn.c */
 #include <signal.h>

@@ -1124,27 +1124,22 @@ static void on_worker_chan(herd_loop *l, int fd, unsigned events, void *arg)
 static int notify_message(struct master *m, struct proc *p, char *text,
 			  size_t len)
 {
+	struct sd_note n;
 	int changed = 0;
 
-	for (char *line = text, *end; line < text + len; line = end + 1) {
-		if ((end = memchr(line, '\n', (size_t)(text + len - line))) ==
-		    NULL)
-			end = text + len;
-		*end = '\0';
-		if (strcmp(line, "READY=1") == 0 && p->state == PS_STARTING) {
-			mark_ready(m, p);
-			changed = 1;
-		} else if (strncmp(line, "STATUS=", 7) == 0) {
-			log_status(p, (unsigned char *)line + 7,
-				   strlen(line + 7));
-		} else if (strcmp(line, "WATCHDOG=1") == 0) {
-			p->watchdog_at =
-			    herd_loop_now(m->loop) + m->h->watchdog_ms;
-		} else if (strcmp(line, "WATCHDOG=trigger") == 0) {
-			p->watchdog_at = herd_loop_now(m->loop);
-			p->watchdog_trigger = 1;
-			changed = 1;
-		}
+	sdnotify_parse(text, len, &n);
+	if (n.status != NULL)
+		log_status(p, (const unsigned char *)n.status, n.status_len);
+	if (n.ready && p->state == PS_STARTING) {
+		mark_ready(m, p);
+		changed = 1;
+	}
+	if (n.watchdog)
+		p->watchdog_at = herd_loop_now(m->loop) + m->h->watchdog_ms;
+	if (n.trigger) {
+		p->watchdog_at = herd_loop_now(m->loop);
+		p->watchdog_trigger = 1;
+		changed = 1;
 	}
 	return changed;
 }

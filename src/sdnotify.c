@@ -103,3 +103,24 @@ void sdnotify_close(void)
 		close(notify_fd);
 	notify_fd = -1;
 }
+
+void sdnotify_parse(char *text, size_t len, struct sd_note *n)
+{
+	memset(n, 0, sizeof(*n));
+	for (char *line = text, *end; line < text + len; line = end + 1) {
+		if ((end = memchr(line, '\n', (size_t)(text + len - line))) ==
+		    NULL)
+			end = text + len;
+		*end = '\0';
+		if (strcmp(line, "READY=1") == 0) {
+			n->ready = 1;
+		} else if (strncmp(line, "STATUS=", 7) == 0) {
+			n->status = line + 7;
+			n->status_len = (size_t)(end - line - 7);
+		} else if (strcmp(line, "WATCHDOG=1") == 0) {
+			n->watchdog = 1;
+		} else if (strcmp(line, "WATCHDOG=trigger") == 0) {
+			n->trigger = 1;
+		}
+	}
+}
