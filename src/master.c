@@ -1400,18 +1400,16 @@ static void reopen(struct master *m)
 	int reopened = log_reopen() == 0 && m->h->log_file != NULL;
 
 	for (size_t i = 0; i < m->procs.n; i++) {
+		int fd;
+
+		if (m->h->argv != NULL) { /* a program reopens its own */
+			proc_signal(m->procs.v[i], SIGUSR1);
+			continue;
+		}
 		/* The master's new file, as a worker that dropped privileges
 		 * may not open the path again. */
-		int fd = reopened ? fcntl(log_fd(), F_DUPFD_CLOEXEC, 0) : -1;
-
-		if (m->h->argv != NULL) {
-			proc_signal(m->procs.v[i], SIGUSR1);
-			if (fd >= 0)
-				close(fd);
-		} else {
-			proc_send(m, m->procs.v[i], MSG_REOPEN, NULL, 0, &fd,
-				  fd >= 0);
-		}
+		fd = reopened ? fcntl(log_fd(), F_DUPFD_CLOEXEC, 0) : -1;
+		proc_send(m, m->procs.v[i], MSG_REOPEN, NULL, 0, &fd, fd >= 0);
 	}
 	log_info("log reopened");
 }
