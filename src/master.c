@@ -682,18 +682,31 @@ static void describe_exit(int status, char *buf, size_t len)
 		snprintf(buf, len, "ended with wait status %#x", status);
 }
 
-/* The respawn delay for a slot whose worker just died: 0 the first time,
- * then doubling from BACKOFF_FIRST_MS up to BACKOFF_MAX_MS while it keeps
- * dying within HEALTHY_MS of its start. */
-static uint64_t slot_backoff(struct master *m, int slot, uint64_t lived)
+/* The respawn delay for a slot whose worker just died.
+ *
+ * A worker that was ready and had lived BACKOFF_FIRST_MS (proven) showed
+ * that it can start: it is replaced at once, as nginx does, whatever killed
+ * it (a crash on one request, the OOM killer, an operator), and the slot's
+ * count of quick deaths starts again.
+ *
+ * Any other death (before ready, within BACKOFF_FIRST_MS, or by the
+ * watchdog) is a quick death: 0 the first time, then doubling from
+ * BACKOFF_FIRST_MS up to BACKOFF_MAX_MS while the slot's workers keep dying
+ * so; one that lived HEALTHY_MS starts the count again. A crash loop at
+ * start-up backs off; a pool under fire keeps its strength, and the master
+ * never forks for a slot more often than every BACKOFF_FIRST_MS unless the
+ * worker before lived that long. */
+static uint64_t slot_backoff(struct master *m, int slot, uint64_t lived,
+			     int ready)
 {
 	struct slot_state *s = &m->slots[slot];
 	uint64_t delay;
 
-	if (lived >= HEALTHY_MS)
+	if (lived >= HEALTHY_MS || (ready && lived >= BACKOFF_FIRST_MS))
 		s->fails = 0;
-	s->fails++;
-	if (s->fails == 1)
+	if (ready && lived >= BACKOFF_FIRST_MS)
+		delay = 0;
+	else if (++s->fails == 1)
 		delay = 0;
 	else if (s->fails - 2 >= 6)
 		delay = BACKOFF_MAX_MS;
@@ -739,6 +752,7 @@ static void proc_gone(struct master *m, struct proc *p)
 static void proc_exited(struct master *m, struct proc *p, int status)
 {
 	int slot = p->slot, crashed = p->state <= PS_READY;
+	int ready = p->state == PS_READY;
 	unsigned gen = p->gen;
 	uint64_t lived = herd_loop_now(m->loop) - p->started;
 	char why[96], what[160];
@@ -780,8 +794,9 @@ static void proc_exited(struct master *m, struct proc *p, int status)
 	} else if (gen == m->gen && slot < m->nworkers) {
 		m->slots[slot].restarts++;
 		m->restarts++;
-		log_warn("%s; restarting in %llu ms", what,
-			 (unsigned long long)slot_backoff(m, slot, lived));
+		log_warn(
+		    "%s; restarting in %llu ms", what,
+		    (unsigned long long)slot_backoff(m, slot, lived, ready));
 	} else {
 		log_warn("%s", what);
 	}
@@ -1328,7 +1343,7 @@ static uint64_t enforce_watchdog(struct master *m, uint64_t now)
 		 * not be replaced (and dump core) in a tight loop. */
 		log_warn("worker %d: restarting in %llu ms", p->slot,
 			 (unsigned long long)slot_backoff(m, p->slot,
-							  now - p->started));
+							  now - p->started, 0));
 	}
 	return next;
 }
@@ -1970,7 +1985,7 @@ static uint64_t fill_slots(struct master *m, unsigned gen, uint64_t now)
 				abandon_pending(m, "could not be started");
 				break;
 			}
-			next = earlier(next, now + slot_backoff(m, s, 0));
+			next = earlier(next, now + slot_backoff(m, s, 0, 0));
 		}
 	}
 	for (size_t i = 0; i < m->procs.n; i++) {

@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
 """respawn.py: a worker killed with SIGKILL is replaced in its slot and the
-master stays up; a slot that keeps dying young is backed off; workers die
-with their master. Also measures (reports, does not assert) how long a
+master stays up; a ready worker is replaced at once every time, a slot whose
+workers die before they are ready is backed off; workers die with their
+master. Also measures (reports, does not assert) how long a
 slot goes without a worker after a SIGKILL."""
 import os
 import re
+import shutil
 import signal
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -39,38 +42,70 @@ def test_kill_9_is_replaced_in_the_same_slot():
               "SIGKILLed worker: the replacement answers /whoami as slot %d" % slot, repr(a))
 
 
-def test_backoff_grows_for_a_slot_that_keeps_dying():
+def restart_delay(h, mark, pid):
+    m = re.search(r"worker 0 \(pid %d, generation 1\) [^;\n]*; restarting in (\d+) ms"
+                  % pid, h.log()[mark:])
+    return int(m.group(1)) if m else None
+
+
+def test_ready_worker_is_replaced_at_once_every_time():
+    # A worker that was ready had shown that it can start: killing it again
+    # and again (the OOM killer, an operator, a crash on one request) never
+    # leaves its slot waiting, as in nginx.
     with ht.Herd("-w", "2") as h:
         pid = [p for p, (s, g) in h.worker_info().items() if s == 0][0]
         delays = []
         for _ in range(4):
+            time.sleep(0.15)  # ready, and past the 100 ms between two starts
             mark = h.mark()
             new = kill_and_wait_replacement(h, pid, 0)
-            m = re.search(r"worker 0 \(pid %d, generation 1\) killed by signal 9[^;\n]*; "
-                          r"restarting in (\d+) ms" % pid, h.log()[mark:])
-            delays.append(int(m.group(1)) if m else None)
+            delays.append(restart_delay(h, mark, pid))
             if new is None:
                 break
             pid = new
-        ht.ok(delays[:3] == [0, 100, 200] and all(a is not None and b is not None and a < b
-                                                 for a, b in zip(delays, delays[1:])),
-              "quick deaths in a row: restart delays grow 0, 100, 200, ... ms",
-              "delays %r" % delays)
-        ht.ok(h.running() and len(h.workers()) == 2, "quick deaths in a row: the master stays up")
+        ht.is_(delays, [0, 0, 0, 0], "a ready worker SIGKILLed 4 times in a row: "
+               "replaced at once each time (no back-off)")
+        ht.ok(h.running() and len(h.workers()) == 2, "and the master stays up with 2 workers")
 
 
-def test_backoff_resets_after_a_healthy_run():
+# A program that dies before it is ready (--ready-delay) unless FLAG exists.
+DIES_YOUNG = "if [ -e \"$0\" ]; then exec sleep 1000; fi; sleep 0.05; exit 3"
+
+
+def test_backoff_grows_then_resets_after_a_healthy_run():
     healthy = ht.source_define("src/master.c", "HEALTHY_MS", 10000) / 1000
-    with ht.Herd("-w", "1") as h:
-        pid = h.workers()[0]
-        for _ in range(2):  # restarts at 0 and 100 ms
-            pid = kill_and_wait_replacement(h, pid, 0) or pid
+    d = tempfile.mkdtemp(prefix="herd-respawn-")
+    flag = os.path.join(d, "flag")
+    try:
+        backoff_and_reset(healthy, flag)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def backoff_and_reset(healthy, flag):
+    with ht.Herd("-w", "1", "--ready-delay", "60", "--", "/bin/sh", "-c", DIES_YOUNG, flag,
+                 wait_ready=False, report_clean=False,
+                 name="herd -w 1 -- sh (dies young)") as h:
+        ms = [100, 200, 400]
+        found = [h.wait_log(r"exited with status 3; restarting in %d ms" % m, timeout=10)
+                 for m in ms]
+        ht.ok(all(found), "a worker dying before it is ready: restarts back off "
+              "0, 100, 200, 400 ms", lambda: h.log()[-1500:])
+        open(flag, "w").close()
+        m = h.wait_log(r"worker 0 started \(pid (\d+)", since=found[-1].end(), timeout=10)
+        pid = int(m.group(1)) if m else 0
+        ht.ok(pid and ht.alive(pid), "with the flag set it lives")
         time.sleep(healthy + 0.5)
+        os.unlink(flag)
         mark = h.mark()
-        kill_and_wait_replacement(h, pid, 0)
-        m = re.search(r"restarting in (\d+) ms", h.log()[mark:])
-        ht.ok(m and m.group(1) == "0",
-              "a worker that lived over %g s: restarted at once again (back-off reset)" % healthy,
+        if pid:
+            os.kill(pid, signal.SIGKILL)
+        m = h.wait_log(r"killed by signal 9[^;\n]*; restarting in (\d+) ms", since=mark, timeout=10)
+        ht.ok(m and m.group(1) == "0", "once a worker lived %g s, its death restarts at "
+              "once (back-off reset)" % healthy, lambda: h.log()[mark:])
+        m = h.wait_log(r"exited with status 3; restarting in (\d+) ms", since=mark, timeout=10)
+        ht.ok(m and m.group(1) == "100", "and the next young death counts afresh "
+              "(100 ms, not 800)",
               lambda: h.log()[mark:])
 
 
@@ -111,7 +146,7 @@ def test_workers_die_with_the_master():
 
 
 ht.run(test_kill_9_is_replaced_in_the_same_slot,
-       test_backoff_grows_for_a_slot_that_keeps_dying,
-       test_backoff_resets_after_a_healthy_run,
+       test_ready_worker_is_replaced_at_once_every_time,
+       test_backoff_grows_then_resets_after_a_healthy_run,
        test_respawn_latency,
        test_workers_die_with_the_master)
