@@ -14,12 +14,19 @@ import herdtest as ht  # noqa: E402
 ABUSE = os.path.join(ht.BUILD, "progs", "abuse")
 N = 3
 ROUNDS = 500
+DELAY_MS = 1500  # the attack waits this long: the master's fds are counted first
+
+
+def nfds(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
 
 
 def test_abuse_is_refused_and_harmless():
-    with ht.Herd("{addr}", str(N), str(ROUNDS), prog=ABUSE,
-                 name="progs/abuse ADDR %d %d" % (N, ROUNDS)) as h:
-        ht.ok(ht.wait_until(lambda: h.count_log(r"status: abuse done") == N, 15),
+    with ht.Herd("{addr}", str(N), str(ROUNDS), str(DELAY_MS), prog=ABUSE,
+                 name="progs/abuse ADDR %d %d %d" % (N, ROUNDS, DELAY_MS)) as h:
+        before = nfds(h.pid)
+        ht.ok(h.count_log(r"abuse done") == 0, "the master's fds are counted before the attack")
+        ht.ok(ht.wait_until(lambda: h.count_log(r"status: abuse done") == N, 20),
               "all %d workers finished their attacks" % N, lambda: h.log()[-2000:])
         workers = set(h.workers())
         started = set(h.worker_info())
@@ -39,6 +46,22 @@ def test_abuse_is_refused_and_harmless():
         ht.ok(ht.wait_until(clean, 5, step=0.1),
               "no fd of a refused message is left open, in the master or a worker",
               lambda: "\n".join(last))
+        sent = sum(int(x) for x in re.findall(r"abuse done: (\d+) sent", h.log()))
+        # The master logs each channel's count of refusals at the first ten
+        # and every 1000th: the highest per channel is a lower bound.
+        at_master = {}
+        for fd, n in re.findall(r" %d master: channel fd (\d+): message refused [^;]*; (\d+) "
+                                r"so far" % h.pid, h.log()):
+            at_master[fd] = max(at_master.get(fd, 0), int(n))
+        after = nfds(h.pid)
+        refused_m = sum(at_master.values())
+        ht.is_(after, before, "the master holds as many fds after refusing %d+ bad messages "
+               "as before (%d)" % (refused_m, before))
+        ht.ok(refused_m >= 1000, "the master refused thousands of them (%d+, of %d written to "
+              "all channels)" % (refused_m, sent), lambda: h.log()[-2000:])
+        ht.diag("channel abuse: %d bad messages written by %d workers, %d+ refused by the "
+                "master; master fds %d before, %d after; %d refusal lines logged"
+                % (sent, N, refused_m, before, after, refused))
         answers = [ht.raw_exchange(h.addr, b"") for _ in range(10)]
         ht.ok(all(a == b"ok\n" for a in answers), "the workers still serve", repr(answers))
 
