@@ -176,7 +176,8 @@ int herd_set_reload_signal(herd *h, int sig);
  * from HERD_CHANNEL_FD, or -1 when not run that way. herd_child_recv()
  * waits for the next message: 1 with a connection in *fd (the caller's to
  * close), 0 when herd asks the program to finish and exit (or is gone),
- * -1 on error. herd_child_ready() says the program is ready;
+ * -1 on error; with errno EMFILE or ENFILE the next connection is left
+ * queued, not lost, until an fd is free. herd_child_ready() says the program is ready;
  * herd_child_report() reports its load, which flow control and the least
  * policy depend on: call it after taking connections and after closing
  * them. */

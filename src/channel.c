@@ -37,6 +37,7 @@ struct chan {
 	herd_io_fn fn;
 	void *arg;
 	unsigned events; /* registered with the loop; 0: not registered */
+	int paused;	 /* not reading for now (chan_pause) */
 	struct qmsg *head, *tail;
 	size_t queued;
 	unsigned long refused;
@@ -152,8 +153,8 @@ static void chan_io(herd_loop *l, int fd, unsigned events, void *arg);
 /* Keeps the loop registration equal to what the channel needs now. */
 static void update_events(struct chan *c)
 {
-	unsigned want =
-	    (c->fn ? HERD_READ : 0u) | (c->head && !c->dead ? HERD_WRITE : 0u);
+	unsigned want = (c->fn && !c->paused ? HERD_READ : 0u) |
+			(c->head && !c->dead ? HERD_WRITE : 0u);
 	int rc = 0;
 
 	if (c->loop == NULL || want == c->events)
@@ -218,6 +219,12 @@ void chan_free(struct chan *c)
 int chan_fd(const struct chan *c)
 {
 	return c->fd;
+}
+
+void chan_pause(struct chan *c, int paused)
+{
+	c->paused = paused;
+	update_events(c);
 }
 
 size_t chan_queued(const struct chan *c)

@@ -115,6 +115,9 @@ struct chan *chan_new(int fd, uint32_t accept, herd_loop *loop, herd_io_fn fn,
 		      void *arg);
 void chan_free(struct chan *c);
 int chan_fd(const struct chan *c);
+/* Stops (1) or resumes (0) watching for something to read; what arrives
+ * meanwhile waits in the socket, and the sender sees it back up. */
+void chan_pause(struct chan *c, int paused);
 size_t chan_queued(const struct chan *c);
 /* Whether the peer was found gone: nothing more can be sent. */
 int chan_dead(const struct chan *c);

@@ -5,6 +5,7 @@
  * EPOLLEXCLUSIVE), its own signals, and the application's fds.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,8 @@ struct herd_worker {
 	herd_timer *resume;
 	uint64_t starved_since; /* accept paused for lack of fds; 0: not */
 	unsigned long starved_count;
+	herd_timer *chan_resume;
+	uint64_t chan_starved_since; /* master channel paused: no fd free */
 };
 
 static void worker_finish(herd_worker *w, int code)
@@ -441,6 +444,47 @@ static void from_master(herd_worker *w, const struct msg *m)
 	}
 }
 
+/* Whether one more fd can be opened now. A message's fds are installed by
+ * recvmsg: with the table full the kernel drops them (MSG_CTRUNC), and a
+ * dropped passfd connection is lost. So the master's channel is read only
+ * while a probe dup succeeds: two cheap syscalls a message, against a
+ * connection reset. Every fd the master sends travels alone (a connection,
+ * a peer's inbox, the log), so one free slot is enough. */
+static int fd_room(herd_worker *w)
+{
+	int probe = fcntl(chan_fd(w->master), F_DUPFD_CLOEXEC, 0);
+
+	if (probe >= 0) {
+		close(probe);
+		return 1;
+	}
+	return errno != EMFILE && errno != ENFILE;
+}
+
+static void resume_master(herd_loop *l, herd_timer *t, void *arg)
+{
+	herd_worker *w = arg;
+
+	(void)l;
+	(void)t;
+	chan_pause(w->master, 0); /* on_master probes again */
+}
+
+/* Out of fds with messages waiting: leave them in the channel (the master
+ * sees this worker's connections in flight reach their cap and passes new
+ * ones to others, or leaves them in the backlog) and look again later. */
+static void master_starved(herd_worker *w)
+{
+	if (w->chan_starved_since == 0) {
+		w->chan_starved_since = herd_loop_now(w->loop);
+		log_warn("channel: %s; leaving the master's messages queued, "
+			 "looking again every %d ms",
+			 strerror(errno), ACCEPT_PAUSE_MS);
+	}
+	chan_pause(w->master, 1);
+	herd_timer_start(w->chan_resume, ACCEPT_PAUSE_MS);
+}
+
 static void on_master(herd_loop *l, int fd, unsigned events, void *arg)
 {
 	herd_worker *w = arg;
@@ -452,6 +496,16 @@ static void on_master(herd_loop *l, int fd, unsigned events, void *arg)
 	(void)fd;
 	(void)events;
 	for (int i = 0; i < RECV_BATCH && !w->done; i++) {
+		if (!fd_room(w)) {
+			master_starved(w);
+			break;
+		}
+		if (w->chan_starved_since != 0) {
+			log_info("channel: fds available again after %llu ms",
+				 (unsigned long long)(herd_loop_now(w->loop) -
+						      w->chan_starved_since));
+			w->chan_starved_since = 0;
+		}
 		if ((r = chan_recv(w->master, &m)) != 1)
 			break;
 		from_master(w, &m);
@@ -557,7 +611,9 @@ static int worker_init(herd_worker *w, int chan_fd, int inbox_fd)
 	w->heartbeat = herd_timer_new(w->loop, send_heartbeat, w);
 	w->resume = herd_timer_new(w->loop, resume_accept, w);
 	w->report = herd_timer_new(w->loop, send_report, w);
-	if (w->heartbeat == NULL || w->resume == NULL || w->report == NULL)
+	w->chan_resume = herd_timer_new(w->loop, resume_master, w);
+	if (w->heartbeat == NULL || w->resume == NULL || w->report == NULL ||
+	    w->chan_resume == NULL)
 		return -1;
 	return 0;
 }
