@@ -2,6 +2,8 @@
 #   make          release build: build/libherd.a, build/herd, build/examples/*
 #   make run      build, then serve the built-in HTTP worker on 127.0.0.1:8080
 #   make test     ASan+UBSan build under build/asan/, then every test (prove)
+#   make stress   storms, a long reload loop and valgrind on the release
+#                 build (tests/stress/; CI runs it too)
 #   make bench    herd against nginx with wrk, and lifecycle figures (bench/)
 #   make install  PREFIX (/usr/local) and DESTDIR honoured
 
@@ -26,7 +28,7 @@ PROG_SRC  = $(wildcard tests/progs/*.c)
 # $(call objs,DIR,SOURCES)
 objs = $(patsubst %.c,$(1)/obj/%.o,$(2))
 
-.PHONY: all run test unit asan bench fuzz install uninstall clean
+.PHONY: all run test unit asan stress bench fuzz install uninstall clean
 
 all: $(BUILD)/libherd.a $(BUILD)/herd $(patsubst examples/%.c,$(BUILD)/examples/%,$(EX_SRC))
 
@@ -68,12 +70,28 @@ asan: $(BUILD)/asan/libherd.a $(BUILD)/asan/herd \
 run: all
 	$(BUILD)/herd -l 127.0.0.1:8080
 
+# The release build's test programs, for make stress.
+$(BUILD)/progs/%: $(BUILD)/obj/tests/progs/%.o $(BUILD)/libherd.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^
+
 # The integration tests find the binaries through HERD_BUILD.
 test: asan
 	HERD_BUILD=$(CURDIR)/$(BUILD)/asan \
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	prove $(PROVE_FLAGS) $(ASAN_UNIT) tests/integ/*.py
+
+# Storms, memory and fd stability, on the release build: what users run,
+# and what valgrind can run. Bounded (a few minutes); figures are printed
+# as TAP comments, see tests/stress/.
+stress: all $(patsubst tests/progs/%.c,$(BUILD)/progs/%,$(PROG_SRC))
+	@echo "stress: the whole TAP output goes to $(BUILD)/stress.log"
+	HERD_BUILD=$(CURDIR)/$(BUILD) prove -v $(PROVE_FLAGS) tests/stress/*.py \
+	    > $(BUILD)/stress.log 2>&1; rc=$$?; \
+	    grep -E '^(not ok|# (storm|memcheck|reloads)|tests/|All tests|Result)' \
+	        $(BUILD)/stress.log; \
+	    if [ $$rc -ne 0 ]; then tail -80 $(BUILD)/stress.log; fi; exit $$rc
 
 # libFuzzer targets (clang): each runs FUZZ_SECONDS from its seed corpus
 # in fuzz/corpus/; what it learns goes to build/fuzz/, a crash stops make.
