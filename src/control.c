@@ -12,11 +12,13 @@
 #include <unistd.h>
 
 #include "control.h"
+#include "listen.h"
 #include "log.h"
 #include "loop.h"
 
 #define CLIENT_TIMEOUT_MS 2000 /* to send its line, and to read the reply */
 #define CLIENTS_MAX	  16
+#define WARN_EVERY_MS	  1000 /* at most one warning line a second */
 #define REPLY_MAX	  (1 << 20)
 
 struct ctl_reply {
@@ -43,7 +45,62 @@ struct control {
 	control_fn fn;
 	void *arg;
 	struct client *clients[CLIENTS_MAX];
+	int watching;	      /* the listener is in the loop */
+	int closing;	      /* control_close: no more watching */
+	herd_timer *resume;   /* after an accept error: watch again */
+	uint64_t warned_at;   /* the last warning line */
+	unsigned long unsaid; /* warnings not logged since */
 };
+
+/* Clients and strangers decide how often these warnings come: at most one
+ * line a second, with a count of those left out. */
+__attribute__((format(printf, 2, 3))) static void
+warn_limited(struct control *c, const char *fmt, ...)
+{
+	uint64_t now = herd_loop_now(c->loop);
+	char text[160];
+	va_list ap;
+
+	if (c->warned_at != 0 && now - c->warned_at < WARN_EVERY_MS) {
+		c->unsaid++;
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	if (c->unsaid > 0)
+		log_warn("%s: %s (and %lu more like it, not logged)",
+			 c->http ? "metrics" : "control", text, c->unsaid);
+	else
+		log_warn("%s: %s", c->http ? "metrics" : "control", text);
+	c->warned_at = now;
+	c->unsaid = 0;
+}
+
+static void on_listen(herd_loop *l, int lfd, unsigned events, void *arg);
+
+/* While every client slot is taken, or accept fails for want of fds or
+ * memory, the listener is left out of the loop: new clients wait in its
+ * backlog instead of making the master spin on a readiness it cannot
+ * consume. */
+static void watch_listener(struct control *c, int on)
+{
+	if (c->closing || on == c->watching)
+		return;
+	if (on ? herd_loop_add(c->loop, c->fd, HERD_READ, on_listen, c)
+	       : herd_loop_del(c->loop, c->fd)) {
+		log_error("control: epoll: %s", strerror(errno));
+		return;
+	}
+	c->watching = on;
+}
+
+static void resume_listener(herd_loop *l, herd_timer *t, void *arg)
+{
+	(void)l;
+	(void)t;
+	watch_listener(arg, 1);
+}
 
 __attribute__((format(printf, 2, 0))) static void
 vappend(struct ctl_reply *r, const char *fmt, va_list ap)
@@ -101,6 +158,8 @@ static void client_free(struct client *cl)
 	herd_timer_free(cl->timer);
 	free(cl->out.buf);
 	free(cl);
+	if (!herd_timer_active(c->resume))
+		watch_listener(c, 1); /* a slot is free */
 }
 
 static void on_client(herd_loop *l, int fd, unsigned events, void *arg);
@@ -236,7 +295,7 @@ static void on_client_timeout(herd_loop *l, herd_timer *t, void *arg)
 
 	(void)l;
 	(void)t;
-	log_warn("control: a client too slow; cut off");
+	warn_limited(cl->c, "a client too slow; cut off");
 	client_free(cl);
 }
 
@@ -256,39 +315,45 @@ static void on_listen(herd_loop *l, int lfd, unsigned events, void *arg)
 
 	(void)events;
 	for (int k = 0; k < CLIENTS_MAX; k++) {
-		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		struct client *cl = NULL;
-		struct ucred cred;
-		int slot = -1;
+		struct ucred cred = {0, (uid_t)-1, (gid_t)-1};
+		int fd, slot = -1;
 
+		for (int i = 0; i < CLIENTS_MAX && slot < 0; i++)
+			if (c->clients[i] == NULL)
+				slot = i;
+		if (slot < 0) { /* full: the rest wait in the backlog */
+			watch_listener(c, 0);
+			return;
+		}
+		fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd == -1) {
-			if (errno != EAGAIN && errno != EINTR &&
-			    errno != ECONNABORTED)
-				log_warn("control: accept: %s",
-					 strerror(errno));
+			if (errno == EAGAIN || errno == EINTR ||
+			    errno == ECONNABORTED)
+				return;
+			warn_limited(c, "accept: %s; pausing for %d ms",
+				     strerror(errno), ACCEPT_PAUSE_MS);
+			watch_listener(c, 0);
+			herd_timer_start(c->resume, ACCEPT_PAUSE_MS);
 			return;
 		}
 		if (!c->http && !peer_allowed(fd, &cred)) {
 			static const char e[] =
 			    "error: refused: not root or herd's own user\n";
 
-			log_warn("control: refused pid %d, uid %d",
-				 (int)cred.pid, (int)cred.uid);
+			warn_limited(c, "refused pid %d, uid %d", (int)cred.pid,
+				     (int)cred.uid);
 			if (send(fd, e, sizeof(e) - 1, MSG_NOSIGNAL) < 0)
 				log_debug("control: %s", strerror(errno));
 			close(fd);
 			continue;
 		}
-		for (int i = 0; i < CLIENTS_MAX && slot < 0; i++)
-			if (c->clients[i] == NULL)
-				slot = i;
-		if (slot < 0 || (cl = calloc(1, sizeof(*cl))) == NULL ||
+		if ((cl = calloc(1, sizeof(*cl))) == NULL ||
 		    (cl->timer = herd_timer_new(l, on_client_timeout, cl)) ==
 			NULL ||
 		    herd_loop_add(l, fd, HERD_READ, on_client, cl) == -1) {
-			log_warn("control: a client dropped: %s",
-				 slot < 0 ? "too many at once"
-					  : strerror(errno));
+			warn_limited(c, "a client dropped: %s",
+				     strerror(errno));
 			if (cl != NULL)
 				herd_timer_free(cl->timer);
 			free(cl);
@@ -376,6 +441,7 @@ struct control *control_open(herd_loop *l, const char *path, control_fn fn,
 	r = c->fd == -1 ? -1 : bind(c->fd, (struct sockaddr *)&sa, sizeof(sa));
 	umask(old);
 	if (r == -1 || listen(c->fd, 16) == -1 ||
+	    (c->resume = herd_timer_new(l, resume_listener, c)) == NULL ||
 	    herd_loop_add(l, c->fd, HERD_READ, on_listen, c) == -1) {
 		snprintf(err, errlen, "--control %s: %s", path,
 			 strerror(errno));
@@ -383,9 +449,11 @@ struct control *control_open(herd_loop *l, const char *path, control_fn fn,
 			close(c->fd);
 		if (r == 0)
 			unlink(path);
+		herd_timer_free(c->resume);
 		free(c);
 		return NULL;
 	}
+	c->watching = 1;
 	return c;
 }
 
@@ -394,12 +462,17 @@ struct control *control_open_http(herd_loop *l, int lfd, control_fn fn,
 {
 	struct control *c = calloc(1, sizeof(*c));
 
-	if (c == NULL || herd_loop_add(l, lfd, HERD_READ, on_listen, c) == -1) {
+	if (c == NULL ||
+	    (c->resume = herd_timer_new(l, resume_listener, c)) == NULL ||
+	    herd_loop_add(l, lfd, HERD_READ, on_listen, c) == -1) {
 		snprintf(err, errlen, "--metrics: %s", strerror(errno));
+		if (c != NULL)
+			herd_timer_free(c->resume);
 		free(c);
 		close(lfd);
 		return NULL;
 	}
+	c->watching = 1;
 	c->loop = l;
 	c->fd = lfd;
 	c->http = 1;
@@ -423,6 +496,7 @@ void control_forget(struct control *c)
 			free(c->clients[i]->out.buf);
 			free(c->clients[i]);
 		}
+	herd_timer_free(c->resume);
 	free(c);
 }
 
@@ -430,10 +504,12 @@ void control_close(struct control *c)
 {
 	if (c == NULL)
 		return;
+	watch_listener(c, 0);
+	c->closing = 1;
 	for (int i = 0; i < CLIENTS_MAX; i++)
 		if (c->clients[i] != NULL)
 			client_free(c->clients[i]);
-	herd_loop_del(c->loop, c->fd);
+	herd_timer_free(c->resume);
 	close(c->fd);
 	if (!c->http)
 		unlink(c->path);

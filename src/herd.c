@@ -638,7 +638,12 @@ static int write_pid_file(herd *h)
 	int fd, e, n = snprintf(line, sizeof(line), "%d\n", (int)getpid());
 
 	snprintf(tmp, sizeof(tmp), "%s.%d.tmp", h->pid_file, (int)getpid());
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	/* A fresh file, never one (or a symlink) someone left at that name:
+	 * herd may be root, and the directory may not be only root's. */
+	if (unlink(tmp) == -1 && errno != ENOENT)
+		return fail(h, "pid file %s: %s", tmp, strerror(errno));
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		  0644);
 	if (fd == -1)
 		return fail(h, "pid file %s: %s", h->pid_file, strerror(errno));
 	if (write(fd, line, (size_t)n) != n) {

@@ -36,6 +36,7 @@
 #define BACKOFF_FIRST_MS  100 /* second quick death in a row */
 #define BACKOFF_MAX_MS	  5000
 #define HEALTHY_MS	  10000 /* alive this long: the back-off resets */
+#define STATUS_BURST	  20	/* worker status lines logged per second */
 #define PENDING_READY_MS  30000 /* a reload not ready by then is abandoned */
 #define FAST_STOP_MS	  3000	/* SIGTERM, then SIGKILL after this */
 #define MAX_DRAINING_GENS 2	/* older generations are killed outright */
@@ -77,6 +78,9 @@ struct master {
 	sigset_t oldmask;
 	pid_t pid;
 	struct proctab procs;
+	uint64_t status_since; /* log_status's current second */
+	unsigned status_lines;
+	unsigned long status_unsaid;
 	int nworkers;
 	unsigned gen;	  /* the generation that serves */
 	unsigned pending; /* the generation starting after a reload, or 0 */
@@ -1047,13 +1051,31 @@ static void reap(struct master *m)
 
 /* ---- messages from workers ----------------------------------------------- */
 
-/* A worker's status line, made printable and bounded before it is logged. */
-static void log_status(const struct proc *p, const unsigned char *data,
-		       size_t len)
+/* A worker's status line, made printable and bounded before it is logged;
+ * at most STATUS_BURST lines a second from all workers together, so that a
+ * chatty or hostile worker cannot fill the master's disk. */
+static void log_status(struct master *m, const struct proc *p,
+		       const unsigned char *data, size_t len)
 {
+	uint64_t now = herd_loop_now(m->loop);
 	char text[201];
 	size_t n = len < sizeof(text) - 1 ? len : sizeof(text) - 1;
 
+	if (now - m->status_since >= 1000) {
+		if (m->status_unsaid > 0)
+			log_warn("worker status: %lu lines were not logged",
+				 m->status_unsaid);
+		m->status_since = now;
+		m->status_lines = 0;
+		m->status_unsaid = 0;
+	}
+	if (m->status_lines++ >= STATUS_BURST) {
+		if (m->status_unsaid++ == 0)
+			log_warn("worker status: more than %d lines in a "
+				 "second; not logging the rest of it",
+				 STATUS_BURST);
+		return;
+	}
 	for (size_t i = 0; i < n; i++)
 		text[i] =
 		    data[i] >= 0x20 && data[i] < 0x7f ? (char)data[i] : '?';
@@ -1090,7 +1112,7 @@ static int worker_message(struct proc *p, const struct msg *msg)
 		       p->total >= p->request_limit;
 	case MSG_APP:
 		if (msg->hdr.dst == HERD_TO_MASTER)
-			log_status(p, msg->data, msg->hdr.len);
+			log_status(the_master, p, msg->data, msg->hdr.len);
 		break;
 	default: /* the channel accepts no other type */
 		break;
@@ -1144,7 +1166,7 @@ static int notify_message(struct master *m, struct proc *p, char *text,
 
 	sdnotify_parse(text, len, &n);
 	if (n.status != NULL)
-		log_status(p, (const unsigned char *)n.status, n.status_len);
+		log_status(m, p, (const unsigned char *)n.status, n.status_len);
 	if (n.ready && p->state == PS_STARTING) {
 		mark_ready(m, p);
 		changed = 1;

@@ -12,6 +12,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "internal.h" /* MAX_WORKERS */
+#include "proc.h"     /* enum proc_state */
 #include "upgrade.h"
 
 #define UPGRADE_MAGIC	0x68657264u /* "herd" */
@@ -194,6 +196,16 @@ int upgrade_load(struct upgrade_state *st)
 	    read_all((int)fd, st->procs, st->nprocs * sizeof(*st->procs)) == -1)
 		goto bad;
 	close((int)fd);
+	/* The state comes from the previous image, but it indexes arrays:
+	 * what is out of range refuses the hand-over, not overruns them. */
+	if (st->nworkers < 1 || st->nworkers > MAX_WORKERS ||
+	    st->nslots > MAX_WORKERS)
+		goto range;
+	for (size_t i = 0; i < st->nprocs; i++)
+		if (st->procs[i].slot < 0 || st->procs[i].slot >= MAX_WORKERS ||
+		    st->procs[i].state < PS_STARTING ||
+		    st->procs[i].state > PS_STOPPING)
+			goto range;
 	each_fd(st, set_cloexec, 1);
 	for (int i = 0; i < st->naddrs; i++)
 		ok &= check_fd(st->addr_fds[i]);
@@ -208,6 +220,10 @@ int upgrade_load(struct upgrade_state *st)
 		return -1;
 	}
 	return 1;
+range:
+	errno = EPROTO;
+	upgrade_free(st);
+	return -1;
 bad:
 	if (fd >= 3)
 		close((int)fd);

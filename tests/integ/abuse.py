@@ -7,6 +7,7 @@ and the workers still serve."""
 import os
 import re
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import herdtest as ht  # noqa: E402
@@ -66,4 +67,19 @@ def test_abuse_is_refused_and_harmless():
         ht.ok(all(a == b"ok\n" for a in answers), "the workers still serve", repr(answers))
 
 
-ht.run(test_abuse_is_refused_and_harmless)
+def test_status_flood_is_rate_limited():
+    chatter = 3000
+    with ht.Herd("{addr}", "2", "0", "0", str(chatter), prog=ABUSE,
+                 name="progs/abuse ADDR 2 0 0 %d" % chatter) as h:
+        ht.ok(h.wait_log(r"worker status: more than \d+ lines in a second; not logging",
+                         timeout=10),
+              "2 workers sending %d status lines each: the master says it stops logging them"
+              % chatter, lambda: h.log()[-2000:])
+        time.sleep(1.5)
+        logged = h.count_log(r"status: (chatter|abuse done)")
+        ht.ok(logged <= 100, "%d of %d lines logged (at most 20 a second)"
+              % (logged, 2 * (chatter + 1)))
+        ht.ok(ht.raw_exchange(h.addr, b"") == b"ok\n" and h.running() and len(h.workers()) == 2, "and the pool serves")
+
+
+ht.run(test_abuse_is_refused_and_harmless, test_status_flood_is_rate_limited)

@@ -229,6 +229,62 @@ def test_metrics_over_http():
         ht.ok(ht.get(h.addr, "/").status == 200, "and the pool serves on its own port")
 
 
+def cpu_ticks(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        rest = f.read().rsplit(")", 1)[1].split()
+    return int(rest[11]) + int(rest[12])
+
+
+def test_metrics_under_abuse():
+    """Strangers on --metrics cannot make the master spin or flood its log:
+    past 16 clients the rest wait in the backlog, a full fd table pauses
+    accepting, and the warnings come at most once a second."""
+    prlimit = "/usr/bin/prlimit"
+    port = ht.free_port()
+    with ht.Herd("-w", "1", "--metrics", "%s:%d" % (ht.HOST, port),
+                 name="herd --metrics, abused") as h:
+        mark = h.mark()
+        silent = [socket.create_connection((ht.HOST, port), timeout=5) for _ in range(100)]
+        time.sleep(3)  # every client slot times out at least once
+        warnings = h.count_log(r"metrics: ", since=mark)
+        ht.ok(1 <= warnings <= 8, "100 silent clients for 3 s: %d warning lines, at most one a "
+              "second" % warnings, lambda: h.log()[mark:][-2000:])
+        for s in silent:
+            s.close()
+        status_line, _ = http_get(port, "/metrics")
+        ht.is_(status_line, "HTTP/1.0 200 OK", "then GET /metrics is answered")
+        if not os.access(prlimit, os.X_OK):
+            ht.skip("--metrics at EMFILE", "no prlimit")
+            return
+        # The master's table nearly full: two fds to spare, and three
+        # clients want them.
+        used = len(os.listdir("/proc/%d/fd" % h.pid))
+        limit = used + 2
+        # The soft limit only: lowering the hard one could not be undone
+        # without CAP_SYS_RESOURCE.
+        soft = subprocess.run([prlimit, "--pid", str(h.pid), "--nofile", "-o", "SOFT",
+                               "--noheadings"], check=True, capture_output=True,
+                              text=True).stdout.strip()
+        subprocess.run([prlimit, "--pid", str(h.pid), "--nofile=%d:" % limit], check=True)
+        mark = h.mark()
+        held = [socket.create_connection((ht.HOST, port), timeout=5) for _ in range(4)]
+        before = cpu_ticks(h.pid)
+        time.sleep(2)
+        used_ticks = cpu_ticks(h.pid) - before
+        ht.ok(used_ticks < 40, "--metrics at EMFILE: the master does not spin (%d ticks in 2 s)"
+              % used_ticks)
+        lines = h.count_log(r"accept: Too many open files", since=mark)
+        ht.ok(1 <= lines <= 4, "--metrics at EMFILE: said at most once a second (%d lines)" % lines,
+              lambda: h.log()[mark:][-2000:])
+        for s in held:
+            s.close()
+        subprocess.run([prlimit, "--pid", str(h.pid), "--nofile=%s:" % soft], check=True)
+        status_line = ht.until_answer(lambda: http_get(port, "/metrics")[0],
+                                      lambda r: r == "HTTP/1.0 200 OK", timeout=10)
+        ht.ok(status_line, "--metrics: answers again once fds are free")
+        ht.ok(ht.get(h.addr, "/").status == 200 and h.running(), "and the pool serves")
+
+
 def test_usage():
     p = subprocess.run([ht.HERD, "ctl"], capture_output=True, timeout=10,
                        env={k: v for k, v in os.environ.items() if k != "HERD_CONTROL"})
@@ -242,5 +298,6 @@ def test_usage():
 
 
 ht.run(test_status_agrees, test_scale_reload_quit, test_bad_commands, test_other_user_refused,
-       test_socket_ownership, test_metrics, test_metrics_over_http, test_usage)
+       test_socket_ownership, test_metrics, test_metrics_over_http, test_metrics_under_abuse,
+       test_usage)
 ht.done()

@@ -5,8 +5,9 @@
  * SEQPACKET socket it holds (its master channel, its inbox, its peers'
  * inboxes, once it has them all), then reports "abuse done: N sent" to the
  * master. DELAY_MS (default 0) holds the attack back, so that a test can
- * count the master's fds before. Connections get "ok".
- *   abuse ADDR WORKERS ROUNDS [DELAY_MS]
+ * count the master's fds before; then CHATTER status lines follow (default
+ * 0), "chatter N" each. Connections get "ok".
+ *   abuse ADDR WORKERS ROUNDS [DELAY_MS [CHATTER]]
  */
 #include <fcntl.h>
 #include <stdint.h>
@@ -19,7 +20,7 @@
 #include "channel.h" /* the wire format, to forge it */
 #include "herd.h"
 
-static int rounds, nworkers, delay_ms;
+static int rounds, nworkers, delay_ms, chatter;
 
 /* 1 if the message was written, 0 if not. */
 static int send_raw(int fd, const void *buf, size_t len, int nfds)
@@ -102,6 +103,10 @@ static void run_attack(herd_loop *l, herd_timer *t, void *arg)
 	}
 	snprintf(done, sizeof(done), "abuse done: %d sent", sent);
 	herd_worker_send(w, HERD_TO_MASTER, done, strlen(done));
+	for (int i = 0; i < chatter; i++) {
+		snprintf(done, sizeof(done), "chatter %d", i);
+		herd_worker_send(w, HERD_TO_MASTER, done, strlen(done));
+	}
 }
 
 static int on_start(herd_worker *w, void *ud)
@@ -130,14 +135,16 @@ int main(int argc, char **argv)
 
 	if (h == NULL || argc < 4 || herd_listen(h, argv[1]) == -1 ||
 	    herd_set_workers(h, atoi(argv[2])) == -1) {
-		fprintf(stderr,
-			"usage: abuse ADDR WORKERS ROUNDS [DELAY_MS]\n");
+		fprintf(
+		    stderr,
+		    "usage: abuse ADDR WORKERS ROUNDS [DELAY_MS [CHATTER]]\n");
 		herd_free(h);
 		return 2;
 	}
 	rounds = atoi(argv[3]);
 	nworkers = atoi(argv[2]);
 	delay_ms = argc > 4 ? atoi(argv[4]) : 0;
+	chatter = argc > 5 ? atoi(argv[5]) : 0;
 	herd_on_start(h, on_start);
 	herd_on_connection(h, on_connection);
 	rc = herd_run(h);
