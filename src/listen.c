@@ -330,6 +330,7 @@ int addr_steer(int fd, const uint16_t *idx, size_t n)
 		code[k++] =
 		    (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, idx[n - 1]);
 	}
+	memset(&prog, 0, sizeof(prog)); /* the padding goes to the kernel too */
 	prog.len = (unsigned short)k;
 	prog.filter = code;
 	r = setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog,
