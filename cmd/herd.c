@@ -488,10 +488,13 @@ static int ctl_main(int argc, char **argv)
 	line[used++] = '\n';
 	memcpy(sa.sun_path, path, strlen(path));
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	/* A master that refuses us may answer and close before our line is
+	 * sent: then the send fails (EPIPE) but its answer is there to read. */
 	if (fd == -1 ||
 	    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == -1 ||
 	    connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1 ||
-	    send(fd, line, used, MSG_NOSIGNAL) != (ssize_t)used) {
+	    (send(fd, line, used, MSG_NOSIGNAL) != (ssize_t)used &&
+	     errno != EPIPE && errno != ECONNRESET)) {
 		fprintf(stderr, "herd ctl: %s: %s\n", path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
