@@ -2330,14 +2330,21 @@ int master_run(herd *h)
 		on_sd_watchdog(m->loop, m->sd_watchdog, m);
 	m->started = herd_loop_now(m->loop);
 	srandom((unsigned)m->pid ^ (unsigned)m->started);
+	/* At start a control socket or metrics address that cannot be had is
+	 * a configuration error. After an upgrade the workers are already
+	 * running and serving: losing a side door is no reason to take them
+	 * down, so the new image logs it and carries on. */
 	if (h->control_path != NULL) {
 		char err[256];
 		if ((m->control =
 			 control_open(m->loop, h->control_path, control_command,
 				      m, err, sizeof(err))) == NULL) {
-			log_error("%s", err);
-			master_free(m);
-			return 1;
+			log_error("%s%s", err,
+				  h->resume ? "; serving without it" : "");
+			if (h->resume == NULL) {
+				master_free(m);
+				return 1;
+			}
 		}
 	}
 	if (h->metrics) {
@@ -2348,12 +2355,17 @@ int master_run(herd *h)
 						    control_command, m, err,
 						    sizeof(err))) == NULL) {
 			h->metrics_addr.fd = -1;
-			log_error("--metrics: %s", err);
-			master_free(m);
-			return 1;
+			log_error("--metrics: %s%s", err,
+				  h->resume ? "; serving without it" : "");
+			if (h->resume == NULL) {
+				master_free(m);
+				return 1;
+			}
+		} else {
+			h->metrics_addr.fd = -1; /* the control's now */
+			log_info("metrics on http://%s/metrics",
+				 h->metrics_addr.text);
 		}
-		h->metrics_addr.fd = -1; /* the control's now */
-		log_info("metrics on http://%s/metrics", h->metrics_addr.text);
 	}
 	if (h->resume != NULL && upgrade_resume(m) == -1) {
 		log_error("upgrade: cannot resume: %s", strerror(errno));

@@ -188,7 +188,33 @@ def test_upgrade_without_a_path():
         ht.ok(h.running(), "USR2 during a reload leaves the master running")
 
 
+def test_lost_control_socket_does_not_stop_the_pool():
+    # The new image re-creates --control; if it cannot (here the path now
+    # holds a plain file), the workers it adopted keep serving.
+    h, c, d = upgraded_herd("-w", "2", "--control", "{dir}/ctl/sock",
+                            name="herd --control, upgraded without it")
+    try:
+        with h:
+            path = os.path.join(h.dir, "ctl", "sock")
+            workers = sorted(h.workers())
+            os.unlink(path)
+            with open(path, "w") as f:
+                f.write("not a socket\n")
+            c.replace()
+            mark = h.mark()
+            ok = upgrade(h, 2)
+            ht.ok(ok and h.running(), "the upgrade completes although --control cannot be "
+                  "re-created", lambda: h.log()[mark:])
+            ht.ok(h.wait_log(r"--control .*; serving without it", since=mark, timeout=5),
+                  "and says so", lambda: h.log()[mark:])
+            r = ht.until_answer(lambda: ht.whoami(h.addr), lambda a: a[2] == 2, timeout=10)
+            ht.ok(r is not None and not set(workers) & set(h.workers()),
+                  "generation 2 serves", repr(r))
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 ht.run(test_upgrades_under_load, test_pid_file_follows, test_broken_binary_is_refused,
        test_never_ready_is_given_up, test_sd_notify_across_an_upgrade,
-       test_upgrade_without_a_path)
+       test_upgrade_without_a_path, test_lost_control_socket_does_not_stop_the_pool)
 ht.done()
