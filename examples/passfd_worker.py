@@ -11,12 +11,15 @@ fd number is in HERD_CHANNEL_FD. This worker answers each connection with
 Every message is one datagram: a 24-byte header in native byte order, then
 `len` payload bytes; a CONNECTION carries its socket as SCM_RIGHTS.
 """
+import errno
+import fcntl
 import os
 import selectors
 import signal
 import socket
 import struct
 import sys
+import time
 
 HEADER = struct.Struct("=IIiiIi")  # type, len, pid, slot, gen, dst
 LOAD_BODY = struct.Struct("=IIQ")  # active connections, pad (0), total received
@@ -36,6 +39,7 @@ class Worker:
         self.heads = {}     # connection: the request bytes read so far
         self.quitting = False
         self.reported = (0, 0)  # (active, total) of the last LOAD sent
+        self.starved_until = None  # out of fds: the channel is left unread till then
 
     def send(self, type_, payload=b""):
         pid, slot, gen = self.ids
@@ -48,7 +52,24 @@ class Worker:
         self.send(LOAD, LOAD_BODY.pack(self.active, 0, self.total))
         self.reported = (self.active, self.total)
 
+    def room_for_an_fd(self):
+        # The kernel installs a message's fds as it is read, and drops them
+        # when the fd table is full: a connection would be lost. So read
+        # only while one more fd can be opened (docs/protocol.md).
+        try:
+            os.close(fcntl.fcntl(self.chan, fcntl.F_DUPFD_CLOEXEC, 0))
+            return True
+        except OSError as e:
+            if e.errno not in (errno.EMFILE, errno.ENFILE):
+                raise
+            return False
+
     def on_channel(self, _chan):
+        if not self.room_for_an_fd():
+            # The connection waits in the channel; look again in 100 ms.
+            self.sel.unregister(self.chan)
+            self.starved_until = time.monotonic() + 0.1
+            return
         # One datagram, one message; up to 4 fds may come with it.
         data, fds, _, _ = socket.recv_fds(self.chan, HEADER.size + 4096, 4)
         if not data:
@@ -98,8 +119,14 @@ class Worker:
     def run(self):
         self.send(READY)  # counts as ready at once (no --ready-delay wait)
         while not (self.quitting and self.active == 0):
-            for key, _ in self.sel.select():
+            wait = None
+            if self.starved_until is not None:
+                wait = max(0.0, self.starved_until - time.monotonic())
+            for key, _ in self.sel.select(wait):
                 key.data(key.fileobj)
+            if self.starved_until is not None and time.monotonic() >= self.starved_until:
+                self.starved_until = None
+                self.sel.register(self.chan, selectors.EVENT_READ, self.on_channel)
             if (self.active, self.total) != self.reported:
                 self.report_load()
 

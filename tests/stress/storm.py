@@ -29,8 +29,21 @@ HZ = os.sysconf("SC_CLK_TCK")
 MODES = [(), ("-m", "reuseport"), ("-m", "passfd")]
 
 
+EXAMPLE = os.path.join(ht.REPO, "examples", "passfd_worker.py")
+PROGRAM = ("-m", "passfd", "--", sys.executable, EXAMPLE)  # a passfd program
+
+
 def label(mode):
+    if "--" in mode:
+        return "passfd examples/passfd_worker.py"
     return " ".join(mode) or "shared"
+
+
+def nfds(pid):
+    try:
+        return len(os.listdir("/proc/%d/fd" % pid))
+    except OSError:
+        return 0
 
 
 def cpu_ticks(pid):
@@ -77,7 +90,10 @@ def emfile(mode):
                  name="herd -w 2 %s at ulimit -n %d" % (name, limit)) as h:
         procs = [h.pid] + h.workers()
         held = held_connections(h.addr, HELD)
-        starved = h.wait_log(r"(accept|channel): Too many open files", timeout=10)
+        if "--" in mode:  # a program does not log it: its fd table is full
+            starved = ht.wait_until(lambda: all(nfds(w) >= limit - 1 for w in procs[1:]), 10)
+        else:
+            starved = h.wait_log(r"(accept|channel): Too many open files", timeout=10)
         ht.ok(starved, "%s: the pool runs out of fds (%d connections held)" % (name, len(held)),
               lambda: h.log()[-2000:])
         # Requests made while starved wait (in the backlog, or in a passfd
@@ -147,7 +163,7 @@ def test_emfile_every_mode():
     if not os.access(PRLIMIT, os.X_OK):
         ht.skip("EMFILE storm", "no prlimit")
         return
-    for mode in MODES:
+    for mode in MODES + [PROGRAM]:
         emfile(mode)
 
 
@@ -336,7 +352,5 @@ def test_slow_clients():
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1:
-        MODES = [tuple(a.split()) if a != "shared" else () for a in sys.argv[1:]]
     tests = [test_emfile_every_mode, test_reaping_storm, test_slow_clients]
     ht.run(*tests)
