@@ -75,6 +75,44 @@ def test_workers_that_cannot_start():
                "leaving no worker behind")
 
 
+def ids(pid):
+    """(uids, gids, groups) of a process, from /proc/PID/status."""
+    out = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            out[k] = [int(x) for x in v.split()] if k in ("Uid", "Gid", "Groups") else v
+    return out["Uid"], out["Gid"], out["Groups"]
+
+
+def test_user_in_process_workers():
+    """-u for the built-in worker (no exec): each worker runs as the user,
+    every uid and gid, no group of root's; the master stays as started and
+    only warns when workers would run as root."""
+    if os.geteuid() != 0:
+        ht.skip("-u nobody, in-process", "not running as root")
+        return
+    import pwd
+    try:
+        pw = pwd.getpwnam("nobody")
+    except KeyError:
+        ht.skip("-u nobody, in-process", "no user nobody here")
+        return
+    with ht.Herd("-w", "2", "-u", "nobody", name="herd -w 2 -u nobody") as h:
+        got = {w: ids(w) for w in h.workers()}
+        want = ([pw.pw_uid] * 4, [pw.pw_gid] * 4)
+        ht.ok(len(got) == 2 and all((u, g) == want and 0 not in grs
+                                    for u, g, grs in got.values()),
+              "-u nobody: both workers run as nobody (all 4 uids and gids), no group 0",
+              repr(got))
+        ht.ok(ids(h.pid)[0][0] == 0, "the master keeps its own credentials (root)")
+        ht.ok("workers run as root" not in h.log(), "no warning with -u")
+        ht.ok(ht.get(h.addr, "/").status == 200, "and the pool serves")
+    with ht.Herd("-w", "1", name="herd -w 1 as root") as h:
+        ht.ok(h.wait_log(r"workers run as root; --user USER would drop that", timeout=5),
+              "without -u, as root: herd warns that the workers run as root")
+
+
 ht.run(test_sigchld_ignored_on_entry, test_stderr_nobody_reads,
-       test_workers_that_cannot_start)
+       test_workers_that_cannot_start, test_user_in_process_workers)
 ht.done()
