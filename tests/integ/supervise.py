@@ -281,6 +281,41 @@ def test_crash_backoff():
         ht.ok(h.running(), "and herd keeps running")
 
 
+def notify_name(master):
+    """The abstract name of a master's notify socket, from /proc/net/unix."""
+    with open("/proc/net/unix") as f:
+        for line in f:
+            path = line.split()[-1]
+            if path.startswith("@herd-%d-" % master):
+                return path
+    return None
+
+
+def test_notify_from_a_stranger():
+    # The notify socket's name is visible to everyone (/proc/net/unix): what
+    # makes a message count is the sender's pid, from the kernel.
+    with supervised("-w", "1", "--notify", "-v", app=("--notify-ready-after", "60"),
+                    wait_ready=False) as h:
+        ht.ok(h.wait_log(r"worker 0 started", timeout=10), "--notify: the child starts")
+        name = ht.wait_until(lambda: notify_name(h.pid), 5)
+        ht.ok(name, "the notify socket is found in /proc/net/unix (%s)" % name)
+        if not name:
+            return
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        for text in (b"READY=1", b"STATUS=forged", b"WATCHDOG=trigger"):
+            s.sendto(text, "\0" + name[1:])
+        s.close()
+        ht.ok(h.wait_log(r"notify: dropped a message from pid %d, not a worker" % os.getpid(),
+                         timeout=5),
+              "--notify: a message from a process that is no worker is dropped",
+              lambda: h.log()[-1500:])
+        time.sleep(0.5)
+        log = h.log()
+        ht.ok(h.running() and not re.search(r"ready:|status: forged", log),
+              "--notify: so the stranger's READY=1 and STATUS= change nothing",
+              lambda: log[-1500:])
+
+
 def test_stop_timeout():
     with supervised("-w", "1", "--shutdown-timeout", "1", "--stop-signal", "SIGTERM",
                     app=("--ignore-term",)) as h:
@@ -589,7 +624,7 @@ def run(*tests):
 
 run(test_systemd_protocol, test_two_listeners, test_fd0, test_exact_fds, test_passfd,
     test_exec_failure, test_crash_backoff, test_stop_timeout, test_reload_signal,
-    test_notify_ready, test_watchdog, test_watchdog_backs_off, test_exec_checked_before_ready,
+    test_notify_ready, test_notify_from_a_stranger, test_watchdog, test_watchdog_backs_off, test_exec_checked_before_ready,
     test_user_log_reopen, test_orphan_reaped, test_programs_die_with_herd,
     test_reload_under_load,
     test_usage_errors, test_user)
