@@ -339,6 +339,23 @@ int addr_steer(int fd, const uint16_t *idx, size_t n)
 	return r;
 }
 
+int addr_relisten(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int on = 0;
+	socklen_t onlen = sizeof(on);
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1 ||
+	    getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &onlen) == -1)
+		return -1;
+	/* A unix socket shut down cannot be revived by listen(), and still
+	 * says SO_ACCEPTCONN: nothing to do here (docs/security.md). */
+	if (on || (ss.ss_family != AF_INET && ss.ss_family != AF_INET6))
+		return 0;
+	return listen(fd, BACKLOG) == -1 ? -1 : 1;
+}
+
 int addr_accept(int lfd)
 {
 	for (int i = 0; i < ACCEPT_BATCH; i++) {

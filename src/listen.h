@@ -48,6 +48,11 @@ int addr_steer(int fd, const uint16_t *idx, size_t n);
  * the caller should pause accepting rather than spin on a level-triggered
  * readiness it cannot consume. Shared by workers and the passfd master. */
 int addr_accept(int lfd);
+/* A TCP listening socket a worker shut down (shutdown(2) on a shared socket
+ * stops it for every process that holds it) listens again. Returns 1 if it
+ * had stopped and listens again, 0 if it was listening (or is not TCP), -1
+ * with errno when it cannot be told or restored. */
+int addr_relisten(int fd);
 /* Whether fd is a listening stream socket bound to a's address (a port
  * alone matches either stack's any-address). */
 int addr_matches(const struct listen_addr *a, int fd);

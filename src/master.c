@@ -753,6 +753,33 @@ static void proc_gone(struct master *m, struct proc *p)
 	proc_remove(&m->procs, p);
 }
 
+/* shutdown(2) by one process on a listening socket it shares stops the
+ * socket for all: the whole pool would stop accepting, for good. Programs
+ * do it (some on their way out), so after every worker's exit the master
+ * makes sure its TCP listeners still listen. One getsockopt each. */
+static void listeners_check(struct master *m)
+{
+	const herd *h = m->h;
+
+	for (int sl = 0; sl < MAX_WORKERS; sl++) {
+		if (sl > 0 && m->slots[sl].fds == NULL)
+			continue;
+		for (size_t i = 0; i < h->naddrs; i++) {
+			int fd = sl == 0 ? h->addrs[i].fd : m->slots[sl].fds[i];
+			int r = fd < 0 ? 0 : addr_relisten(fd);
+
+			if (r == 1)
+				log_warn(
+				    "%s: the listening socket was shut down "
+				    "(by a worker?); listening again",
+				    h->addrs[i].text);
+			else if (r == -1)
+				log_error("%s: the listening socket: %s",
+					  h->addrs[i].text, strerror(errno));
+		}
+	}
+}
+
 static void proc_exited(struct master *m, struct proc *p, int status)
 {
 	int slot = p->slot, crashed = p->state <= PS_READY;
@@ -774,6 +801,7 @@ static void proc_exited(struct master *m, struct proc *p, int status)
 			  se.stage == SPAWN_EXEC ? m->h->argv[0] : "",
 			  strerror(se.err));
 	proc_gone(m, p);
+	listeners_check(m);
 	if (!crashed || m->state != M_RUNNING) {
 		log_info("%s", what);
 	} else if (never_ran && !m->announced) {

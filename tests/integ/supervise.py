@@ -316,6 +316,22 @@ def test_notify_from_a_stranger():
               lambda: log[-1500:])
 
 
+def test_listener_shut_down_by_a_program():
+    # shutdown(2) on the shared socket stops it for the master and every
+    # worker; herd makes it listen again when the worker that did it exits.
+    with supervised("-w", "2", app=("--shutdown-listener",)) as h:
+        mark = h.mark()
+        h.signal(signal.SIGHUP)
+        ht.ok(h.wait_log(r"generation 2 ready", since=mark, timeout=15),
+              "a reload of programs that shut their listener down on the way out")
+        ht.ok(h.wait_log(r"the listening socket was shut down \(by a worker\?\); listening "
+                         r"again", since=mark, timeout=10),
+              "herd sees the socket stopped and listens again", lambda: h.log()[mark:])
+        r = ht.until_answer(lambda: fetch(h.addr, "/whoami"),
+                            lambda a: "gen=2" in a[1], timeout=10)
+        ht.ok(r is not None, "generation 2 serves on the same socket", lambda: h.log()[mark:])
+
+
 def test_stop_timeout():
     with supervised("-w", "1", "--shutdown-timeout", "1", "--stop-signal", "SIGTERM",
                     app=("--ignore-term",)) as h:
@@ -624,7 +640,7 @@ def run(*tests):
 
 run(test_systemd_protocol, test_two_listeners, test_fd0, test_exact_fds, test_passfd,
     test_exec_failure, test_crash_backoff, test_stop_timeout, test_reload_signal,
-    test_notify_ready, test_notify_from_a_stranger, test_watchdog, test_watchdog_backs_off, test_exec_checked_before_ready,
+    test_notify_ready, test_notify_from_a_stranger, test_listener_shut_down_by_a_program, test_watchdog, test_watchdog_backs_off, test_exec_checked_before_ready,
     test_user_log_reopen, test_orphan_reaped, test_programs_die_with_herd,
     test_reload_under_load,
     test_usage_errors, test_user)

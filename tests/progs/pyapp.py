@@ -23,6 +23,9 @@ finishes the connections it holds (for at most 1 s) and exits 0.
   --orphan                    leave a grandchild behind that lives 0.5 s; its
                               pid goes to the file $PYAPP_ORPHAN_FILE if set
   --record-signals FILE       append HUP, USR1 or USR2 to FILE on each one
+  --shutdown-listener         on stopping, shutdown(2) its listening sockets
+                              before closing them (as some servers do): a
+                              shared socket then stops for every process
 """
 import os
 
@@ -86,12 +89,13 @@ OPTIONS = {  # option: (key, number of values, conversion)
     "--proto": ("proto", 1, str), "--ignore-term": ("ignore_term", 0, bool),
     "--notify-ready-after": ("ready_after", 1, float), "--status": ("status", 1, str),
     "--watchdog-stop-after": ("wd_stop", 1, float), "--exit-after": ("exit_after", 2, None),
-    "--orphan": ("orphan", 0, bool), "--record-signals": ("record", 1, str)}
+    "--orphan": ("orphan", 0, bool), "--record-signals": ("record", 1, str),
+    "--shutdown-listener": ("shutdown", 0, bool)}
 
 
 def parse_args(argv):
     o = dict(proto="systemd", ignore_term=False, ready_after=None, status=None,
-             wd_stop=None, exit_after=None, orphan=False, record=None)
+             wd_stop=None, exit_after=None, orphan=False, record=None, shutdown=False)
     while argv:
         if argv[0] not in OPTIONS:
             raise SystemExit("pyapp: unknown argument %r" % argv[0])
@@ -254,6 +258,8 @@ class App:
             if self.quitting is not None:
                 for s in self.lsocks:
                     self.sel.unregister(s)
+                    if self.o["shutdown"]:
+                        s.shutdown(socket.SHUT_RDWR)
                     s.close()
                 self.lsocks = []
                 if self.active == 0 or now > self.quitting:
