@@ -7,6 +7,7 @@ request in flight at a time)."""
 import os
 import random
 import signal
+import socket
 import sys
 import time
 
@@ -16,6 +17,7 @@ import herdtest as ht  # noqa: E402
 SECONDS = 10
 WORKERS = 4
 CLIENTS = 4  # 2 one request per connection, 2 keep-alive
+QUEUED = 50
 
 
 def chaos(mode):
@@ -60,5 +62,42 @@ def test_chaos_every_mode():
         chaos(mode)
 
 
-ht.run(test_chaos_every_mode)
+def backlog_survives(mode):
+    """Every worker stopped, connections queue in the kernel, then every
+    worker is SIGKILLed: the queued connections belong to the sockets the
+    master holds (shared, reuseport) or to its channels (passfd), so the
+    replacements answer them all."""
+    label = " ".join(mode) or "shared"
+    with ht.Herd("-w", "2", *mode, name="herd -w 2 %s, backlog across kills" % label) as h:
+        workers = h.workers()
+        for w in workers:
+            os.kill(w, signal.SIGSTOP)
+        waiting = []
+        for _ in range(QUEUED):
+            s = socket.create_connection(h.addr, timeout=5)
+            s.sendall(ht.request_bytes("/"))
+            waiting.append(s)
+        time.sleep(0.2)
+        for w in workers:
+            os.kill(w, signal.SIGKILL)
+        answered = 0
+        for s in waiting:
+            s.settimeout(10)
+            try:
+                with s.makefile("rb") as f:
+                    r = ht.read_response(f)
+                answered += r is not None and r.status == 200
+            except (OSError, ValueError):
+                pass
+            s.close()
+        ht.is_(answered, QUEUED, "%s: all %d connections queued while every worker was stopped "
+               "are answered after every worker is killed" % (label, QUEUED))
+
+
+def test_backlog_survives_every_mode():
+    for mode in [(), ("-m", "reuseport"), ("-m", "passfd")]:
+        backlog_survives(mode)
+
+
+ht.run(test_chaos_every_mode, test_backlog_survives_every_mode)
 ht.done()
