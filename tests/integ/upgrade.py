@@ -11,6 +11,8 @@ import os
 import re
 import shutil
 import signal
+import struct
+import subprocess
 import sys
 import tempfile
 import time
@@ -214,7 +216,45 @@ def test_lost_control_socket_does_not_stop_the_pool():
         shutil.rmtree(d, ignore_errors=True)
 
 
+# The hand-over header of src/upgrade.c (struct header, native layout) and
+# sizeof(struct upgrade_proc), which the header carries as a check.
+HANDOVER = "@IIIiIIi64ii64siQ"
+PROC_SIZE = 80
+
+
+def handover(nworkers=1, naddrs=0, addr_fds=(), nslots=0, nprocs=0, magic=0x68657264):
+    fds = list(addr_fds) + [-1] * (64 - len(addr_fds))
+    return struct.pack(HANDOVER, magic, 1, PROC_SIZE, nworkers, 1, 1, naddrs, *fds, -1,
+                       b"", nslots, nprocs)
+
+
+def test_bad_handover_is_refused():
+    """HERD_UPGRADE_FD comes from herd's own exec, but what it points to
+    indexes the master's tables: a state that is not right is refused with
+    a message, before anything is bound, never used."""
+    cases = [("garbage", b"not a hand-over at all" * 20),
+             ("a wrong magic number", handover(magic=0x12345678)),
+             ("a worker count out of range", handover(nworkers=100000)),
+             ("a listener fd that is not open", handover(naddrs=1, addr_fds=[250]))]
+    for what, data in cases:
+        port = ht.free_port()
+        with tempfile.TemporaryFile() as f:
+            f.write(data)
+            f.seek(0)
+            env = dict(os.environ, HERD_UPGRADE_FD=str(f.fileno()))
+            p = subprocess.run([ht.HERD, "-l", "%s:%d" % (ht.HOST, port), "-w", "1"],
+                               env=env, pass_fds=[f.fileno()], capture_output=True,
+                               timeout=20)
+        err = p.stderr.decode(errors="replace")
+        ht.ok(p.returncode == 1 and "hand-over from the old image is unusable" in err,
+              "a hand-over with %s: refused, status 1" % what,
+              "status %r\n%s" % (p.returncode, err[-1500:]))
+        ht.ok(not ht.SANITIZER_RE.search(err), "a hand-over with %s: no sanitizer report" % what,
+              err[-1500:])
+
+
 ht.run(test_upgrades_under_load, test_pid_file_follows, test_broken_binary_is_refused,
        test_never_ready_is_given_up, test_sd_notify_across_an_upgrade,
-       test_upgrade_without_a_path, test_lost_control_socket_does_not_stop_the_pool)
+       test_upgrade_without_a_path, test_lost_control_socket_does_not_stop_the_pool,
+       test_bad_handover_is_refused)
 ht.done()
