@@ -332,6 +332,20 @@ def test_listener_shut_down_by_a_program():
         ht.ok(r is not None, "generation 2 serves on the same socket", lambda: h.log()[mark:])
 
 
+def test_watchdog_trigger():
+    # A program that knows it is broken says so: WATCHDOG=trigger is acted on
+    # as a missed watchdog, at once.
+    with supervised("-w", "1", "--notify", "--watchdog", "30",
+                    app=("--watchdog-trigger-after", "1.5")) as h:
+        pid = h.workers()[0]
+        m = h.wait_log(r"worker 0 \(pid %d\): watchdog: it sent WATCHDOG=trigger; killing it"
+                       % pid, timeout=10)
+        ht.ok(m, "--watchdog 30: a program's WATCHDOG=trigger kills it at once",
+              lambda: h.log()[-1500:])
+        ht.ok(ht.wait_until(lambda: not ht.alive(pid) and len(h.workers()) == 1, 10),
+              "and it is replaced")
+
+
 def test_stop_timeout():
     with supervised("-w", "1", "--shutdown-timeout", "1", "--stop-signal", "SIGTERM",
                     app=("--ignore-term",)) as h:
@@ -640,7 +654,8 @@ def run(*tests):
 
 run(test_systemd_protocol, test_two_listeners, test_fd0, test_exact_fds, test_passfd,
     test_exec_failure, test_crash_backoff, test_stop_timeout, test_reload_signal,
-    test_notify_ready, test_notify_from_a_stranger, test_listener_shut_down_by_a_program, test_watchdog, test_watchdog_backs_off, test_exec_checked_before_ready,
+    test_notify_ready, test_notify_from_a_stranger, test_listener_shut_down_by_a_program,
+    test_watchdog_trigger, test_watchdog, test_watchdog_backs_off, test_exec_checked_before_ready,
     test_user_log_reopen, test_orphan_reaped, test_programs_die_with_herd,
     test_reload_under_load,
     test_usage_errors, test_user)

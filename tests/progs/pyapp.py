@@ -19,6 +19,7 @@ finishes the connections it holds (for at most 1 s) and exits 0.
   --status TEXT               once ready: STATUS=TEXT by sd_notify, or, in
                               passfd mode without NOTIFY_SOCKET, an APP message
   --watchdog-stop-after SEC   send WATCHDOG=1 only for the first SEC seconds
+  --watchdog-trigger-after SEC  send WATCHDOG=trigger SEC after the start
   --exit-after SEC STATUS     exit with STATUS after SEC
   --orphan                    leave a grandchild behind that lives 0.5 s; its
                               pid goes to the file $PYAPP_ORPHAN_FILE if set
@@ -90,12 +91,14 @@ OPTIONS = {  # option: (key, number of values, conversion)
     "--notify-ready-after": ("ready_after", 1, float), "--status": ("status", 1, str),
     "--watchdog-stop-after": ("wd_stop", 1, float), "--exit-after": ("exit_after", 2, None),
     "--orphan": ("orphan", 0, bool), "--record-signals": ("record", 1, str),
-    "--shutdown-listener": ("shutdown", 0, bool)}
+    "--shutdown-listener": ("shutdown", 0, bool),
+    "--watchdog-trigger-after": ("wd_trigger", 1, float)}
 
 
 def parse_args(argv):
     o = dict(proto="systemd", ignore_term=False, ready_after=None, status=None,
-             wd_stop=None, exit_after=None, orphan=False, record=None, shutdown=False)
+             wd_stop=None, exit_after=None, orphan=False, record=None, shutdown=False,
+             wd_trigger=None)
     while argv:
         if argv[0] not in OPTIONS:
             raise SystemExit("pyapp: unknown argument %r" % argv[0])
@@ -166,6 +169,9 @@ class App:
         usec = os.environ.get("WATCHDOG_USEC")
         if self.notify and usec and os.environ.get("WATCHDOG_PID", str(PID)) == str(PID):
             self.watchdog(int(usec) / 2e6)
+        if self.notify and self.o["wd_trigger"] is not None:
+            self.at(self.o["wd_trigger"], lambda: (self.sd_notify("WATCHDOG=trigger"),
+                                                   say("sent WATCHDOG=trigger")))
 
     def at(self, delay, fn):
         self.timers.append([time.monotonic() + delay, fn])
