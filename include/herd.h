@@ -177,10 +177,10 @@ int herd_set_reload_signal(herd *h, int sig);
  * waits for the next message: 1 with a connection in *fd (the caller's to
  * close), 0 when herd asks the program to finish and exit (or is gone),
  * -1 on error; with errno EMFILE or ENFILE the next connection is left
- * queued, not lost, until an fd is free. herd_child_ready() says the program is ready;
- * herd_child_report() reports its load, which flow control and the least
- * policy depend on: call it after taking connections and after closing
- * them. */
+ * queued, not lost, until an fd is free. herd_child_ready() says the
+ * program is ready; herd_child_report() reports its load, which flow
+ * control and the least policy depend on: call it after taking connections
+ * and after closing them. */
 int herd_child_channel(void);
 int herd_child_recv(int chan, int *fd);
 int herd_child_ready(int chan);

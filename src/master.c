@@ -704,11 +704,12 @@ static uint64_t slot_backoff(struct master *m, int slot, uint64_t lived,
 			     int ready)
 {
 	struct slot_state *s = &m->slots[slot];
+	int proven = ready && lived >= BACKOFF_FIRST_MS;
 	uint64_t delay;
 
-	if (lived >= HEALTHY_MS || (ready && lived >= BACKOFF_FIRST_MS))
+	if (proven || lived >= HEALTHY_MS)
 		s->fails = 0;
-	if (ready && lived >= BACKOFF_FIRST_MS)
+	if (proven)
 		delay = 0;
 	else if (++s->fails == 1)
 		delay = 0;
