@@ -157,6 +157,17 @@ def test_socket_ownership():
         s.close()
         with ht.Herd("--control", stale, name="herd --control over a stale file") as h:
             ht.ok(ctl(stale, "status")[0] == 0, "a stale socket file is replaced")
+        # Anything else at the path is not herd's to remove.
+        plain = os.path.join(d, "plain")
+        with open(plain, "w") as f:
+            f.write("keep me\n")
+        p = subprocess.run([ht.HERD, "-l", "%s:%d" % (ht.HOST, ht.free_port()),
+                            "--control", plain], capture_output=True, timeout=20)
+        with open(plain) as f:
+            kept = f.read()
+        ht.ok(p.returncode == 1 and kept == "keep me\n",
+              "--control on a path that is not a socket: refused, status 1, the file kept",
+              p.stderr.decode(errors="replace")[-500:])
     finally:
         shutil.rmtree(d, ignore_errors=True)
 
@@ -235,6 +246,20 @@ def test_metrics_over_http():
               "--metrics: GET /metrics is Prometheus text over HTTP", status_line + "\n" + body)
         status_line, _ = http_get(port, "/other")
         ht.ok(status_line.startswith("HTTP/1.0 404"), "--metrics: another path is 404")
+        # Read-only: no control command is reachable over HTTP.
+        for path in ("/quit", "/stop", "/reload", "/scale%201", "/metrics/../quit"):
+            status_line, _ = http_get(port, path)
+            ht.ok(status_line.startswith("HTTP/1.0 404"), "--metrics: GET %s is 404" % path)
+        s = socket.create_connection((ht.HOST, port), timeout=5)
+        s.sendall(b"GET /metrics HTTP/1.1\r\nX-Long: " + b"a" * 600 + b"\r\n\r\n")
+        data = s.recv(4096)
+        s.close()
+        ht.ok(b"200 OK" not in data, "--metrics: a request head over 512 bytes gets no metrics",
+              repr(data[:200]))
+        time.sleep(0.3)
+        ht.ok(h.running() and len(h.workers()) == 2 and
+              not re.search(r"reload|graceful stop|fast stop|workers: ", h.log()),
+              "and none of it stopped, reloaded or scaled herd", lambda: h.log()[-1500:])
         ht.ok(ht.get(h.addr, "/").status == 200, "and the pool serves on its own port")
 
 
