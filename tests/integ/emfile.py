@@ -66,5 +66,44 @@ def test_emfile_pauses_and_recovers():
               "the same worker, never restarted, and the master is up")
 
 
-ht.run(test_emfile_pauses_and_recovers)
+def test_passfd_master_at_emfile():
+    """In passfd mode the master accepts: at its fd limit it pauses too, and
+    the connections wait in the backlog until it has fds again."""
+    if not os.access(PRLIMIT, os.X_OK):
+        ht.skip("passfd master EMFILE", "no prlimit")
+        return
+    import subprocess
+    with ht.Herd("-w", "1", "-m", "passfd", name="herd -w 1 -m passfd, master at EMFILE") as h:
+        used = len(os.listdir("/proc/%d/fd" % h.pid))
+        soft = subprocess.run([PRLIMIT, "--pid", str(h.pid), "--nofile", "-o", "SOFT",
+                               "--noheadings"], check=True, capture_output=True,
+                              text=True).stdout.strip()
+        # No fd to spare: the master's next accept fails with EMFILE.
+        subprocess.run([PRLIMIT, "--pid", str(h.pid), "--nofile=%d:" % used], check=True)
+        waiting = []
+        for _ in range(10):
+            s = socket.create_connection(h.addr, timeout=5)
+            s.sendall(ht.request_bytes("/"))
+            waiting.append(s)
+        ht.ok(h.wait_log(r"master: accept: Too many open files; pausing", timeout=5),
+              "the passfd master runs out of fds and pauses accepting", lambda: h.log()[-1500:])
+        before = cpu_ticks(h.pid)
+        time.sleep(2)
+        used_ticks = cpu_ticks(h.pid) - before
+        ht.ok(used_ticks < 40, "no spin while starved: %d ticks of CPU in 2 s" % used_ticks)
+        subprocess.run([PRLIMIT, "--pid", str(h.pid), "--nofile=%s:" % soft], check=True)
+        answered = 0
+        for s in waiting:
+            s.settimeout(10)
+            try:
+                with s.makefile("rb") as f:
+                    r = ht.read_response(f)
+                answered += r is not None and r.status == 200
+            except (OSError, ValueError):
+                pass
+            s.close()
+        ht.is_(answered, 10, "the 10 connections that waited are all answered once it has fds")
+
+
+ht.run(test_emfile_pauses_and_recovers, test_passfd_master_at_emfile)
 ht.done()
