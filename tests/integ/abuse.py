@@ -18,14 +18,10 @@ ROUNDS = 500
 DELAY_MS = 1500  # the attack waits this long: the master's fds are counted first
 
 
-def nfds(pid):
-    return len(os.listdir("/proc/%d/fd" % pid))
-
-
 def test_abuse_is_refused_and_harmless():
     with ht.Herd("{addr}", str(N), str(ROUNDS), str(DELAY_MS), prog=ABUSE,
                  name="progs/abuse ADDR %d %d %d" % (N, ROUNDS, DELAY_MS)) as h:
-        before = nfds(h.pid)
+        before = ht.nfds(h.pid)
         ht.ok(h.count_log(r"abuse done") == 0, "the master's fds are counted before the attack")
         ht.ok(ht.wait_until(lambda: h.count_log(r"status: abuse done") == N, 20),
               "all %d workers finished their attacks" % N, lambda: h.log()[-2000:])
@@ -54,7 +50,7 @@ def test_abuse_is_refused_and_harmless():
         for fd, n in re.findall(r" %d master: channel fd (\d+): message refused [^;]*; (\d+) "
                                 r"so far" % h.pid, h.log()):
             at_master[fd] = max(at_master.get(fd, 0), int(n))
-        after = nfds(h.pid)
+        after = ht.nfds(h.pid)
         refused_m = sum(at_master.values())
         ht.is_(after, before, "the master holds as many fds after refusing %d+ bad messages "
                "as before (%d)" % (refused_m, before))

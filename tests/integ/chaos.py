@@ -7,7 +7,6 @@ request in flight at a time)."""
 import os
 import random
 import signal
-import socket
 import sys
 import time
 
@@ -72,25 +71,11 @@ def backlog_survives(mode):
         workers = h.workers()
         for w in workers:
             os.kill(w, signal.SIGSTOP)
-        waiting = []
-        for _ in range(QUEUED):
-            s = socket.create_connection(h.addr, timeout=5)
-            s.sendall(ht.request_bytes("/"))
-            waiting.append(s)
+        waiting = ht.send_requests(h.addr, QUEUED)
         time.sleep(0.2)
         for w in workers:
             os.kill(w, signal.SIGKILL)
-        answered = 0
-        for s in waiting:
-            s.settimeout(10)
-            try:
-                with s.makefile("rb") as f:
-                    r = ht.read_response(f)
-                answered += r is not None and r.status == 200
-            except (OSError, ValueError):
-                pass
-            s.close()
-        ht.is_(answered, QUEUED, "%s: all %d connections queued while every worker was stopped "
+        ht.is_(ht.answered(waiting), QUEUED, "%s: all %d connections queued while every worker was stopped "
                "are answered after every worker is killed" % (label, QUEUED))
 
 

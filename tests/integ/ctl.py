@@ -263,12 +263,6 @@ def test_metrics_over_http():
         ht.ok(ht.get(h.addr, "/").status == 200, "and the pool serves on its own port")
 
 
-def cpu_ticks(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        rest = f.read().rsplit(")", 1)[1].split()
-    return int(rest[11]) + int(rest[12])
-
-
 def test_metrics_under_abuse():
     """Strangers on --metrics cannot make the master spin or flood its log:
     past 16 clients the rest wait in the backlog, a full fd table pauses
@@ -302,9 +296,9 @@ def test_metrics_under_abuse():
         subprocess.run([prlimit, "--pid", str(h.pid), "--nofile=%d:" % limit], check=True)
         mark = h.mark()
         held = [socket.create_connection((ht.HOST, port), timeout=5) for _ in range(4)]
-        before = cpu_ticks(h.pid)
+        before = ht.cpu_ticks(h.pid)
         time.sleep(2)
-        used_ticks = cpu_ticks(h.pid) - before
+        used_ticks = ht.cpu_ticks(h.pid) - before
         ht.ok(used_ticks < 40, "--metrics at EMFILE: the master does not spin (%d ticks in 2 s)"
               % used_ticks)
         lines = h.count_log(r"accept: Too many open files", since=mark)

@@ -17,13 +17,6 @@ LIMIT = 40
 HELD = 80  # connections the client holds: twice the worker's fd limit
 
 
-def cpu_ticks(pid):
-    """utime + stime of a process, in clock ticks."""
-    with open("/proc/%d/stat" % pid) as f:
-        rest = f.read().rsplit(")", 1)[1].split()
-    return int(rest[11]) + int(rest[12])
-
-
 def hold_connections(addr, n):
     held = []
     for _ in range(n):
@@ -47,9 +40,9 @@ def test_emfile_pauses_and_recovers():
         # A spinning worker would burn a whole core here (about 100 ticks
         # a second); pausing costs a few accept calls a second. The bound
         # is loose on purpose: it tells a spin from a pause, nothing more.
-        before = cpu_ticks(worker)
+        before = ht.cpu_ticks(worker)
         time.sleep(2)
-        used = cpu_ticks(worker) - before
+        used = ht.cpu_ticks(worker) - before
         ht.ok(used < 40, "no spin while starved: %d ticks of CPU in 2 s" % used)
         ht.is_(h.count_log(r"pausing accepts"), 1,
                "logged once per starvation, not per attempt")
@@ -80,29 +73,15 @@ def test_passfd_master_at_emfile():
                               text=True).stdout.strip()
         # No fd to spare: the master's next accept fails with EMFILE.
         subprocess.run([PRLIMIT, "--pid", str(h.pid), "--nofile=%d:" % used], check=True)
-        waiting = []
-        for _ in range(10):
-            s = socket.create_connection(h.addr, timeout=5)
-            s.sendall(ht.request_bytes("/"))
-            waiting.append(s)
+        waiting = ht.send_requests(h.addr, 10)
         ht.ok(h.wait_log(r"master: accept: Too many open files; pausing", timeout=5),
               "the passfd master runs out of fds and pauses accepting", lambda: h.log()[-1500:])
-        before = cpu_ticks(h.pid)
+        before = ht.cpu_ticks(h.pid)
         time.sleep(2)
-        used_ticks = cpu_ticks(h.pid) - before
+        used_ticks = ht.cpu_ticks(h.pid) - before
         ht.ok(used_ticks < 40, "no spin while starved: %d ticks of CPU in 2 s" % used_ticks)
         subprocess.run([PRLIMIT, "--pid", str(h.pid), "--nofile=%s:" % soft], check=True)
-        answered = 0
-        for s in waiting:
-            s.settimeout(10)
-            try:
-                with s.makefile("rb") as f:
-                    r = ht.read_response(f)
-                answered += r is not None and r.status == 200
-            except (OSError, ValueError):
-                pass
-            s.close()
-        ht.is_(answered, 10, "the 10 connections that waited are all answered once it has fds")
+        ht.is_(ht.answered(waiting), 10, "the 10 connections that waited are all answered once it has fds")
 
 
 ht.run(test_emfile_pauses_and_recovers, test_passfd_master_at_emfile)

@@ -646,6 +646,54 @@ def whoami(addr, timeout=5):
     return tuple(int(x) for x in m.groups())
 
 
+def send_requests(addr, n, path="/", timeout=5):
+    """n connections, each with one whole request sent, not waiting for the
+    answers: they queue wherever the server leaves them (a backlog, a
+    channel). Returns the sockets, for answered()."""
+    socks = []
+    for _ in range(n):
+        s = connect(addr, timeout)
+        s.sendall(request_bytes(path))
+        socks.append(s)
+    return socks
+
+
+def answered(socks, timeout=10):
+    """How many of send_requests()' sockets got a 200 within timeout (all
+    together); closes them."""
+    deadline = time.monotonic() + timeout
+    n = 0
+    for s in socks:
+        s.settimeout(max(0.1, deadline - time.monotonic()))
+        try:
+            with s.makefile("rb") as f:
+                r = read_response(f)
+            n += r is not None and r.status == 200
+        except (OSError, ValueError):
+            pass
+        s.close()
+    return n
+
+
+def cpu_ticks(pid):
+    """utime + stime of a process in clock ticks (os.sysconf("SC_CLK_TCK")
+    a second); 0 once it is gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            rest = f.read().rsplit(")", 1)[1].split()
+        return int(rest[11]) + int(rest[12])
+    except (OSError, IndexError):
+        return 0
+
+
+def nfds(pid):
+    """How many fds a process holds, or None once it is gone."""
+    try:
+        return len(os.listdir("/proc/%d/fd" % pid))
+    except OSError:
+        return None
+
+
 def raw_exchange(addr, data, timeout=5):
     """Sends data, half-closes, returns everything until the server closes."""
     with connect(addr, timeout) as s:

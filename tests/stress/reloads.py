@@ -14,22 +14,15 @@ RELOADS = 150
 WORKERS = 2
 
 
-def nfds(pid):
-    try:
-        return len(os.listdir("/proc/%d/fd" % pid))
-    except OSError:
-        return None
-
-
 def worker_fds(h):
-    return sorted(n for n in (nfds(p) for p in h.workers()) if n is not None)
+    return sorted(n for n in (ht.nfds(p) for p in h.workers()) if n is not None)
 
 
 def reload_loop(mode):
     name = " ".join(mode) or "shared"
     with ht.Herd("-w", str(WORKERS), *mode, name="herd -w %d %s, %d reloads"
                  % (WORKERS, name, RELOADS)) as h:
-        master0, workers0 = nfds(h.pid), worker_fds(h)
+        master0, workers0 = ht.nfds(h.pid), worker_fds(h)
         load = ht.Load(h.addr, close=1, keepalive=1).start()
         master_seen = [master0]
         done = 0
@@ -39,15 +32,15 @@ def reload_loop(mode):
             if not h.wait_log(r"generation %d ready; retiring" % gen, since=mark, timeout=20):
                 break
             done += 1
-            master_seen.append(nfds(h.pid))
+            master_seen.append(ht.nfds(h.pid))
         load.stop()
         # The last generations retire: then the tables must be as at start.
         settled = ht.wait_until(lambda: len(h.workers()) == WORKERS and
-                                nfds(h.pid) == master0 and worker_fds(h) == workers0, 15)
+                                ht.nfds(h.pid) == master0 and worker_fds(h) == workers0, 15)
         ht.is_(done, RELOADS, "%s: %d reloads under load" % (name, RELOADS))
         ht.ok(settled, "%s: afterwards the master holds %d fds as at start, and each worker "
               "%r as the first generation did" % (name, master0, workers0),
-              "master %r, workers %r" % (nfds(h.pid), worker_fds(h)))
+              "master %r, workers %r" % (ht.nfds(h.pid), worker_fds(h)))
         if not mode:  # fd_problems knows the shared layout only
             problems = ht.fd_problems(h, WORKERS)
             ht.ok(not problems, "%s: and exactly the fds they should" % name,
@@ -56,7 +49,7 @@ def reload_loop(mode):
         ht.diag("reloads %s: %d reloads; master fds %d at start, %d-%d during, %r at the end; "
                 "worker fds %r at start, %r at the end; requests %s"
                 % (name, done, master0, min(x for x in master_seen if x),
-                   max(x for x in master_seen if x), nfds(h.pid), workers0, worker_fds(h),
+                   max(x for x in master_seen if x), ht.nfds(h.pid), workers0, worker_fds(h),
                    load.summary().split(" gens=")[0]))
 
 

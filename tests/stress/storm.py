@@ -39,23 +39,6 @@ def label(mode):
     return " ".join(mode) or "shared"
 
 
-def nfds(pid):
-    try:
-        return len(os.listdir("/proc/%d/fd" % pid))
-    except OSError:
-        return 0
-
-
-def cpu_ticks(pid):
-    """utime + stime of a process, in clock ticks; 0 once it is gone."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            rest = f.read().rsplit(")", 1)[1].split()
-        return int(rest[11]) + int(rest[12])
-    except (OSError, IndexError):
-        return 0
-
-
 def held_connections(addr, n):
     """n connections, made without waiting for anything: the server holds
     or queues them. Returns the sockets (connect may fail once the backlog
@@ -91,20 +74,19 @@ def emfile(mode):
         procs = [h.pid] + h.workers()
         held = held_connections(h.addr, HELD)
         if "--" in mode:  # a program does not log it: its fd table is full
-            starved = ht.wait_until(lambda: all(nfds(w) >= limit - 1 for w in procs[1:]), 10)
+            starved = ht.wait_until(lambda: all((ht.nfds(w) or 0) >= limit - 1
+                                                for w in procs[1:]), 10)
         else:
             starved = h.wait_log(r"(accept|channel): Too many open files", timeout=10)
         ht.ok(starved, "%s: the pool runs out of fds (%d connections held)" % (name, len(held)),
               lambda: h.log()[-2000:])
         # Requests made while starved wait (in the backlog, or in a passfd
         # worker's channel); none may be lost.
-        waiting = held_connections(h.addr, WAITING)
-        for s in waiting:
-            s.sendall(ht.request_bytes("/"))
-        before = {p: cpu_ticks(p) for p in procs}
+        waiting = ht.send_requests(h.addr, WAITING)
+        before = {p: ht.cpu_ticks(p) for p in procs}
         t0 = time.monotonic()
         time.sleep(WINDOW)
-        used = {p: cpu_ticks(p) - before[p] for p in procs}
+        used = {p: ht.cpu_ticks(p) - before[p] for p in procs}
         secs = time.monotonic() - t0
         worst = max(used.values()) / HZ / secs * 100
         total = sum(used.values()) / HZ / secs * 100
@@ -120,16 +102,7 @@ def emfile(mode):
         for s in held:
             s.close()
         t0 = time.monotonic()
-        answered = 0
-        for s in waiting:
-            s.settimeout(max(0.1, t0 + 10 - time.monotonic()))
-            try:
-                with s.makefile("rb") as f:
-                    r = ht.read_response(f)
-                answered += r is not None and r.status == 200
-            except (OSError, ValueError):
-                pass
-            s.close()
+        answered = ht.answered(waiting)
         drained = time.monotonic() - t0
         ht.is_(answered, len(waiting), "%s: every request made while starved is answered "
                "once fds come free (%d)" % (name, len(waiting)))
@@ -211,7 +184,7 @@ def reaping(args, workers, kills_wanted, pause, what, http=True):
     with ht.Herd("-w", str(workers), *args, report_clean=False,
                  name="herd -w %d %s" % (workers, what)) as h:
         kills = rounds = 0
-        cpu0 = cpu_ticks(h.pid)
+        cpu0 = ht.cpu_ticks(h.pid)
         t0 = time.monotonic()
         deadline = t0 + 90
         with ZombieWatch(h.pid) as zw:
@@ -227,7 +200,7 @@ def reaping(args, workers, kills_wanted, pause, what, http=True):
             took = time.monotonic() - t0
             whole = ht.wait_until(lambda: len(h.workers()) == workers, 15)
             time.sleep(0.5)  # the last deaths and orphans, reaped or not
-        cpu = (cpu_ticks(h.pid) - cpu0) / HZ
+        cpu = (ht.cpu_ticks(h.pid) - cpu0) / HZ
         ht.ok(h.running() and kills >= kills_wanted,
               "%s: the master survives %d kills in %.1f s" % (what, kills, took),
               lambda: h.log()[-1500:])
