@@ -8,6 +8,7 @@
  * Receiving trusts nothing: see msg_decode().
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -225,6 +226,16 @@ void chan_pause(struct chan *c, int paused)
 {
 	c->paused = paused;
 	update_events(c);
+}
+
+int chan_room(const struct chan *c)
+{
+	int probe = fcntl(c->fd, F_DUPFD_CLOEXEC, 0);
+
+	if (probe == -1)
+		return 0;
+	close(probe);
+	return 1;
 }
 
 size_t chan_queued(const struct chan *c)

@@ -118,6 +118,14 @@ int chan_fd(const struct chan *c);
 /* Stops (1) or resumes (0) watching for something to read; what arrives
  * meanwhile waits in the socket, and the sender sees it back up. */
 void chan_pause(struct chan *c, int paused);
+/* Whether one more fd can be opened now: 1, or 0 with errno (EMFILE...).
+ * recvmsg installs a message's fds as it reads it; with the table full the
+ * kernel drops them (MSG_CTRUNC), and a dropped passfd connection is lost.
+ * So an end that receives fds reads only while this says 1: two cheap
+ * syscalls a message, against a connection reset. Every fd the master
+ * sends travels alone (a connection, a peer's inbox, the log), so one free
+ * slot is enough. */
+int chan_room(const struct chan *c);
 size_t chan_queued(const struct chan *c);
 /* Whether the peer was found gone: nothing more can be sent. */
 int chan_dead(const struct chan *c);

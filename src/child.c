@@ -83,14 +83,8 @@ int herd_child_recv(int chan, int *fd)
 		return -1;
 	}
 	for (;;) {
-		/* A message's fd needs a free slot, or the kernel drops it and
-		 * the connection with it: leave it queued (EMFILE) until then.
-		 */
-		int probe = fcntl(chan, F_DUPFD_CLOEXEC, 0);
-
-		if (probe == -1)
+		if (!chan_room(c)) /* a connection would be lost: left queued */
 			break;
-		close(probe);
 		errno = 0;
 		r = chan_recv(c, &m);
 		if (r == -1) { /* errno 0: end of file, herd is gone */

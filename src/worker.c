@@ -5,7 +5,6 @@
  * EPOLLEXCLUSIVE), its own signals, and the application's fds.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -444,23 +443,6 @@ static void from_master(herd_worker *w, const struct msg *m)
 	}
 }
 
-/* Whether one more fd can be opened now. A message's fds are installed by
- * recvmsg: with the table full the kernel drops them (MSG_CTRUNC), and a
- * dropped passfd connection is lost. So the master's channel is read only
- * while a probe dup succeeds: two cheap syscalls a message, against a
- * connection reset. Every fd the master sends travels alone (a connection,
- * a peer's inbox, the log), so one free slot is enough. */
-static int fd_room(herd_worker *w)
-{
-	int probe = fcntl(chan_fd(w->master), F_DUPFD_CLOEXEC, 0);
-
-	if (probe >= 0) {
-		close(probe);
-		return 1;
-	}
-	return errno != EMFILE && errno != ENFILE;
-}
-
 static void resume_master(herd_loop *l, herd_timer *t, void *arg)
 {
 	herd_worker *w = arg;
@@ -496,7 +478,10 @@ static void on_master(herd_loop *l, int fd, unsigned events, void *arg)
 	(void)fd;
 	(void)events;
 	for (int i = 0; i < RECV_BATCH && !w->done; i++) {
-		if (!fd_room(w)) {
+		/* No room for a message's fd (chan_room): leave it queued.
+		 * Another probe error is not starvation; the read goes on. */
+		if (!chan_room(w->master) &&
+		    (errno == EMFILE || errno == ENFILE)) {
 			master_starved(w);
 			break;
 		}
