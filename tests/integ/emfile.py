@@ -67,7 +67,7 @@ def test_passfd_master_at_emfile():
         return
     import subprocess
     with ht.Herd("-w", "1", "-m", "passfd", name="herd -w 1 -m passfd, master at EMFILE") as h:
-        used = len(os.listdir("/proc/%d/fd" % h.pid))
+        used = ht.nfds(h.pid)
         soft = subprocess.run([PRLIMIT, "--pid", str(h.pid), "--nofile", "-o", "SOFT",
                                "--noheadings"], check=True, capture_output=True,
                               text=True).stdout.strip()
