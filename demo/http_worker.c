@@ -440,7 +440,7 @@ static int conn_fill(struct conn *c, int *drained)
 	in_compact(c);
 	room = IN_CAP - c->in_len;
 	do
-		n = recv(c->fd, c->in + c->in_len, room, 0);
+		n = herd_conn_recv(g.w, c->fd, c->in + c->in_len, room);
 	while (n < 0 && errno == EINTR);
 	if (n > 0) {
 		if (c->phase == PH_IDLE) /* the header clock starts now */

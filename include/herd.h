@@ -226,6 +226,12 @@ int herd_worker_send(herd_worker *w, int to, const void *data, size_t len);
 
 /* Closes a connection handed to herd_conn_fn and counts it as done. */
 void herd_conn_close(herd_worker *w, int fd);
+/* recv(fd, buf, len, 0) on a connection handed to herd_conn_fn. Use it on
+ * unix-domain listeners: where the kernel cannot make them refuse the fds
+ * a client attaches (SO_PASSRIGHTS, Linux 6.16), recv() would drop those
+ * fds on the worker's thread, and such a close can sleep as long as the
+ * client chose. Here they are closed off the loop's thread. */
+ssize_t herd_conn_recv(herd_worker *w, int fd, void *buf, size_t len);
 /* Ends this worker once the current callback returns. */
 void herd_worker_stop(herd_worker *w);
 

@@ -17,6 +17,7 @@
 #include "channel.h"
 #include "log.h"
 #include "loop.h"
+#include "rights.h"
 
 unsigned long msg_refused[MSG_ERR_END];
 
@@ -135,7 +136,7 @@ enum msg_error msg_decode(const void *buf, size_t n, int flags, const int *fds,
 	e = check(&h, n, flags, nfds, bad_cmsg, accept);
 	m->nfds = 0;
 	if (e != MSG_OK) {
-		close_fds(fds, nfds);
+		rights_close_all(fds, nfds); /* a peer's: may not block */
 		return e;
 	}
 	m->hdr = h;
@@ -199,7 +200,9 @@ static void drop_queue(struct chan *c)
 
 	for (q = c->head; q != NULL; q = next) {
 		next = q->next;
-		close_fds(q->fds, q->nfds);
+		/* Never sent: ours may be the last reference to a client's
+		 * unix connection, with fds queued on it. */
+		rights_close_all(q->fds, q->nfds);
 		free(q);
 	}
 	c->head = c->tail = NULL;
@@ -213,7 +216,7 @@ void chan_free(struct chan *c)
 	drop_queue(c);
 	if (c->events != 0)
 		herd_loop_del(c->loop, c->fd);
-	close(c->fd);
+	rights_close(c->fd); /* what the peer queued on it goes with it */
 	free(c);
 }
 
@@ -389,7 +392,8 @@ static void chan_io(herd_loop *l, int fd, unsigned events, void *arg)
 /* ---- receiving ----------------------------------------------------------- */
 
 /* Gathers the fds of every SCM_RIGHTS in mh into fds (closing any beyond
- * max); reports other control messages through *bad. */
+ * max, and flagging those as MSG_CTRUNC); reports other control messages
+ * through *bad. */
 static int collect_fds(struct msghdr *mh, int *fds, int max, int *bad)
 {
 	int n = 0;
@@ -412,9 +416,9 @@ static int collect_fds(struct msghdr *mh, int *fds, int max, int *bad)
 			       sizeof(fd));
 			if (n < max)
 				fds[n++] = fd;
-			else {
-				close(fd);
-				*bad = 1;
+			else { /* as if the kernel had truncated them */
+				rights_close(fd);
+				mh->msg_flags |= MSG_CTRUNC;
 			}
 		}
 	}
@@ -434,8 +438,10 @@ static void refused(struct chan *c, enum msg_error e)
 int chan_recv(struct chan *c, struct msg *m)
 {
 	unsigned char buf[sizeof(struct msg_hdr) + MSG_PAYLOAD_MAX];
+	/* Room for all a peer can send, so that the kernel never drops
+	 * (and closes) an fd on this thread: see rights.h. */
 	union {
-		char buf[CMSG_SPACE(sizeof(int) * MSG_MAX_FDS)];
+		char buf[CMSG_SPACE(sizeof(int) * RIGHTS_MAX)];
 		struct cmsghdr align;
 	} u;
 	int fds[MSG_MAX_FDS];

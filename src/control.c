@@ -15,6 +15,7 @@
 #include "listen.h"
 #include "log.h"
 #include "loop.h"
+#include "rights.h"
 
 #define CLIENT_TIMEOUT_MS 2000 /* to send its line, and to read the reply */
 #define CLIENTS_MAX	  16
@@ -154,7 +155,7 @@ static void client_free(struct client *cl)
 		if (c->clients[i] == cl)
 			c->clients[i] = NULL;
 	herd_loop_del(c->loop, cl->fd);
-	close(cl->fd);
+	rights_close(cl->fd); /* fds queued on it are purged with it */
 	herd_timer_free(cl->timer);
 	free(cl->out.buf);
 	free(cl);
@@ -218,11 +219,32 @@ static void client_run(struct client *cl)
 	herd_loop_mod(cl->c->loop, cl->fd, HERD_WRITE);
 }
 
+/* recv(), but fds a peer attached (where the kernel could not refuse
+ * them) are closed through rights_close, never dropped by the kernel on
+ * this thread for want of room. */
+static ssize_t client_recv(int fd, char *buf, size_t len)
+{
+	union {
+		char b[CMSG_SPACE(RIGHTS_MAX * sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = {buf, len};
+	struct msghdr mh = {.msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = u.b,
+			    .msg_controllen = sizeof(u.b)};
+	ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+
+	if (n >= 0)
+		rights_close_msg(&mh);
+	return n;
+}
+
 static void client_read(struct client *cl)
 {
 	for (;;) {
-		ssize_t n = recv(cl->fd, cl->in + cl->in_len,
-				 CONTROL_LINE_MAX - cl->in_len, 0);
+		ssize_t n = client_recv(cl->fd, cl->in + cl->in_len,
+					CONTROL_LINE_MAX - cl->in_len);
 
 		if (n == -1 && errno == EINTR)
 			continue;
@@ -345,7 +367,7 @@ static void on_listen(herd_loop *l, int lfd, unsigned events, void *arg)
 				     (int)cred.uid);
 			if (send(fd, e, sizeof(e) - 1, MSG_NOSIGNAL) < 0)
 				log_debug("control: %s", strerror(errno));
-			close(fd);
+			rights_close(fd);
 			continue;
 		}
 		if ((cl = calloc(1, sizeof(*cl))) == NULL ||
@@ -357,7 +379,7 @@ static void on_listen(herd_loop *l, int lfd, unsigned events, void *arg)
 			if (cl != NULL)
 				herd_timer_free(cl->timer);
 			free(cl);
-			close(fd);
+			rights_close(fd);
 			continue;
 		}
 		cl->c = c;
@@ -437,6 +459,8 @@ struct control *control_open(herd_loop *l, const char *path, control_fn fn,
 	c->fn = fn;
 	c->arg = arg;
 	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (c->fd >= 0)
+		rights_refuse(c->fd); /* inherited by what it accepts */
 	old = umask(0177); /* the file is born 0600 */
 	r = c->fd == -1 ? -1 : bind(c->fd, (struct sockaddr *)&sa, sizeof(sa));
 	umask(old);
@@ -462,6 +486,7 @@ struct control *control_open_http(herd_loop *l, int lfd, control_fn fn,
 {
 	struct control *c = calloc(1, sizeof(*c));
 
+	rights_refuse(lfd); /* a unix one: inherited by what it accepts */
 	if (c == NULL ||
 	    (c->resume = herd_timer_new(l, resume_listener, c)) == NULL ||
 	    herd_loop_add(l, lfd, HERD_READ, on_listen, c) == -1) {

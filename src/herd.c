@@ -20,6 +20,7 @@
 
 #include "internal.h"
 #include "log.h"
+#include "rights.h"
 
 herd *herd_new(void)
 {
@@ -597,6 +598,12 @@ static int bind_all(herd *h)
 			return fail(h, "%s: %s", h->addrs[i].text,
 				    strerror(errno));
 		}
+		/* Whoever reads a unix connection (a built-in worker; passfd's
+		 * master, which may have to close one) takes no fds from its
+		 * clients: see rights.h. A program's own sockets are its
+		 * business. */
+		if (h->argv == NULL || h->mode == HERD_MODE_PASSFD)
+			rights_refuse(h->addrs[i].fd);
 		if (!inherited)
 			log_info("listening on %s", h->addrs[i].text);
 	}

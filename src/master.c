@@ -31,6 +31,7 @@
 #include "loop.h"
 #include "control.h"
 #include "proc.h"
+#include "rights.h"
 #include "upgrade.h"
 
 #define BACKOFF_FIRST_MS  100 /* second quick death in a row */
@@ -611,6 +612,12 @@ static int spawn_one(struct master *m, unsigned gen, int slot)
 	    (ext && pipe2(ep, O_CLOEXEC | O_NONBLOCK) == -1) ||
 	    (p = proc_add(&m->procs)) == NULL)
 		goto fail;
+	/* The master's end and the inbox take no fds: refused before the
+	 * worker exists, so none can be queued (see rights.h). */
+	if (ch[0] >= 0)
+		rights_refuse(ch[0]);
+	if (ib[0] >= 0)
+		rights_refuse(ib[0]);
 	p->slot = slot;
 	p->gen = gen;
 	/* A program's channel is blocking, the simplest to read; it is its
@@ -1015,6 +1022,7 @@ static int upgrade_resume(struct master *m)
 	}
 	if (st->notify_fd >= 0) {
 		m->notify_fd = st->notify_fd;
+		rights_refuse(m->notify_fd); /* an older image may not have */
 		memcpy(m->notify_name, st->notify_name, sizeof(m->notify_name));
 		if (herd_loop_add(m->loop, m->notify_fd, HERD_READ, on_notify,
 				  m) == -1)
@@ -1210,23 +1218,6 @@ static int notify_message(struct master *m, struct proc *p, char *text,
 	return changed;
 }
 
-static void close_rights(struct msghdr *mh)
-{
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c != NULL;
-	     c = CMSG_NXTHDR(mh, c)) {
-		size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-			continue;
-		for (size_t i = 0; i < n; i++) {
-			int fd;
-
-			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
-			close(fd);
-		}
-	}
-}
-
 /* The sender is who the kernel says (SCM_CREDENTIALS), not what the
  * message claims: only a worker's own process is heard. */
 static int notify_sender(struct msghdr *mh, pid_t *pid)
@@ -1257,8 +1248,9 @@ static void on_notify(herd_loop *l, int fd, unsigned events, void *arg)
 		char buf[NOTIFY_MAX + 1];
 		union {
 			struct cmsghdr h;
+			/* room for all a sender can attach: see rights.h */
 			char b[CMSG_SPACE(sizeof(struct ucred)) +
-			       CMSG_SPACE(16 * sizeof(int))];
+			       CMSG_SPACE(RIGHTS_MAX * sizeof(int))];
 		} cm;
 		struct iovec iov = {buf, NOTIFY_MAX};
 		struct msghdr mh = {.msg_iov = &iov,
@@ -1276,7 +1268,7 @@ static void on_notify(herd_loop *l, int fd, unsigned events, void *arg)
 				log_warn("notify socket: %s", strerror(errno));
 			break;
 		}
-		close_rights(&mh); /* fd stores are not kept */
+		rights_close_msg(&mh); /* fd stores are not kept */
 		if (notify_sender(&mh, &pid) == 0)
 			p = proc_by_pid(&m->procs, pid);
 		if (p == NULL || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
@@ -1312,8 +1304,10 @@ static int notify_open(struct master *m)
 	memcpy(sa.sun_path + 1, m->notify_name + 1, strlen(m->notify_name) - 1);
 	m->notify_fd =
 	    socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (m->notify_fd == -1 ||
-	    setsockopt(m->notify_fd, SOL_SOCKET, SO_PASSCRED, &one,
+	if (m->notify_fd == -1)
+		return -1;
+	rights_refuse(m->notify_fd); /* fd stores are not kept */
+	if (setsockopt(m->notify_fd, SOL_SOCKET, SO_PASSCRED, &one,
 		       sizeof(one)) == -1 ||
 	    bind(m->notify_fd, (struct sockaddr *)&sa, len) == -1)
 		return -1;
@@ -2307,7 +2301,7 @@ static void master_free(struct master *m)
 	if (m->h->argv != NULL) /* herd_run() returns to its caller */
 		prctl(PR_SET_CHILD_SUBREAPER, 0);
 	if (m->notify_fd >= 0)
-		close(m->notify_fd);
+		rights_close(m->notify_fd); /* datagrams may hold fds */
 	control_close(m->control);
 	control_close(m->metrics);
 	sdnotify_close();

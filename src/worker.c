@@ -17,6 +17,7 @@
 #include "internal.h"
 #include "log.h"
 #include "loop.h"
+#include "rights.h"
 
 #define HEARTBEAT_MS   1000
 #define LOAD_REPORT_MS 20   /* at most this often a load change is reported */
@@ -117,9 +118,43 @@ void herd_worker_stop(herd_worker *w)
 
 static void load_changed(herd_worker *w);
 
+ssize_t herd_conn_recv(herd_worker *w, int fd, void *buf, size_t len)
+{
+	union {
+		char b[CMSG_SPACE(RIGHTS_MAX * sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = {buf, len};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	ssize_t n;
+
+	(void)w;
+	if (rights_at_source())
+		return recv(fd, buf, len, 0);
+	mh.msg_control = u.b;
+	mh.msg_controllen = sizeof(u.b);
+	if ((n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC)) >= 0)
+		rights_close_msg(&mh);
+	return n;
+}
+
+/* Whether fd may hold fds a peer queued that the kernel let through. */
+static int may_hold_rights(int fd)
+{
+	int domain;
+	socklen_t len = sizeof(domain);
+
+	if (rights_at_source())
+		return 0;
+	return getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0 &&
+	       domain == AF_UNIX;
+}
+
 void herd_conn_close(herd_worker *w, int fd)
 {
-	if (close(fd) == -1 && errno != EINTR)
+	if (may_hold_rights(fd))
+		rights_close(fd);
+	else if (close(fd) == -1 && errno != EINTR)
 		log_warn("close connection fd %d: %s", fd, strerror(errno));
 	if (w->active > 0)
 		w->active--;

@@ -174,6 +174,28 @@ def fd_links(pid):
     return out
 
 
+def world_runnable(path):
+    """Whether any user may execute path (every directory on the way
+    searchable by others, the file executable by others)."""
+    path = os.path.realpath(path)
+    try:
+        if not os.stat(path).st_mode & 0o001:
+            return False
+        d = os.path.dirname(path)
+        while d != "/":
+            if not os.stat(d).st_mode & 0o001:
+                return False
+            d = os.path.dirname(d)
+    except OSError:
+        return False
+    return True
+
+
+def python_for_all():
+    """A Python interpreter that a dropped user (nobody) may run, or None."""
+    return next((p for p in (sys.executable, "/usr/bin/python3") if world_runnable(p)), None)
+
+
 def free_port():
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:

@@ -589,7 +589,7 @@ def test_user():
     except KeyError:
         ht.skip("--user nobody", "no user nobody or group daemon here")
         return
-    python = next((p for p in (sys.executable, "/usr/bin/python3") if world_runnable(p)), None)
+    python = ht.python_for_all()
     if python is None:
         ht.skip("--user nobody", "no Python interpreter that nobody may run")
         return
@@ -619,23 +619,6 @@ def test_user():
                       "-u %s: the program still dies with herd" % spec)
     finally:
         shutil.rmtree(d, ignore_errors=True)
-
-
-def world_runnable(path):
-    """Whether any user may execute path (every directory on the way
-    searchable by others, the file executable by others)."""
-    path = os.path.realpath(path)
-    try:
-        if not os.stat(path).st_mode & 0o001:
-            return False
-        d = os.path.dirname(path)
-        while d != "/":
-            if not os.stat(d).st_mode & 0o001:
-                return False
-            d = os.path.dirname(d)
-    except OSError:
-        return False
-    return True
 
 
 def run(*tests):
