@@ -3,22 +3,37 @@
 time (issue 12, item 5).
 
 Runs the release build pinned to CPU 0 (`taskset -c 0 build/herd -l ADDR
--w 1`); the client pins itself to CPU 1. For each of --connections
-connections, one after another: connect, set TCP_NODELAY, send a head of
---size bytes (default: the worker's head limit minus 100) one byte per
-send() with --sleep-us between sends, so that each byte reaches the worker
-as its own read; read the 200 answer (the head says Connection: close).
+-w 1`); the client pins itself to CPU 1. In each of --batches batches, it
+opens --parallel connections, sets TCP_NODELAY on them and sends each a
+head of --size bytes (default: the worker's head limit minus 100) one byte
+per send(): one byte to every connection in turn, then --sleep-us, and
+again; then reads the 200 answers (the head says Connection: close).
 
-Per connection it reads the worker's CPU time before and after, twice:
-utime+stime from /proc/PID/stat (clock ticks, 10 ms) and the scheduler's
-run time from /proc/PID/schedstat (ns), plus the worker's wake-ups (the
-schedstat timeslice count), which shows whether the bytes really came one
-read each (wake-ups close to the head's size). Prints each connection and
-the medians. Figures, not assertions: the tests check behaviour.
+Per batch it reads the worker's CPU time before and after, twice:
+utime+stime from /proc/PID/stat (clock ticks of 10 ms) and the
+scheduler's run time from /proc/PID/schedstat (ns), and divides by the
+connections. The pause is long enough for the worker to keep up, so that
+each byte is a read of its own; --count-reads checks it by counting the
+worker's recvfrom calls with `perf stat` (which costs the worker a little).
+
+With --parallel 1 each read is also a wake-up of the worker, which on a
+virtual machine costs more than the rest of the read; a few hundred slow
+clients at once (what the issue is about) share their wake-ups.
+
+Given --herd more than once (say, a copy of the build before a change and
+the build after it), it runs them side by side and alternates their
+batches, so that other load on the machine falls on both alike.
+
+Prints each batch and, per binary, the medians over the batches of the
+CPU per connection. Figures, not assertions: the tests check behaviour.
 """
 import argparse
+import contextlib
 import os
+import shutil
+import signal
 import socket
+import subprocess
 import sys
 import time
 
@@ -29,6 +44,7 @@ sys.path.insert(0, os.path.join(REPO, "tests", "integ"))
 import herdtest as ht  # noqa: E402
 
 HEAD_MAX = ht.source_define("demo/http_parse.h", "HTTP_HEAD_MAX", 8192)
+HEADER_TIMEOUT_S = ht.source_define("demo/http_worker.c", "HEADER_TIMEOUT_MS", 10000) / 1000
 TICK_MS = 1000.0 / os.sysconf("SC_CLK_TCK")
 
 
@@ -55,60 +71,120 @@ def make_head(size):
 
 
 def worker_cpu(pid):
-    """(utime+stime ticks, run time ns, timeslices) of a process."""
+    """(utime ticks, stime ticks, run time ns, timeslices) of a process."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
     with open("/proc/%d/schedstat" % pid) as f:
         run_ns, _, slices = (int(x) for x in f.read().split())
-    return ht.cpu_ticks(pid), run_ns, slices
+    return int(fields[11]), int(fields[12]), run_ns, slices
 
 
-def one_connection(addr, head, sleep_s, pid):
-    """Sends head a byte at a time; returns (status line, CPU deltas)."""
-    with ht.connect(addr, timeout=30) as s:
-        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        time.sleep(0.05)  # the accept is not part of the head's cost
+class ReadCounter:
+    """Counts a process's recvfrom calls with perf stat, until stop()."""
+
+    def __init__(self, pid):
+        self.proc = subprocess.Popen(
+            ["perf", "stat", "-x,", "-e", "syscalls:sys_enter_recvfrom", "-p", str(pid)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        time.sleep(0.5)  # perf attaches
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGINT)
+        err = self.proc.communicate(timeout=10)[1].decode()
+        for line in err.splitlines():
+            if "sys_enter_recvfrom" in line:
+                return int(line.split(",")[0])
+        raise RuntimeError("perf stat said: %r" % err)
+
+
+def one_batch(addr, head, n, sleep_s, pid, count_reads):
+    """n connections, each sent head a byte at a time, round-robin; returns
+    (status lines, CPU deltas, recvfrom calls or None, seconds sending)."""
+    socks = []
+    try:
+        for _ in range(n):
+            socks.append(ht.connect(addr, timeout=60))
+            socks[-1].setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        time.sleep(0.05)  # the accepts are not part of the heads' cost
+        counter = ReadCounter(pid) if count_reads else None
         before = worker_cpu(pid)
-        for i in range(len(head)):
-            s.sendall(head[i:i + 1])
-            if sleep_s:
-                time.sleep(sleep_s)
-        with s.makefile("rb") as f:
-            status = f.readline().strip()
-            f.read()  # to the close: all the worker's work is done
-    time.sleep(0.05)
-    after = worker_cpu(pid)
-    return status, tuple(a - b for a, b in zip(after, before))
+        t0 = time.monotonic()
+        try:
+            for i in range(len(head)):
+                byte = head[i:i + 1]
+                for s in socks:
+                    s.sendall(byte)
+                if sleep_s:
+                    time.sleep(sleep_s)
+        except OSError as e:
+            raise SystemExit("sending: %s after %.1f s; the worker cuts a head off after %.0f s: "
+                             "use a smaller --parallel or --sleep-us"
+                             % (e, time.monotonic() - t0, HEADER_TIMEOUT_S))
+        took = time.monotonic() - t0
+        statuses = []
+        for s in socks:
+            with s.makefile("rb") as f:
+                statuses.append(f.readline().strip())
+                f.read()  # to the close: the worker is done with it
+        time.sleep(0.05)
+        after = worker_cpu(pid)
+        reads = counter.stop() if counter else None
+    finally:
+        for s in socks:
+            s.close()
+    return statuses, tuple(a - b for a, b in zip(after, before)), reads, took
+
+
+def report(path, rows, args, n, size):
+    print("%s: head %d bytes, a byte at a time to %d connections in turn, %.0f us between "
+          "rounds, %d batches; worker on CPU 0, client on CPU 1"
+          % (path, size, n, args.sleep_us, len(rows)))
+    med = [ht.median([r[i] for r in rows]) for i in range(5)]
+    print("  median worker CPU per connection: %.1f ms utime+stime (%.1f user, %.1f system), "
+          "%.2f ms schedstat; %.0f wake-ups" % tuple(med))
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--connections", type=int, default=7)
+    ap.add_argument("--batches", type=int, default=5)
+    ap.add_argument("--parallel", type=int, default=20, help="connections per batch (%(default)s)")
     ap.add_argument("--size", type=int, default=HEAD_MAX - 100,
                     help="head bytes, the final empty line included (%(default)s)")
-    ap.add_argument("--sleep-us", type=float, default=200,
-                    help="pause after each byte, microseconds (%(default)s)")
-    ap.add_argument("--herd", default=ht.HERD)
+    ap.add_argument("--sleep-us", type=float, default=500,
+                    help="pause after each round of bytes, microseconds (%(default)s)")
+    ap.add_argument("--count-reads", action="store_true",
+                    help="count the worker's recvfrom calls with perf stat")
+    ap.add_argument("--herd", action="append",
+                    help="the binary (%s); repeat to compare several" % ht.HERD)
     args = ap.parse_args()
 
+    paths = args.herd or [ht.HERD]
     os.sched_setaffinity(0, {1})
     head = make_head(args.size)
-    with ht.Herd("-c", "0", args.herd, "-l", "{addr}", "-w", "1", prog="/usr/bin/taskset",
-                 name="taskset -c 0 herd -w 1", report_clean=False) as h:
-        pid = h.workers()[0]
-        rows = []
-        for n in range(args.connections):
-            status, (ticks, run_ns, slices) = one_connection(h.addr, head, args.sleep_us / 1e6, pid)
-            rows.append((ticks * TICK_MS, run_ns / 1e6, slices))
-            print("connection %d: %s; worker %.0f ms (utime+stime), %.1f ms (schedstat), "
-                  "%d wake-ups" % (n + 1, status.decode("latin-1"), rows[-1][0], rows[-1][1],
-                                   slices), flush=True)
-            if not status.startswith(b"HTTP/1.1 200"):
-                print("not a 200: the figures are meaningless", file=sys.stderr)
-                return 1
-    print("head %d bytes sent a byte at a time (%.0f us apart), %d connections, worker on "
-          "CPU 0 and client on CPU 1" % (len(head), args.sleep_us, args.connections))
-    print("median worker CPU per connection: %.0f ms utime+stime, %.1f ms schedstat; "
-          "median wake-ups %d" % (ht.median([r[0] for r in rows]), ht.median([r[1] for r in rows]),
-                                  ht.median([r[2] for r in rows])))
+    n = args.parallel
+    rows = {p: [] for p in paths}
+    with contextlib.ExitStack() as stack:
+        servers = [(p, stack.enter_context(ht.Herd(
+            "-c", "0", p, "-l", "{addr}", "-w", "1", prog=shutil.which("taskset"),
+            name="taskset -c 0 %s -w 1" % p, report_clean=False))) for p in paths]
+        for b in range(args.batches):
+            for path, h in servers:
+                statuses, (utime, stime, run_ns, slices), reads, took = one_batch(
+                    h.addr, head, n, args.sleep_us / 1e6, h.workers()[0], args.count_reads)
+                row = ((utime + stime) * TICK_MS / n, utime * TICK_MS / n,
+                       stime * TICK_MS / n, run_ns / 1e6 / n, slices / n)
+                rows[path].append(row)
+                bad = [x for x in statuses if not x.startswith(b"HTTP/1.1 200")]
+                print("%s batch %d: %d x 200 after %.1f s; per connection: worker %.1f ms "
+                      "utime+stime (%.1f user, %.1f system), %.2f ms schedstat, %.0f wake-ups%s"
+                      % ((path, b + 1, n - len(bad), took) + row +
+                         ("" if reads is None else ", %.0f recvfrom calls" % (reads / n),)),
+                      flush=True)
+                if bad:
+                    print("answers that are not 200: %r" % bad[:3], file=sys.stderr)
+                    return 1
+    for path in paths:
+        report(path, rows[path], args, n, len(head))
     return 0
 
 
