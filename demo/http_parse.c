@@ -3,32 +3,27 @@
  * in http_parse.h.
  *
  * The input is hostile: every read is bounded by the length given, no state
- * outlives a call except the skipper's small struct, and anything the
- * grammar does not allow is refused rather than repaired. The head parser
- * is re-run from the start of the buffer as bytes arrive; a head is at most
- * HTTP_HEAD_MAX bytes, so that costs little and keeps it stateless.
+ * outlives a call except two small structs (http_head, http_chunked), and
+ * anything the grammar does not allow is refused rather than repaired.
+ *
+ * The head parser works a line at a time and keeps, between calls, where
+ * the next line starts and what the fields parsed so far decided. It used
+ * to be re-run from the start of the buffer as bytes arrived, which is
+ * quadratic: a head of 8 KB sent a byte at a time cost the worker hundreds
+ * of ms of CPU. What the state cannot hold (pointers into the buffer, which
+ * the caller may move) is found again once, when the head is complete.
  */
 #include "http_parse.h"
 
 #include <string.h>
 
+/* http_head's offsets hold any position within a head. */
+_Static_assert(HTTP_HEAD_MAX <= UINT16_MAX, "http_head offsets are 16 bits");
+
 /* A slice of the input. */
 struct span {
 	const char *p;
 	size_t n;
-};
-
-/* What the header fields said, beyond what http_request carries. */
-struct head {
-	http_request *req;
-	int hosts;	/* Host fields seen */
-	int conn_close; /* Connection listed "close" */
-	int conn_keep;	/* Connection listed "keep-alive" */
-	int te_seen;	/* a Transfer-Encoding field was present */
-	int te_chunked; /* times it listed "chunked" */
-	int te_other;	/* it listed some other coding */
-	int cl_seen;	/* a Content-Length field was present */
-	struct span cl; /* its value, leading zeros cut, to compare repeats */
 };
 
 /* ---- characters and spans --------------------------------------------- */
@@ -126,21 +121,28 @@ static int list_next(struct span *rest, struct span *elem)
 
 /* ---- lines ------------------------------------------------------------ */
 
-/* Finds the line at *pos: 1 with it (without its LF or CRLF) and *pos past
- * it, 0 when buf[0..len) holds no LF yet. A CR elsewhere stays in the line,
- * where the character checks refuse it. */
-static int next_line(const char *buf, size_t len, size_t *pos,
+/* Finds the line at h->next: 1 with it (without its LF or CRLF) and
+ * h->next past it, 0 when buf[0..len) holds no LF yet; len is at most
+ * HTTP_HEAD_MAX. Bytes searched in vain are not searched again, so a long
+ * line that arrives a byte at a time costs its length once. A CR elsewhere
+ * stays in the line, where the character checks refuse it. */
+static int next_line(http_head *h, const char *buf, size_t len,
 		     struct span *line)
 {
-	const char *lf = memchr(buf + *pos, '\n', len - *pos);
+	const char *lf;
 	size_t n;
 
-	if (lf == NULL)
+	if (h->scanned >= len)
 		return 0;
-	n = (size_t)(lf - (buf + *pos));
-	line->p = buf + *pos;
+	lf = memchr(buf + h->scanned, '\n', len - h->scanned);
+	if (lf == NULL) {
+		h->scanned = (uint16_t)len;
+		return 0;
+	}
+	n = (size_t)(lf - (buf + h->next));
+	line->p = buf + h->next;
 	line->n = n > 0 && line->p[n - 1] == '\r' ? n - 1 : n;
-	*pos += n + 1;
+	h->next = h->scanned = (uint16_t)(h->next + n + 1);
 	return 1;
 }
 
@@ -230,40 +232,51 @@ static int parse_request_line(struct span l, http_request *req)
 
 /* ---- header fields ---------------------------------------------------- */
 
+/* The first Content-Length value, which h keeps as an offset into buf. */
+static struct span first_length(const http_head *h, const char *buf)
+{
+	return (struct span){buf + h->cl, h->cl_len};
+}
+
 /* Content-Length: digits only; repeats (in a list or in several fields)
  * must all be the same number, else the body's end is ambiguous. */
-static int apply_length(struct head *h, struct span v)
+static int apply_length(http_head *h, const char *buf, struct span v)
 {
 	struct span e;
 	int any = 0;
 
 	while (list_next(&v, &e)) {
+		struct span first = first_length(h, buf);
+
 		if (!span_all(e, is_digit))
 			return -400;
 		while (e.n > 1 && e.p[0] == '0')
 			e.p++, e.n--;
-		if (h->cl_seen && (e.n != h->cl.n || memcmp(e.p, h->cl.p, e.n)))
+		if (h->cl_seen && (e.n != first.n || memcmp(e.p, first.p, e.n)))
 			return -400;
-		h->cl = e;
-		h->cl_seen = any = 1;
+		h->cl = (uint16_t)(e.p - buf);
+		h->cl_len = (uint16_t)e.n;
+		h->cl_seen = 1;
+		any = 1;
 	}
 	return any ? 0 : -400;
 }
 
-static void apply_coding(struct head *h, struct span v)
+/* Only whether chunked came exactly once matters: the count stops at 2. */
+static void apply_coding(http_head *h, struct span v)
 {
 	struct span e;
 
 	h->te_seen = 1;
 	while (list_next(&v, &e)) {
-		if (span_ieq(e, "chunked"))
-			h->te_chunked++;
-		else
+		if (!span_ieq(e, "chunked"))
 			h->te_other = 1;
+		else if (h->te_chunked < 2)
+			h->te_chunked++;
 	}
 }
 
-static void apply_connection(struct head *h, struct span v)
+static void apply_connection(http_head *h, struct span v)
 {
 	struct span e;
 
@@ -276,25 +289,30 @@ static void apply_connection(struct head *h, struct span v)
 }
 
 /* Records the fields that decide framing and persistence; others pass. */
-static int apply_field(struct head *h, struct span name, struct span v)
+static int apply_field(http_head *h, const char *buf, struct span name,
+		       struct span v)
 {
-	if (span_ieq(name, "host"))
-		return ++h->hosts > 1 ? -400 : 0;
+	if (span_ieq(name, "host")) {
+		if (h->host)
+			return -400;
+		h->host = 1;
+		return 0;
+	}
 	if (span_ieq(name, "content-length"))
-		return apply_length(h, v);
+		return apply_length(h, buf, v);
 	if (span_ieq(name, "transfer-encoding"))
 		apply_coding(h, v);
 	else if (span_ieq(name, "connection"))
 		apply_connection(h, v);
 	else if (span_ieq(name, "expect") && span_ieq(v, "100-continue"))
-		h->req->expect_continue = 1;
+		h->expect = 1;
 	return 0;
 }
 
 /* name ":" OWS value OWS. The name must be a token, and SP and HT are not
  * token characters, so this refuses obs-fold (a line starting with SP or
  * HT), whitespace before the first field and whitespace before ':'. */
-static int parse_field(struct head *h, struct span l)
+static int parse_field(http_head *h, const char *buf, struct span l)
 {
 	const char *colon;
 	struct span name, value;
@@ -306,7 +324,7 @@ static int parse_field(struct head *h, struct span l)
 	value = (struct span){colon + 1, l.n - name.n - 1};
 	if (!is_token(name) || !span_all(value, is_value_char))
 		return -400;
-	return apply_field(h, name, trim(value.p, value.n));
+	return apply_field(h, buf, name, trim(value.p, value.n));
 }
 
 /* ---- the whole head --------------------------------------------------- */
@@ -326,10 +344,8 @@ static size_t length_value(struct span s)
 
 /* Framing: Transfer-Encoding with Content-Length is how requests get
  * smuggled past proxies, and 1.0 has no chunked coding, so both are 400. */
-static int decide_body(struct head *h)
+static int decide_body(const http_head *h, const char *buf, http_request *req)
 {
-	http_request *req = h->req;
-
 	if (h->te_seen) {
 		if (h->cl_seen || req->minor == 0)
 			return -400;
@@ -339,7 +355,7 @@ static int decide_body(struct head *h)
 			return -400;
 		req->body = HTTP_BODY_CHUNKED;
 	} else if (h->cl_seen) {
-		req->content_length = length_value(h->cl);
+		req->content_length = length_value(first_length(h, buf));
 		if (req->content_length > HTTP_BODY_MAX)
 			return -413;
 		req->body = HTTP_BODY_LENGTH;
@@ -347,58 +363,83 @@ static int decide_body(struct head *h)
 	return 0;
 }
 
-static int finish_head(struct head *h)
+/* The request line passed its checks when it came; this parses it again
+ * for req's pointers, which the state could not keep. */
+static int finish_head(const http_head *h, const char *buf, http_request *req)
 {
-	http_request *req = h->req;
+	int r =
+	    parse_request_line((struct span){buf + h->line, h->line_len}, req);
 
-	if (req->minor == 1 && h->hosts == 0)
+	if (r < 0) /* only if the caller changed bytes it had given */
+		return r;
+	if (req->minor == 1 && !h->host)
 		return -400;
 	if (req->minor == 1)
 		req->keep_alive = !h->conn_close;
 	else
 		req->keep_alive = h->conn_keep && !h->conn_close;
-	return decide_body(h);
+	req->expect_continue = h->expect;
+	r = decide_body(h, buf, req);
+	return r < 0 ? r : (int)h->next;
 }
 
-/* Parses buf[0..len), len already cut to the head limit. */
-static int parse_head(const char *buf, size_t len, http_request *req)
+/* Checks the request line and remembers where it is. */
+static int start_fields(http_head *h, const char *buf, struct span line)
 {
-	struct head h;
-	struct span line;
-	size_t pos = 0;
-	int r;
+	http_request scratch;
+	int r = parse_request_line(line, &scratch);
 
-	memset(&h, 0, sizeof h);
-	h.req = req;
-	do { /* empty lines before a request are allowed (RFC 9112 2.2) */
-		if (!next_line(buf, len, &pos, &line))
-			return 0;
-	} while (line.n == 0);
-	r = parse_request_line(line, req);
-	while (r == 0) {
-		if (!next_line(buf, len, &pos, &line))
-			return 0;
-		if (line.n == 0)
-			break;
-		r = parse_field(&h, line);
-	}
-	if (r == 0)
-		r = finish_head(&h);
-	return r < 0 ? r : (int)pos;
+	if (r < 0)
+		return r;
+	h->line = (uint16_t)(line.p - buf);
+	h->line_len = (uint16_t)line.n;
+	h->in_fields = 1;
+	return 0;
 }
 
-int http_parse_request(const char *buf, size_t len, http_request *req)
+/* Parses the lines of buf[0..len) not parsed yet, len already cut to the
+ * head limit. Empty lines before a request are allowed (RFC 9112 2.2). */
+static int parse_lines(http_head *h, const char *buf, size_t len,
+		       http_request *req)
+{
+	struct span line;
+	int r = 0;
+
+	while (r == 0 && next_line(h, buf, len, &line)) {
+		if (!h->in_fields)
+			r = line.n > 0 ? start_fields(h, buf, line) : 0;
+		else if (line.n == 0)
+			return finish_head(h, buf, req);
+		else
+			r = parse_field(h, buf, line);
+	}
+	return r;
+}
+
+void http_head_init(http_head *h)
+{
+	memset(h, 0, sizeof *h);
+}
+
+int http_head_parse(http_head *h, const char *buf, size_t len,
+		    http_request *req)
 {
 	size_t win = len < HTTP_HEAD_MAX ? len : HTTP_HEAD_MAX;
 	int r;
 
 	memset(req, 0, sizeof *req);
-	if (len == 0)
-		return 0;
-	r = parse_head(buf, win, req);
+	r = parse_lines(h, buf, win, req);
 	if (r == 0 && len > HTTP_HEAD_MAX)
 		return -431;
 	return r;
+}
+
+int http_parse_request(const char *buf, size_t len, http_request *req)
+{
+	http_head h;
+
+	http_head_init(&h);
+	return http_head_parse(&h, buf, len, req);
 }
 
 /* ---- chunked bodies --------------------------------------------------- */

@@ -2,8 +2,9 @@
  * http_parse.h: the HTTP/1.x request parser of the built-in worker.
  *
  * Two pieces, both free of allocation and I/O and safe on any bytes:
- * http_parse_request() reads a request head from the start of a buffer,
- * and http_chunked_feed() skips a chunked body fed in arbitrary slices.
+ * http_head_parse() reads a request head from the start of a buffer as it
+ * fills up (http_parse_request() when it is already whole), and
+ * http_chunked_feed() skips a chunked body fed in arbitrary slices.
  * Errors come back as negated HTTP status codes (-400, -413, -431, -501,
  * -505) so the caller can answer them as they are.
  */
@@ -11,6 +12,7 @@
 #define HERD_HTTP_PARSE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Largest request head in bytes, request line to the empty line included. */
 #define HTTP_HEAD_MAX 8192u
@@ -54,6 +56,45 @@ typedef struct http_request {
  * *req is meaningful only after a positive return.
  */
 int http_parse_request(const char *buf, size_t len, http_request *req);
+
+/*
+ * How far a head that is still arriving has been parsed, so that each call
+ * of http_head_parse() reads only the bytes that are new: parsing from the
+ * start on every read made a head sent a byte at a time cost time
+ * quadratic in its size. Offsets count from the head's first byte, so the
+ * caller may move the bytes between calls, as long as it keeps them.
+ * 16 bytes, for a state every connection holds.
+ */
+typedef struct http_head {
+	uint16_t next;	  /* start of the first line not parsed yet */
+	uint16_t scanned; /* no LF in [next, scanned): not searched again */
+	uint16_t line, line_len; /* the request line, once it was parsed */
+	uint16_t cl, cl_len;	 /* first Content-Length value, zeros cut */
+	unsigned in_fields : 1;	 /* past the request line */
+	unsigned host : 1;	 /* a Host field was seen */
+	unsigned conn_close : 1; /* Connection listed "close" */
+	unsigned conn_keep : 1;	 /* Connection listed "keep-alive" */
+	unsigned te_seen : 1;	 /* a Transfer-Encoding field was present */
+	unsigned te_other : 1;	 /* it listed a coding other than chunked */
+	unsigned te_chunked : 2; /* times it listed chunked, up to 2 */
+	unsigned cl_seen : 1;	 /* a Content-Length field was present */
+	unsigned expect : 1;	 /* "Expect: 100-continue" */
+} http_head;
+
+/* Sets up h for a new head (all zero does too). */
+void http_head_init(http_head *h);
+
+/*
+ * http_parse_request() on a head that arrives in pieces: buf[0..len) is
+ * what has arrived of it so far, and each call must be given the bytes of
+ * the previous one (possibly moved), then more or none. Returns what
+ * http_parse_request(buf, len, req) would. Each call reads only the bytes
+ * that are new (the request line once more when the head ends), so a head
+ * costs time linear in its size however it is split. After a non-zero
+ * return, h must be set up again before the next head.
+ */
+int http_head_parse(http_head *h, const char *buf, size_t len,
+		    http_request *req);
 
 /* State of a chunked-body skipper; set up with http_chunked_init(). */
 typedef struct http_chunked {

@@ -87,6 +87,7 @@ struct conn {
 	size_t body_left; /* Content-Length bytes still to discard */
 	int chunked;	  /* the body is chunked: see chunk */
 	http_chunked chunk;
+	http_head head; /* how far the head at in_off has been parsed */
 	char *out;
 	size_t out_len, out_cap;
 	size_t in_off, in_len; /* unparsed input is in[in_off, in_len) */
@@ -363,17 +364,19 @@ static int conn_start_body(struct conn *c, const http_request *req)
 	return 1;
 }
 
-/* Parses the next head: 1 one was handled, 0 need more, -1 close. */
+/* Parses the next head, from where the last read of it stopped: 1 one was
+ * handled, 0 need more, -1 close. */
 static int conn_head(struct conn *c)
 {
 	http_request req;
-	int n =
-	    http_parse_request(c->in + c->in_off, c->in_len - c->in_off, &req);
+	int n = http_head_parse(&c->head, c->in + c->in_off,
+				c->in_len - c->in_off, &req);
 
 	if (n == 0)
 		return 0;
 	if (n < 0)
 		return conn_fail(c, -n);
+	http_head_init(&c->head); /* for the head after this one */
 	memset(&c->reply, 0, sizeof c->reply);
 	conn_decide(c, &req);
 	c->in_off += (size_t)n;
@@ -642,6 +645,7 @@ static struct conn *conn_new(int fd)
 	if (c == NULL)
 		return NULL;
 	c->fd = fd;
+	http_head_init(&c->head);
 	c->timer = herd_timer_new(g.loop, conn_on_timer, c);
 	if (c->timer == NULL) {
 		free(c);

@@ -6,6 +6,7 @@
 #include "http_parse.h"
 #include "tap.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -582,6 +583,339 @@ static void test_random_bytes(void)
 	is_int(bad, 0, "random inputs give only documented results");
 }
 
+/* ---- heads that arrive in pieces ----------------------------------------- */
+
+/* A copy of s[0..n) in a block of exactly n bytes. */
+static char *exact_copy(const char *s, size_t n)
+{
+	char *p = malloc(n ? n : 1);
+
+	if (p == NULL)
+		abort();
+	memcpy(p, s, n);
+	return p;
+}
+
+/* Where a pointer of a parsed request points: its offset into buf, or the
+ * pointer itself when it points elsewhere (NULL, the constant "/"). */
+static uintptr_t where(const char *p, const char *buf, size_t len)
+{
+	uintptr_t u = (uintptr_t)p, b = (uintptr_t)buf;
+
+	return u >= b && u <= b + len ? u - b : u;
+}
+
+/* Two parses of the same bytes gave the same request. */
+static int same_request(const http_request *a, const http_request *b,
+			const char *buf, size_t len)
+{
+	return where(a->method, buf, len) == where(b->method, buf, len) &&
+	       a->method_len == b->method_len &&
+	       where(a->target, buf, len) == where(b->target, buf, len) &&
+	       a->target_len == b->target_len &&
+	       where(a->path, buf, len) == where(b->path, buf, len) &&
+	       a->path_len == b->path_len &&
+	       where(a->query, buf, len) == where(b->query, buf, len) &&
+	       a->query_len == b->query_len && a->minor == b->minor &&
+	       a->keep_alive == b->keep_alive &&
+	       a->expect_continue == b->expect_continue && a->body == b->body &&
+	       a->content_length == b->content_length;
+}
+
+/* One call of the incremental parser, checked against the whole-buffer
+ * parser on the same bytes; *bad counts disagreements. */
+static int parse_more(http_head *h, const char *buf, size_t len, int *bad)
+{
+	http_request a, b;
+	int r = http_head_parse(h, buf, len, &a);
+	int want = http_parse_request(buf, len, &b);
+
+	if (r != want || (r > 0 && !same_request(&a, &b, buf, len))) {
+		if (*bad == 0)
+			printf("#   after %zu bytes: got %d, want %d\n", len, r,
+			       want);
+		++*bad;
+	}
+	return r;
+}
+
+/* What the heads in s[0..len) parse to, in order: their lengths, then the
+ * error or 0 (more needed) that stopped the parse. Up to max answers. */
+struct answers {
+	int r[16];
+	size_t n;
+};
+
+static void answer(struct answers *out, int r)
+{
+	if (out->n < sizeof out->r / sizeof out->r[0])
+		out->r[out->n++] = r;
+}
+
+/* The reference: each head parsed whole from where the last one ended. */
+static void parse_all(const char *s, size_t len, struct answers *out)
+{
+	size_t at = 0;
+	int r;
+
+	out->n = 0;
+	do {
+		char *buf = exact_copy(s + at, len - at);
+		http_request req;
+
+		r = http_parse_request(buf, len - at, &req);
+		free(buf);
+		answer(out, r);
+		at += r > 0 ? (size_t)r : 0;
+	} while (r > 0 && at < len);
+	if (r > 0)
+		answer(out, 0);
+}
+
+/*
+ * Feeds s to http_head_parse() as the worker does: the bytes arrive in
+ * pieces ending at cuts[0..n) (increasing, the last one len); each arrival
+ * is a new block of exactly what is unparsed, so a head moves between
+ * calls and ASan sees any read past what arrived; a complete head is
+ * consumed, and the next one is parsed from the bytes after it. Every call
+ * is checked against http_parse_request(); returns the disagreements.
+ */
+static int parse_pieces(const char *s, const size_t *cuts, size_t n,
+			struct answers *out)
+{
+	http_head h;
+	size_t off = 0, i;
+	int bad = 0, r = 0;
+
+	http_head_init(&h);
+	out->n = 0;
+	for (i = 0; i < n && r >= 0; i++) {
+		size_t have = cuts[i] - off, at = 0;
+		char *buf = exact_copy(s + off, have);
+
+		do {
+			r = parse_more(&h, buf + at, have - at, &bad);
+			if (r > 0) {
+				answer(out, r);
+				at += (size_t)r;
+				http_head_init(&h);
+			}
+		} while (r > 0 && at < have);
+		off += at;
+		free(buf);
+	}
+	answer(out, r > 0 ? 0 : r);
+	return bad;
+}
+
+static int same_answers(const struct answers *a, const struct answers *b)
+{
+	return a->n == b->n && memcmp(a->r, b->r, a->n * sizeof a->r[0]) == 0;
+}
+
+/* Parses s in the pieces cuts[] gives and checks it all; name says what
+ * and how. */
+static void check_pieces(const char *s, size_t len, const size_t *cuts,
+			 size_t n, const char *name)
+{
+	struct answers whole, pieces;
+	int bad = parse_pieces(s, cuts, n, &pieces);
+
+	parse_all(s, len, &whole);
+	if (!ok(bad == 0 && same_answers(&whole, &pieces),
+		"%s: parses as if whole", name))
+		printf("#   %d calls disagreed; %zu answers, whole %zu; first "
+		       "%d, whole %d\n",
+		       bad, pieces.n, whole.n, pieces.r[0], whole.r[0]);
+}
+
+/* Heads with every outcome, LF-only, pipelined, and errors decided by one
+ * line, by two lines together, or only at the end. */
+static const char *const piece_cases[] = {
+    "GET /a?b HTTP/1.1\r\nHost: x\r\nAccept: */*\r\nConnection: close"
+    "\r\n\r\n",
+    "GET /x HTTP/1.1\nHost: a\nAccept: */*\n\n",
+    "\r\n\nGET http://h?q HTTP/1.0\r\nConnection: keep-alive\n\r\n",
+    "POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 007\r\nExpect: "
+    "100-continue\r\nContent-Length: 7, 7\r\n\r\n",
+    "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip,\r\n"
+    "Transfer-Encoding: chunked\r\n\r\n",
+    "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+    "Transfer-Encoding: chunked\r\n\r\n",
+    "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+    "Content-Length: 1\r\n\r\n",
+    "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1048577\r\n\r\n",
+    "GET / HTTP/1.1\r\nAccept: x\r\n\r\n",
+    "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\nX: y\r\n\r\n",
+    "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: "
+    "6\r\nX: y\r\n\r\n",
+    "GET / HTTP/2.0\r\nHost: a\r\n\r\n",
+    "GARBAGE\r\nHost: a\r\n\r\n",
+    "GET / HTTP/1.1\r\nHost: a\rX: b\r\n\r\n",
+    "GET /1 HTTP/1.1\r\nHost: a\r\n\r\nHEAD /2 HTTP/1.0\n\nGET /3 HTTP/1.1"
+    "\r\nHost: a\r\n\r\nGET /4 HT",
+    "GET /1 HTTP/1.1\r\nHost: a\r\n\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n"
+    "\r\nBAD\r\n",
+};
+
+#define NCASES (sizeof piece_cases / sizeof piece_cases[0])
+
+/* Cuts after every byte: each byte arrives as a read of its own. */
+static size_t *cuts_every_byte(size_t len)
+{
+	size_t *cuts = malloc((len ? len : 1) * sizeof *cuts), i;
+
+	if (cuts == NULL)
+		abort();
+	for (i = 0; i < len; i++)
+		cuts[i] = i + 1;
+	return cuts;
+}
+
+static void test_pieces_byte_by_byte(void)
+{
+	char name[64];
+	size_t i;
+
+	for (i = 0; i < NCASES; i++) {
+		size_t len = strlen(piece_cases[i]);
+		size_t *cuts = cuts_every_byte(len);
+
+		snprintf(name, sizeof name, "case %zu byte by byte", i);
+		check_pieces(piece_cases[i], len, cuts, len, name);
+		free(cuts);
+	}
+}
+
+/* Random pieces, 1 to 8 of them; a fixed seed, so failures repeat. */
+static void test_pieces_random(void)
+{
+	unsigned seed = 12;
+	size_t i, k, t;
+
+	for (i = 0; i < NCASES; i++) {
+		size_t len = strlen(piece_cases[i]);
+		int bad = 0;
+
+		for (t = 0; t < 300; t++) {
+			size_t cuts[8], n = 1 + next_rand(&seed) % 8;
+			struct answers whole, pieces;
+
+			for (k = 0; k + 1 < n; k++)
+				cuts[k] = next_rand(&seed) % (len + 1);
+			cuts[n - 1] = len;
+			for (k = 1; k < n; k++) /* sorted, for the arrivals */
+				for (size_t j = k;
+				     j > 0 && cuts[j - 1] > cuts[j]; j--) {
+					size_t x = cuts[j];
+					cuts[j] = cuts[j - 1];
+					cuts[j - 1] = x;
+				}
+			parse_all(piece_cases[i], len, &whole);
+			if (parse_pieces(piece_cases[i], cuts, n, &pieces) ||
+			    !same_answers(&whole, &pieces))
+				bad++;
+		}
+		if (!ok(bad == 0,
+			"case %zu in random pieces: parses as if whole", i))
+			printf("#   %d of 300 splits disagreed\n", bad);
+	}
+}
+
+/* The head's final CRLF CRLF split every way it can be. */
+static void test_pieces_terminator(void)
+{
+	const char *s = piece_cases[0], *lf = piece_cases[1];
+	size_t len = strlen(s), lf_len = strlen(lf), k;
+	size_t each[] = {len - 3, len - 2, len - 1, len};
+	char name[64];
+
+	for (k = 1; k <= 4; k++) {
+		size_t cuts[] = {len - k, len};
+
+		snprintf(name, sizeof name, "CRLF CRLF cut %zu from the end",
+			 k);
+		check_pieces(s, len, cuts, 2, name);
+	}
+	check_pieces(s, len, each, 4, "CRLF CRLF a byte each");
+	for (k = 1; k <= 2; k++) {
+		size_t cuts[] = {lf_len - k, lf_len};
+
+		snprintf(name, sizeof name, "LF LF cut %zu from the end", k);
+		check_pieces(lf, lf_len, cuts, 2, name);
+	}
+}
+
+/* At the head limit: 8192 bytes complete, one more is 431, and a line
+ * that never ends is 431 as soon as it passes the limit. */
+static void test_pieces_limit(void)
+{
+	static const char next[] = "GET /n HTTP/1.1\r\nHost: a\r\n\r\n";
+	char *at = head_of_size(HTTP_HEAD_MAX);
+	char *over = head_of_size(HTTP_HEAD_MAX + 1);
+	char *two = malloc(HTTP_HEAD_MAX + sizeof next);
+	char *endless = malloc(HTTP_HEAD_MAX + 100);
+	size_t *cuts = cuts_every_byte(HTTP_HEAD_MAX + 100);
+
+	if (two == NULL || endless == NULL)
+		abort();
+	memcpy(two, at, HTTP_HEAD_MAX);
+	memcpy(two + HTTP_HEAD_MAX, next, sizeof next);
+	memset(endless, 'a', HTTP_HEAD_MAX + 100);
+	memcpy(endless, "GET /", 5);
+	check_pieces(at, HTTP_HEAD_MAX, cuts, HTTP_HEAD_MAX,
+		     "8192 bytes, byte by byte");
+	check_pieces(over, HTTP_HEAD_MAX + 1, cuts, HTTP_HEAD_MAX + 1,
+		     "8193 bytes, byte by byte");
+	check_pieces(two, HTTP_HEAD_MAX + sizeof next - 1, cuts,
+		     HTTP_HEAD_MAX + sizeof next - 1,
+		     "8192 bytes and a pipelined head, byte by byte");
+	check_pieces(endless, HTTP_HEAD_MAX + 100, cuts, HTTP_HEAD_MAX + 100,
+		     "no end, byte by byte");
+	free(at);
+	free(over);
+	free(two);
+	free(endless);
+	free(cuts);
+}
+
+/*
+ * What makes a head sent a byte at a time cost time linear in its size:
+ * no call reads again what an earlier one parsed or searched. These two
+ * break, on purpose, the rule that bytes already given stay the same:
+ * without a clock, that is how to see which bytes a call reads.
+ */
+static void test_head_resumes(void)
+{
+	static const char fields[] = "GET / HTTP/1.1\r\nHost: a\r\nX-A: 1\r\n";
+	static const char partial[] = "GET / HTTP/1.1\r\nHost: a\r\nX: abcd";
+	size_t flen = strlen(fields), plen = strlen(partial);
+	char *buf = malloc(flen + 2);
+	http_request req;
+	http_head h;
+
+	if (buf == NULL)
+		abort();
+	memcpy(buf, fields, flen);
+	http_head_init(&h);
+	is_int(http_head_parse(&h, buf, flen, &req), 0, "fields: need more");
+	memset(buf + 16, 1, 7); /* "Host: a", refused if read again */
+	memset(buf + 25, 1, 6); /* "X-A: 1" */
+	memcpy(buf + flen, "\r\n", 2);
+	is_int(http_head_parse(&h, buf, flen + 2, &req), flen + 2,
+	       "fields parsed by an earlier call are not read again");
+	free(buf);
+
+	buf = exact_copy(partial, plen);
+	http_head_init(&h);
+	is_int(http_head_parse(&h, buf, plen, &req), 0,
+	       "partial line: need more");
+	memcpy(buf + plen - 3, "\n\r\n", 3); /* would end the head */
+	is_int(http_head_parse(&h, buf, plen, &req), 0,
+	       "bytes searched for the end of a line are not searched again");
+	free(buf);
+}
+
 int main(void)
 {
 	test_good_get();
@@ -605,6 +939,11 @@ int main(void)
 	test_chunked_bad();
 	test_chunked_limits();
 	test_random_bytes();
+	test_pieces_byte_by_byte();
+	test_pieces_random();
+	test_pieces_terminator();
+	test_pieces_limit();
+	test_head_resumes();
 	free(last_copy);
 	return done_testing();
 }
