@@ -681,6 +681,19 @@ static int stdio_open(void)
 	return 0;
 }
 
+/* A log write must fail, not kill the master: past RLIMIT_FSIZE (systemd's
+ * LimitFSIZE=) the kernel sends SIGXFSZ, and to a pipe whose reader is gone
+ * SIGPIPE, both fatal by default. Ignored before the first line is written;
+ * spawn_fork() gives children their defaults back, and in-process workers
+ * ignore both again (worker.c). */
+static int ignore_write_signals(void)
+{
+	if (signal(SIGXFSZ, SIG_IGN) == SIG_ERR ||
+	    signal(SIGPIPE, SIG_IGN) == SIG_ERR)
+		return -1;
+	return 0;
+}
+
 /* Whether execvp() would find name: a path, or a file in $PATH. */
 static int program_runnable(const char *name)
 {
@@ -752,6 +765,10 @@ int herd_run(herd *h)
 	if (stdio_open() == -1) {
 		snprintf(h->err, sizeof(h->err), "/dev/null: %s",
 			 strerror(errno));
+		return 1;
+	}
+	if (ignore_write_signals() == -1) {
+		snprintf(h->err, sizeof(h->err), "signal: %s", strerror(errno));
 		return 1;
 	}
 	/* A child must not flush the caller's unwritten stdio twice. */
