@@ -776,8 +776,13 @@ int herd_run(herd *h)
 	log_set_level(h->log_level);
 	log_set_role("master");
 	if (log_open(h->log_file) == -1) {
-		/* to stderr, where the log still is */
-		fail(h, "log %s: %s", h->log_file, strerror(errno));
+		int e = errno;
+
+		/* to stderr, where the log still is. ENXIO: a FIFO is opened
+		 * without waiting for a reader (log.c), a socket not at all */
+		fail(h, "log %s: %s%s", h->log_file, strerror(e),
+		     e == ENXIO ? " (a FIFO with no reader, or a socket?)"
+				: "");
 		return 1;
 	}
 	if ((h->resume = calloc(1, sizeof(*h->resume))) == NULL)

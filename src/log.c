@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -17,9 +19,10 @@
 static struct {
 	int fd;
 	int level;
+	int sock; /* fd is a socket: send() can be told not to block */
 	char *path;
 	char role[32];
-} lg = {STDERR_FILENO, HERD_LOG_INFO, NULL, "master"};
+} lg = {.fd = STDERR_FILENO, .level = HERD_LOG_INFO, .role = "master"};
 
 static const char *const level_name[] = {"error", "warn", "info", "debug"};
 
@@ -41,30 +44,61 @@ void log_set_role(const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Nonblocking: a FIFO, /dev/stdout on a pipe or a terminal whose reader
+ * stops must cost lines, not stall the master (on a regular file the flag
+ * changes nothing). Also why a FIFO with no reader fails here with ENXIO
+ * instead of waiting for one, at start and on a reopen. */
 static int open_append(const char *path)
 {
-	return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	return open(
+	    path, O_WRONLY | O_APPEND | O_CREAT | O_NONBLOCK | O_CLOEXEC, 0644);
+}
+
+/* A regular file on stderr opened without O_APPEND (2>file, systemd's
+ * file:) is written at the offset of the description herd was given, which
+ * herd's own lines, appended through another description, do not move: a
+ * program's output would land on them. O_APPEND on that description makes
+ * every writer append. Best effort: on failure things stay as they were. */
+static void stderr_append(void)
+{
+	int fl = fcntl(STDERR_FILENO, F_GETFL);
+
+	if (fl != -1 && (fl & O_APPEND) == 0)
+		(void)fcntl(STDERR_FILENO, F_SETFL, fl | O_APPEND);
 }
 
 /* stderr through a description of its own, nonblocking: a reader that
  * stops reading must cost log lines, not stall the master's loop, and
  * other processes sharing stderr keep their blocking one. A socket (the
- * journal's) cannot be reopened this way and stays as it is. */
-static int stderr_nonblocking(void)
+ * journal's stdout) cannot be reopened through /proc: it stays as it is,
+ * and *sock says to write it with send(MSG_DONTWAIT). Without /proc, fd 2
+ * is used as it is. */
+static int stderr_private(int *sock)
 {
-	int fd = open("/proc/self/fd/2",
-		      O_WRONLY | O_APPEND | O_NONBLOCK | O_CLOEXEC);
+	struct stat st;
+	int fd;
 
+	*sock = 0;
+	if (fstat(STDERR_FILENO, &st) == -1)
+		return STDERR_FILENO; /* fd 2 is open (stdio_open()) */
+	if (S_ISSOCK(st.st_mode)) {
+		*sock = 1;
+		return STDERR_FILENO;
+	}
+	if (S_ISREG(st.st_mode))
+		stderr_append();
+	fd = open("/proc/self/fd/2",
+		  O_WRONLY | O_APPEND | O_NONBLOCK | O_CLOEXEC);
 	return fd == -1 ? STDERR_FILENO : fd;
 }
 
 int log_open(const char *path)
 {
 	char *copy = NULL;
-	int fd;
+	int fd, sock = 0;
 
 	if (path == NULL) {
-		fd = stderr_nonblocking();
+		fd = stderr_private(&sock);
 	} else {
 		if ((copy = strdup(path)) == NULL)
 			return -1;
@@ -75,6 +109,7 @@ int log_open(const char *path)
 	}
 	log_close();
 	lg.fd = fd;
+	lg.sock = sock;
 	lg.path = copy;
 	return 0;
 }
@@ -100,6 +135,7 @@ int log_reopen(void)
 	return 0;
 }
 
+/* fd shares the master's description, O_NONBLOCK included. */
 int log_adopt(int fd)
 {
 	int r = dup3(fd, lg.fd, O_CLOEXEC);
@@ -115,8 +151,10 @@ int log_fd(void)
 
 void log_close(void)
 {
-	if (lg.fd != STDERR_FILENO)
+	if (lg.fd != STDERR_FILENO) {
 		close(lg.fd);
+		lg.sock = 0;
+	}
 	lg.fd = STDERR_FILENO;
 	free(lg.path);
 	lg.path = NULL;
@@ -135,6 +173,13 @@ static size_t format_time(char *buf, size_t len)
 	n +=
 	    (size_t)snprintf(buf + n, len - n, ".%03ldZ", ts.tv_nsec / 1000000);
 	return n;
+}
+
+static ssize_t out(const char *buf, size_t n)
+{
+	if (lg.sock)
+		return send(lg.fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+	return write(lg.fd, buf, n);
 }
 
 void herd_log(int level, const char *fmt, ...)
@@ -160,7 +205,7 @@ void herd_log(int level, const char *fmt, ...)
 	line[n++] = '\n';
 	/* One write: a short or failed write loses this line, never blocks
 	 * on a retry loop, and has nowhere better to be reported. */
-	if (write(lg.fd, line, n) < 0) {
+	if (out(line, n) < 0) {
 	}
 	errno = saved;
 }
