@@ -688,6 +688,19 @@ static int stdio_open(void)
 	return 0;
 }
 
+/* A log write must fail, not kill the master: past RLIMIT_FSIZE (systemd's
+ * LimitFSIZE=) the kernel sends SIGXFSZ, and to a pipe whose reader is gone
+ * SIGPIPE, both fatal by default. Ignored before the first line is written;
+ * spawn_fork() gives children their defaults back, and in-process workers
+ * ignore both again (worker.c). */
+static int ignore_write_signals(void)
+{
+	if (signal(SIGXFSZ, SIG_IGN) == SIG_ERR ||
+	    signal(SIGPIPE, SIG_IGN) == SIG_ERR)
+		return -1;
+	return 0;
+}
+
 /* Whether execvp() would find name: a path, or a file in $PATH. */
 static int program_runnable(const char *name)
 {
@@ -761,13 +774,22 @@ int herd_run(herd *h)
 			 strerror(errno));
 		return 1;
 	}
+	if (ignore_write_signals() == -1) {
+		snprintf(h->err, sizeof(h->err), "signal: %s", strerror(errno));
+		return 1;
+	}
 	/* A child must not flush the caller's unwritten stdio twice. */
 	fflush(NULL);
 	log_set_level(h->log_level);
 	log_set_role("master");
 	if (log_open(h->log_file) == -1) {
-		/* to stderr, where the log still is */
-		fail(h, "log %s: %s", h->log_file, strerror(errno));
+		int e = errno;
+
+		/* to stderr, where the log still is. ENXIO: a FIFO is opened
+		 * without waiting for a reader (log.c), a socket not at all */
+		fail(h, "log %s: %s%s", h->log_file, strerror(e),
+		     e == ENXIO ? " (a FIFO with no reader, or a socket?)"
+				: "");
 		return 1;
 	}
 	if ((h->resume = calloc(1, sizeof(*h->resume))) == NULL)

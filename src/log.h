@@ -1,7 +1,9 @@
 /*
- * log.h: one log line per event, "TIME LEVEL PID ROLE: message", written
- * with a single write(2) so lines from the master and the workers never
- * interleave inside a line (O_APPEND makes that hold for files too).
+ * log.h: one log line per event, "TIME LEVEL PID ROLE: message", at most
+ * 1023 bytes, written with a single write(2) so lines from the master and
+ * the workers never interleave inside a line (O_APPEND makes that hold for
+ * files too, PIPE_BUF for pipes). A line that cannot be written at once is
+ * lost, never waited for: see log.c.
  */
 #ifndef HERD_LOG_H
 #define HERD_LOG_H
@@ -19,6 +21,9 @@ int log_reopen(void);
 int log_adopt(int fd);
 /* The fd log lines go to, so a child can keep it. */
 int log_fd(void);
+/* Lines this process could not write (a full pipe or disk, the file size
+ * limit, a reader gone), since it started. */
+unsigned long long log_lost_lines(void);
 void log_close(void);
 
 #define log_error(...) herd_log(HERD_LOG_ERROR, __VA_ARGS__)

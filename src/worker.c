@@ -604,7 +604,12 @@ static int setup_signals(herd_worker *w)
 {
 	sigset_t set;
 
-	signal(SIGPIPE, SIG_IGN);
+	/* A write past RLIMIT_FSIZE or to a reader gone (the log, a client)
+	 * must fail with EFBIG or EPIPE, not kill the worker: spawn_fork()
+	 * reset both to their defaults. */
+	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR ||
+	    signal(SIGXFSZ, SIG_IGN) == SIG_ERR)
+		return -1;
 	worker_sigset(&set);
 	if (sigprocmask(SIG_SETMASK, &set, NULL) == -1)
 		return -1;
