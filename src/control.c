@@ -146,6 +146,50 @@ void ctl_fail(struct ctl_reply *r, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* The length of the UTF-8 character at s, or 0 when the bytes there are
+ * not one (a stray or missing continuation byte, an overlong form, a
+ * surrogate, beyond U+10FFFF). Reads no further than the first bad byte,
+ * so never past the string's NUL. */
+static size_t utf8_char(const unsigned char *s)
+{
+	size_t n = s[0] >= 0xf0 ? 4 : s[0] >= 0xe0 ? 3 : 2;
+	unsigned lo = 0x80, hi = 0xbf;
+
+	if (s[0] < 0xc2 || s[0] > 0xf4)
+		return 0;
+	if (s[0] == 0xe0 || s[0] == 0xf0)
+		lo = s[0] == 0xe0 ? 0xa0 : 0x90;
+	if (s[0] == 0xed || s[0] == 0xf4)
+		hi = s[0] == 0xed ? 0x9f : 0x8f;
+	if (s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t i = 2; i < n; i++)
+		if (s[i] < 0x80 || s[i] > 0xbf)
+			return 0;
+	return n;
+}
+
+void ctl_json_string(struct ctl_reply *r, const char *str)
+{
+	const unsigned char *s = (const unsigned char *)str;
+
+	ctl_printf(r, "\"");
+	while (*s != '\0') {
+		size_t n = *s < 0x80 ? 1 : utf8_char(s);
+
+		if (*s == '"' || *s == '\\')
+			ctl_printf(r, "\\%c", *s);
+		else if (*s < 0x20)
+			ctl_printf(r, "\\u%04x", *s);
+		else if (n == 0) /* JSON is UTF-8: such a byte has no place */
+			ctl_printf(r, "\\ufffd");
+		else
+			ctl_printf(r, "%.*s", (int)n, (const char *)s);
+		s += n > 0 ? n : 1;
+	}
+	ctl_printf(r, "\"");
+}
+
 static void client_free(struct client *cl)
 {
 	struct control *c = cl->c;

@@ -1804,18 +1804,20 @@ static void status(struct master *m, int json, struct ctl_reply *r)
 	uint64_t now = herd_loop_now(m->loop);
 	herd *h = m->h;
 
-	if (json) {
+	if (json) { /* every string through ctl_json_string() */
+		ctl_printf(r, "{\"pid\":%d,\"version\":", (int)m->pid);
+		ctl_json_string(r, HERD_VERSION);
+		ctl_printf(r, ",\"uptime_ms\":%llu,\"mode\":",
+			   (unsigned long long)(now - m->started));
+		ctl_json_string(r, mode_name(h->mode));
 		ctl_printf(r,
-			   "{\"pid\":%d,\"version\":\"%s\",\"uptime_ms\":%llu,"
-			   "\"mode\":\"%s\",\"workers\":%d,\"generation\":%u,"
-			   "\"pending\":%u,\"reloads\":%u,\"listen\":[",
-			   (int)m->pid, HERD_VERSION,
-			   (unsigned long long)(now - m->started),
-			   mode_name(h->mode), m->nworkers, m->gen, m->pending,
-			   m->reloads);
-		for (size_t i = 0; i < h->naddrs; i++)
-			ctl_printf(r, "%s\"%s\"", i ? "," : "",
-				   h->addrs[i].text);
+			   ",\"workers\":%d,\"generation\":%u,\"pending\":%u,"
+			   "\"reloads\":%u,\"listen\":[",
+			   m->nworkers, m->gen, m->pending, m->reloads);
+		for (size_t i = 0; i < h->naddrs; i++) {
+			ctl_printf(r, "%s", i ? "," : "");
+			ctl_json_string(r, h->addrs[i].text);
+		}
 		ctl_printf(r, "],\"procs\":[");
 	} else {
 		ctl_printf(r,
@@ -1835,19 +1837,21 @@ static void status(struct master *m, int json, struct ctl_reply *r)
 		const struct proc *p = m->procs.v[i];
 		unsigned long long up = (now - p->started) / 1000;
 
-		if (json)
+		if (json) {
 			ctl_printf(
 			    r,
 			    "%s{\"slot\":%d,\"pid\":%d,\"generation\":%u,"
-			    "\"state\":\"%s\",\"uptime_ms\":%llu,"
-			    "\"restarts\":%u,\"active\":%u,\"total\":%llu,"
-			    "\"rss_kib\":%lu}",
-			    i ? "," : "", p->slot, (int)p->pid, p->gen,
-			    proc_state_name(p->state),
+			    "\"state\":",
+			    i ? "," : "", p->slot, (int)p->pid, p->gen);
+			ctl_json_string(r, proc_state_name(p->state));
+			ctl_printf(
+			    r,
+			    ",\"uptime_ms\":%llu,\"restarts\":%u,\"active\":%u,"
+			    "\"total\":%llu,\"rss_kib\":%lu}",
 			    (unsigned long long)(now - p->started),
 			    m->slots[p->slot].restarts, p->active,
 			    (unsigned long long)p->total, rss_kib(p->pid));
-		else
+		} else
 			ctl_printf(r,
 				   "%-5d %-8d %-4u %-9s %9llu %8u %7u %9llu "
 				   "%9lu\n",

@@ -65,6 +65,30 @@ def test_status_agrees():
               "status --json: the same, as JSON, with states and RSS", out + err)
 
 
+def test_status_json_escapes_strings():
+    """Every string in status --json is escaped: an address is the user's
+    text, and a unix path may hold a quote, a backslash, control
+    characters, UTF-8 and bytes that are not UTF-8 (those become U+FFFD:
+    JSON is UTF-8). The reply must parse, strictly, as bytes."""
+    name = 'a"b\\c\x01\td\u00e9\udce9'  # \udce9: the byte 0xe9 (os.fsencode)
+    with controlled("-w", "1", "-l", "unix:{dir}/" + name,
+                    name="herd --control, a unix path that needs escaping") as h:
+        p = subprocess.run([ht.HERD, "ctl", "--control", sock_path(h), "status", "--json"],
+                           capture_output=True, timeout=20)
+        try:
+            doc = json.loads(p.stdout)
+        except ValueError as e:
+            doc = {"error": repr(e)}
+        want = "unix:" + os.path.join(h.dir, name.replace("\udce9", "\ufffd"))
+        ht.ok(p.returncode == 0 and doc.get("listen", [None, None])[1:] == [want],
+              "status --json with a quote, a backslash, control characters and a byte "
+              "that is not UTF-8 in an address: valid JSON, the address intact",
+              "%r\n%r" % (doc, p.stdout[:600]))
+        ht.ok(doc.get("mode") == "shared" and doc.get("version") == ht.herd_version() and
+              [w.get("state") for w in doc.get("procs", [])] == ["ready"],
+              "and the other strings with it", repr(doc))
+
+
 def test_scale_reload_quit():
     with controlled("-w", "2", name="herd --control, steered") as h:
         path = sock_path(h)
@@ -325,7 +349,7 @@ def test_usage():
     ht.ok(rc == 1 and "No such file" in err, "no herd there: status 1 and why")
 
 
-ht.run(test_status_agrees, test_scale_reload_quit, test_bad_commands, test_other_user_refused,
-       test_socket_ownership, test_metrics, test_metrics_over_http, test_metrics_under_abuse,
+ht.run(test_status_agrees, test_status_json_escapes_strings, test_scale_reload_quit,
+       test_bad_commands, test_other_user_refused, test_socket_ownership, test_metrics, test_metrics_over_http, test_metrics_under_abuse,
        test_usage)
 ht.done()
