@@ -411,14 +411,40 @@ static void on_listen(herd_loop *l, int lfd, unsigned events, void *arg)
 	}
 }
 
+/* Whether a server listens on the socket file at path: 1 it took our
+ * connection, 2 its backlog is full, 0 the file is stale (ECONNREFUSED:
+ * nobody listens), -1 cannot tell (errno). The connect does not wait: a
+ * listener that never accepts would block a blocking connect once its
+ * backlog is full, and herd's start with it. On a unix socket EAGAIN means
+ * just that full backlog: someone listens. */
+static int path_live(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd, r, e;
+
+	memcpy(sa.sun_path, path, strlen(path));
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		return -1;
+	r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	e = errno;
+	close(fd);
+	if (r == 0)
+		return 1;
+	if (e == EAGAIN || e == EINPROGRESS)
+		return 2;
+	if (e == ECONNREFUSED || e == ENOENT) /* ENOENT: gone meanwhile */
+		return 0;
+	errno = e;
+	return -1;
+}
+
 /* A socket file someone answers on belongs to a live herd: not ours to
  * take. One nobody answers on is left from a dead one: replaced. */
 static int prepare_path(const char *path, char *err, size_t errlen)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	char dir[sizeof(sa.sun_path)], *slash;
+	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)], *slash;
 	struct stat st;
-	int fd, live;
 
 	snprintf(dir, sizeof(dir), "%s", path);
 	if ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
@@ -438,17 +464,25 @@ static int prepare_path(const char *path, char *err, size_t errlen)
 			 "--control %s: exists and is not a socket", path);
 		return -1;
 	}
-	memcpy(sa.sun_path, path, strlen(path));
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	live = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-	if (fd >= 0)
-		close(fd);
-	if (live) {
+	switch (path_live(path)) {
+	case 1:
 		snprintf(err, errlen,
 			 "--control %s: another herd answers there", path);
 		return -1;
+	case 2:
+		snprintf(err, errlen,
+			 "--control %s: a server listens there but does not "
+			 "accept (its backlog is full); not replaced",
+			 path);
+		return -1;
+	case 0:
+		return unlink(path) == -1 && errno != ENOENT ? -1 : 0;
 	}
-	return unlink(path);
+	snprintf(err, errlen,
+		 "--control %s: cannot tell whether a server listens there: "
+		 "%s",
+		 path, strerror(errno));
+	return -1;
 }
 
 struct control *control_open(herd_loop *l, const char *path, control_fn fn,

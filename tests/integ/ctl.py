@@ -196,6 +196,44 @@ def test_socket_ownership():
         shutil.rmtree(d, ignore_errors=True)
 
 
+def test_busy_listener_is_not_waited_on():
+    """The liveness probe of an existing --control socket does not block:
+    a listener whose backlog is full and that never accepts made herd's
+    start hang in connect(). herd must refuse at once, say why, and leave
+    the socket alone."""
+    d = tempfile.mkdtemp(prefix="herd-integ-")
+    lsock, queued = socket.socket(socket.AF_UNIX), []
+    try:
+        path = os.path.join(d, "busy.sock")
+        lsock.bind(path)
+        lsock.listen(0)
+        while True:  # fill its backlog; it never accepts
+            c = socket.socket(socket.AF_UNIX)
+            c.setblocking(False)
+            queued.append(c)
+            try:
+                c.connect(path)
+            except BlockingIOError:
+                break
+        t0 = time.monotonic()
+        try:
+            p = subprocess.run([ht.HERD, "-l", "%s:%d" % (ht.HOST, ht.free_port()),
+                                "--control", path], capture_output=True, timeout=10)
+            rc, err = p.returncode, p.stderr.decode(errors="replace")
+        except subprocess.TimeoutExpired:
+            rc, err = None, "still in start-up after 10 s"
+        took = time.monotonic() - t0
+        ht.ok(rc == 1 and "does not accept" in err and took < 5,
+              "--control on a listener with a full backlog: refused in %.1f s, status 1, "
+              "and why" % took, "status %r\n%s" % (rc, err[-800:]))
+        ht.ok(os.path.exists(path), "and its socket file is left alone")
+    finally:
+        for c in queued:
+            c.close()
+        lsock.close()
+        shutil.rmtree(d, ignore_errors=True)
+
+
 PROM_LINE = re.compile(r'^[a-z_]+(\{[a-z_]+="[^"]*"\})? -?[0-9.]+(e[+-]?[0-9]+)?$')
 
 
@@ -429,7 +467,8 @@ def test_usage():
 
 
 ht.run(test_status_agrees, test_status_json_escapes_strings, test_scale_reload_quit,
-       test_bad_commands, test_other_user_refused, test_socket_ownership, test_metrics,
+       test_bad_commands, test_other_user_refused, test_socket_ownership,
+       test_busy_listener_is_not_waited_on, test_metrics,
        test_metrics_over_http, test_metrics_under_abuse,
        test_ctl_reads_the_whole_reply, test_usage)
 ht.done()
