@@ -242,22 +242,62 @@ static void client_run_http(struct client *cl)
 	herd_loop_mod(cl->c->loop, cl->fd, HERD_WRITE);
 }
 
+/* A line control_split() would cut short is refused whole: a NUL, or a
+ * CR before the end of the line, hides what follows it ("quit\0junk" ran
+ * quit). in holds a newline. */
+static const char *line_malformed(const char *in, size_t len)
+{
+	size_t n = (size_t)((const char *)memchr(in, '\n', len) - in);
+
+	if (n > 0 && in[n - 1] == '\r') /* CRLF ends a line too */
+		n--;
+	if (memchr(in, '\0', n) != NULL)
+		return "a NUL byte";
+	if (memchr(in, '\r', n) != NULL)
+		return "a CR inside the line";
+	return NULL;
+}
+
+/* An error reply quotes the client's own words back ("unknown command
+ * 'x'"): bytes outside printable ASCII go out as \xHH (and '\' as "\\"),
+ * so that a reply, printed by herd ctl on a terminal, carries no escape
+ * sequence a client sent. */
+static void append_printable(struct ctl_reply *out, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c == '\\')
+			ctl_printf(out, "\\\\");
+		else if (c < 0x20 || c > 0x7e)
+			ctl_printf(out, "\\x%02x", c);
+		else
+			ctl_printf(out, "%c", c);
+	}
+}
+
 /* The first line of the reply says how it went; the body follows. */
 static void client_run(struct client *cl)
 {
+	const char *bad = line_malformed(cl->in, cl->in_len);
 	struct ctl_reply r = {0};
 	char *cmd, *args;
 
 	control_split(cl->in, &cmd, &args);
-	if (*cmd == '\0')
+	if (bad != NULL)
+		ctl_fail(&r, "malformed command: %s", bad);
+	else if (*cmd == '\0')
 		ctl_fail(&r, "empty command");
 	else
 		cl->c->fn(cl->c->arg, cmd, args, &r);
-	ctl_printf(&cl->out, "%s", r.failed ? "error: " : "ok\n");
-	if (r.len > 0)
-		ctl_printf(&cl->out, "%.*s", (int)r.len, r.buf);
-	if (r.failed)
+	if (r.failed) {
+		ctl_printf(&cl->out, "error: ");
+		append_printable(&cl->out, r.buf, r.len);
 		ctl_printf(&cl->out, "\n");
+	} else {
+		ctl_printf(&cl->out, "ok\n%.*s", (int)r.len,
+			   r.len > 0 ? r.buf : "");
+	}
 	free(r.buf);
 	herd_loop_mod(cl->c->loop, cl->fd, HERD_WRITE);
 }

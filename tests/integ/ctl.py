@@ -142,6 +142,51 @@ def test_bad_commands():
               "after all that the master serves on")
 
 
+def raw_ctl(path, data):
+    """The master's whole reply to data sent as is on its control socket."""
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(5)
+        s.connect(path)
+        s.sendall(data)
+        reply = b""
+        while True:
+            got = s.recv(4096)
+            if not got:
+                return reply
+            reply += got
+
+
+def test_malformed_lines_and_raw_bytes():
+    """A command line is text: one with a NUL, or a CR inside it, was cut
+    there and the rest ignored ("quit\\0junk" quit herd); it is refused
+    whole. An error reply quotes the client's words, and quoted raw bytes
+    (a terminal's escape sequences) back to herd ctl's terminal: bytes
+    outside printable ASCII come back as \\xHH."""
+    with controlled("-w", "1", name="herd --control, malformed lines") as h:
+        path = sock_path(h)
+        for line, what in ((b"quit\0junk\n", "a NUL byte"), (b"stop\0\n", "a NUL byte"),
+                           (b"quit\rjunk\n", "a CR inside the line")):
+            reply = raw_ctl(path, line)
+            ht.ok(reply == ("error: malformed command: %s\n" % what).encode(),
+                  "%r is refused as malformed (%s), not cut there" % (line, what), repr(reply))
+        time.sleep(0.3)
+        ht.ok(h.running() and not re.search(r"graceful stop|fast stop", h.log()),
+              "and none of them stopped herd", lambda: h.log()[-1500:])
+        reply = raw_ctl(path, b"status\r\n")
+        ht.ok(reply.startswith(b"ok\nmaster "), "a line ended by CRLF is still good", repr(reply))
+        printable = re.compile(rb"^[\x20-\x7e]*\n$")
+        for line, echo in ((b"\x1b]0;owned\x07\x1b[2Jbogus\xff\n",
+                            b"'\\x1b]0;owned\\x07\\x1b[2Jbogus\\xff'"),
+                           (b"scale \x1b[31m3\\\n", b"'\\x1b[31m3\\\\'")):
+            reply = raw_ctl(path, line)
+            ht.ok(reply.startswith(b"error: ") and printable.match(reply) and echo in reply,
+                  "an error quoting %r: printable ASCII only, the rest as \\xHH" % line,
+                  repr(reply))
+        rc, out, err = ctl(path, "bogus\x1b[2J")
+        ht.ok(rc == 1 and "\x1b" not in err and "\\x1b[2J" in err,
+              "herd ctl prints such an error without the raw escape", repr(err))
+
+
 def test_other_user_refused():
     if os.geteuid() != 0:
         ht.skip("another uid", "not running as root")
@@ -467,7 +512,7 @@ def test_usage():
 
 
 ht.run(test_status_agrees, test_status_json_escapes_strings, test_scale_reload_quit,
-       test_bad_commands, test_other_user_refused, test_socket_ownership,
+       test_bad_commands, test_malformed_lines_and_raw_bytes, test_other_user_refused, test_socket_ownership,
        test_busy_listener_is_not_waited_on, test_metrics,
        test_metrics_over_http, test_metrics_under_abuse,
        test_ctl_reads_the_whole_reply, test_usage)
