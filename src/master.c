@@ -1979,12 +1979,17 @@ static void control_command(void *arg, const char *cmd, const char *args,
 		ctl_printf(r, "upgrade: checking %s; the log tells the rest\n",
 			   m->h->upgrade_path);
 	} else if (strcmp(cmd, "scale") == 0) {
+		/* Digits only: strtol() also takes a sign, and "+3", which
+		 * reads as three more, set the count to 3. N is the count
+		 * (herd.1); TTIN and TTOU are the relative steps. */
 		errno = 0;
 		n = strtol(args, &end, 10);
-		if (errno != 0 || end == args || *end != '\0' || n < 1 ||
-		    n > master_max_workers(m->h)) {
-			ctl_fail(r, "scale: '%s': expected 1..%d workers", args,
-				 master_max_workers(m->h));
+		if (args[strspn(args, "0123456789")] != '\0' || errno != 0 ||
+		    end == args || n < 1 || n > master_max_workers(m->h)) {
+			ctl_fail(r,
+				 "scale: '%s': expected the number of workers, "
+				 "1..%d (no sign: scale sets the count)",
+				 args, master_max_workers(m->h));
 			return;
 		}
 		scale(m, (int)n - m->nworkers);

@@ -108,6 +108,28 @@ def test_scale_reload_quit():
         ht.ok(not os.path.exists(path), "the socket file is removed on exit")
 
 
+def test_scale_takes_a_count_only():
+    """herd.1 and herd ctl's usage give `scale N`, N the number of workers;
+    nothing relative. "+3" reads as three more but set the count to 3
+    (strtol takes a sign): anything but digits is refused, status 1, and
+    the pool is left as it was."""
+    with controlled("-w", "1", name="herd --control, scale +N") as h:
+        path = sock_path(h)
+        mark = h.mark()
+        for arg in ("+3", "-1", "+1", "3x", "0x3"):
+            rc, out, err = ctl(path, "scale", arg)
+            ht.ok(rc == 1 and "no sign" in err,
+                  "herd ctl scale %s: refused, status 1, and why" % arg,
+                  "status %r\n%s%s" % (rc, out, err))
+        time.sleep(0.5)
+        ht.ok(len(h.workers()) == 1 and not re.search(r"workers: \d+ ->", h.log()[mark:]),
+              "and the pool kept its one worker", lambda: h.log()[mark:])
+        rc, out, _ = ctl(path, "scale", "2")
+        ht.ok(rc == 0 and out == "workers: 2\n" and
+              ht.wait_until(lambda: len(h.workers()) == 2, 10),
+              "herd ctl scale 2: two workers", out)
+
+
 def test_bad_commands():
     with controlled("-w", "1", name="herd --control, bad commands") as h:
         path = sock_path(h)
@@ -512,8 +534,8 @@ def test_usage():
 
 
 ht.run(test_status_agrees, test_status_json_escapes_strings, test_scale_reload_quit,
-       test_bad_commands, test_malformed_lines_and_raw_bytes, test_other_user_refused, test_socket_ownership,
-       test_busy_listener_is_not_waited_on, test_metrics,
-       test_metrics_over_http, test_metrics_under_abuse,
+       test_scale_takes_a_count_only, test_bad_commands, test_malformed_lines_and_raw_bytes,
+       test_other_user_refused, test_socket_ownership, test_busy_listener_is_not_waited_on,
+       test_metrics, test_metrics_over_http, test_metrics_under_abuse,
        test_ctl_reads_the_whole_reply, test_usage)
 ht.done()
