@@ -1504,6 +1504,14 @@ static void scale(struct master *m, int delta)
 {
 	int n = m->nworkers + delta, max = master_max_workers(m->h);
 
+	/* Stopping, reconcile() starts nothing: a new count would be logged
+	 * as a change that never happens. */
+	if (m->state != M_RUNNING) {
+		if (delta != 0)
+			log_warn("workers: %+d ignored: herd is stopping",
+				 delta);
+		return;
+	}
 	if (n < 1)
 		n = 1;
 	if (n > max && n > m->nworkers) {
