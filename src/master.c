@@ -60,6 +60,10 @@
 #define LEFTOVER_MAX 16
 /* Generations alive at once: serving, pending and the draining ones. */
 #define GENS_ALIVE (MAX_DRAINING_GENS + 2)
+/* Start-up: a pool not ready this long after the start is warned about,
+ * and again at this interval, until it is. */
+#define UNREADY_FIRST_MS 5000
+#define UNREADY_EVERY_MS 30000
 
 enum master_state { M_RUNNING, M_QUITTING, M_TERMINATING };
 
@@ -112,6 +116,7 @@ struct master {
 	unsigned reloads;
 	unsigned long restarts; /* crashes of serving workers, ever */
 	uint64_t rss_checked;	/* --max-rss: last look, ms */
+	uint64_t unready_warn;	/* start-up: when to say what is awaited */
 	int recheck;		/* passfd: a worker reached --max-requests */
 	unsigned long long gone_total; /* connections of exited workers */
 	int notify_fd;	      /* --notify: the children's NOTIFY_SOCKET */
@@ -2158,6 +2163,86 @@ static void bound_retiring(struct master *m)
 	}
 }
 
+/* The serving generation's slots at start-up: ready, starting, or empty
+ * (backing off after quick deaths, the first of them in slot). */
+struct unready {
+	unsigned ready, starting, empty;
+	int slot;
+};
+
+static void unready_count(const struct master *m, struct unready *u)
+{
+	*u = (struct unready){0, 0, 0, -1};
+	for (int s = 0; s < m->nworkers; s++) {
+		const struct proc *p = proc_in_slot(&m->procs, m->gen, s);
+
+		if (p == NULL && u->empty++ == 0)
+			u->slot = s;
+		else if (p != NULL && p->state == PS_READY)
+			u->ready++;
+		else if (p != NULL)
+			u->starting++;
+	}
+}
+
+/* What a starting worker waits for before it counts as ready. */
+static void starting_waits_for(const struct master *m, unsigned n, char *buf,
+			       size_t len)
+{
+	const herd *h = m->h;
+	const char *s = n == 1 ? "" : "s";
+
+	if (h->argv == NULL)
+		snprintf(buf, len,
+			 "READY from %u starting worker%s (a start callback "
+			 "that has not returned?)",
+			 n, s);
+	else if (h->notify)
+		snprintf(buf, len, "READY=1 from %u program%s (--notify)", n,
+			 s);
+	else
+		snprintf(buf, len,
+			 "%u program%s to run for --ready-delay (%g s)%s", n, s,
+			 (double)h->ready_delay_ms / 1000,
+			 h->mode == HERD_MODE_PASSFD ? " or send READY" : "");
+}
+
+/* A pool that never becomes ready would wait in silence: UNREADY_FIRST_MS
+ * after the start, and every UNREADY_EVERY_MS after that, say what it
+ * waits for. Returns when to look again. */
+static uint64_t warn_unready(struct master *m, uint64_t now)
+{
+	char starting[160] = "", empty[160] = "";
+	struct unready u;
+
+	if (m->announced)
+		return UINT64_MAX;
+	if (m->unready_warn == 0)
+		m->unready_warn = m->started + UNREADY_FIRST_MS;
+	if (now < m->unready_warn)
+		return m->unready_warn;
+	m->unready_warn = now + UNREADY_EVERY_MS;
+	unready_count(m, &u);
+	if (u.starting > 0)
+		starting_waits_for(m, u.starting, starting, sizeof(starting));
+	if (u.empty > 0) {
+		uint64_t at = m->slots[u.slot].not_before;
+
+		snprintf(empty, sizeof(empty),
+			 "%s%u slot%s backing off after quick deaths (slot "
+			 "%d: %u in a row, next start in %llu ms)",
+			 u.starting > 0 ? "; " : "", u.empty,
+			 u.empty == 1 ? "" : "s", u.slot,
+			 m->slots[u.slot].fails,
+			 (unsigned long long)(at > now ? at - now : 0));
+	}
+	log_warn("%u of %d workers ready %llu s after start: waiting for %s%s",
+		 u.ready, m->nworkers,
+		 (unsigned long long)(now - m->started) / 1000, starting,
+		 empty);
+	return m->unready_warn;
+}
+
 static void announce(struct master *m)
 {
 	if (m->announced || !gen_ready(m, m->gen))
@@ -2203,6 +2288,7 @@ static void reconcile(struct master *m)
 		promote_pending(m);
 		bound_retiring(m);
 		announce(m);
+		next = earlier(next, warn_unready(m, now));
 		steer(m);
 		slot_sockets_retire(m);
 		if (m->accept_pause_until > now)
