@@ -118,7 +118,9 @@ void herd_set_log_level(herd *h, int level);
 int herd_set_user(herd *h, const char *spec);
 
 /* Binary upgrade in place: on SIGUSR2 the master runs the binary now at
- * the path it was started from with "--check" before argv[1..] (it must
+ * the path it was started from (argv[0], searched in PATH as execvp does
+ * when it has no '/', made absolute now, symlinks kept; /proc/self/exe if
+ * that is not this binary) with "--check" before argv[1..] (it must
  * exit 0), then re-executes it with argv, keeping its pid, its listening
  * sockets and its workers; the new image starts a new generation and
  * retires the old one when that is ready, or keeps the old one if it is

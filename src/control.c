@@ -147,6 +147,50 @@ void ctl_fail(struct ctl_reply *r, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* The length of the UTF-8 character at s, or 0 when the bytes there are
+ * not one (a stray or missing continuation byte, an overlong form, a
+ * surrogate, beyond U+10FFFF). Reads no further than the first bad byte,
+ * so never past the string's NUL. */
+static size_t utf8_char(const unsigned char *s)
+{
+	size_t n = s[0] >= 0xf0 ? 4 : s[0] >= 0xe0 ? 3 : 2;
+	unsigned lo = 0x80, hi = 0xbf;
+
+	if (s[0] < 0xc2 || s[0] > 0xf4)
+		return 0;
+	if (s[0] == 0xe0 || s[0] == 0xf0)
+		lo = s[0] == 0xe0 ? 0xa0 : 0x90;
+	if (s[0] == 0xed || s[0] == 0xf4)
+		hi = s[0] == 0xed ? 0x9f : 0x8f;
+	if (s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t i = 2; i < n; i++)
+		if (s[i] < 0x80 || s[i] > 0xbf)
+			return 0;
+	return n;
+}
+
+void ctl_json_string(struct ctl_reply *r, const char *str)
+{
+	const unsigned char *s = (const unsigned char *)str;
+
+	ctl_printf(r, "\"");
+	while (*s != '\0') {
+		size_t n = *s < 0x80 ? 1 : utf8_char(s);
+
+		if (*s == '"' || *s == '\\')
+			ctl_printf(r, "\\%c", *s);
+		else if (*s < 0x20)
+			ctl_printf(r, "\\u%04x", *s);
+		else if (n == 0) /* JSON is UTF-8: such a byte has no place */
+			ctl_printf(r, "\\ufffd");
+		else
+			ctl_printf(r, "%.*s", (int)n, (const char *)s);
+		s += n > 0 ? n : 1;
+	}
+	ctl_printf(r, "\"");
+}
+
 static void client_free(struct client *cl)
 {
 	struct control *c = cl->c;
@@ -199,22 +243,62 @@ static void client_run_http(struct client *cl)
 	herd_loop_mod(cl->c->loop, cl->fd, HERD_WRITE);
 }
 
+/* A line control_split() would cut short is refused whole: a NUL, or a
+ * CR before the end of the line, hides what follows it ("quit\0junk" ran
+ * quit). in holds a newline. */
+static const char *line_malformed(const char *in, size_t len)
+{
+	size_t n = (size_t)((const char *)memchr(in, '\n', len) - in);
+
+	if (n > 0 && in[n - 1] == '\r') /* CRLF ends a line too */
+		n--;
+	if (memchr(in, '\0', n) != NULL)
+		return "a NUL byte";
+	if (memchr(in, '\r', n) != NULL)
+		return "a CR inside the line";
+	return NULL;
+}
+
+/* An error reply quotes the client's own words back ("unknown command
+ * 'x'"): bytes outside printable ASCII go out as \xHH (and '\' as "\\"),
+ * so that a reply, printed by herd ctl on a terminal, carries no escape
+ * sequence a client sent. */
+static void append_printable(struct ctl_reply *out, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c == '\\')
+			ctl_printf(out, "\\\\");
+		else if (c < 0x20 || c > 0x7e)
+			ctl_printf(out, "\\x%02x", c);
+		else
+			ctl_printf(out, "%c", c);
+	}
+}
+
 /* The first line of the reply says how it went; the body follows. */
 static void client_run(struct client *cl)
 {
+	const char *bad = line_malformed(cl->in, cl->in_len);
 	struct ctl_reply r = {0};
 	char *cmd, *args;
 
 	control_split(cl->in, &cmd, &args);
-	if (*cmd == '\0')
+	if (bad != NULL)
+		ctl_fail(&r, "malformed command: %s", bad);
+	else if (*cmd == '\0')
 		ctl_fail(&r, "empty command");
 	else
 		cl->c->fn(cl->c->arg, cmd, args, &r);
-	ctl_printf(&cl->out, "%s", r.failed ? "error: " : "ok\n");
-	if (r.len > 0)
-		ctl_printf(&cl->out, "%.*s", (int)r.len, r.buf);
-	if (r.failed)
+	if (r.failed) {
+		ctl_printf(&cl->out, "error: ");
+		append_printable(&cl->out, r.buf, r.len);
 		ctl_printf(&cl->out, "\n");
+	} else {
+		ctl_printf(&cl->out, "ok\n%.*s", (int)r.len,
+			   r.len > 0 ? r.buf : "");
+	}
 	free(r.buf);
 	herd_loop_mod(cl->c->loop, cl->fd, HERD_WRITE);
 }
@@ -389,14 +473,40 @@ static void on_listen(herd_loop *l, int lfd, unsigned events, void *arg)
 	}
 }
 
+/* Whether a server listens on the socket file at path: 1 it took our
+ * connection, 2 its backlog is full, 0 the file is stale (ECONNREFUSED:
+ * nobody listens), -1 cannot tell (errno). The connect does not wait: a
+ * listener that never accepts would block a blocking connect once its
+ * backlog is full, and herd's start with it. On a unix socket EAGAIN means
+ * just that full backlog: someone listens. */
+static int path_live(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd, r, e;
+
+	memcpy(sa.sun_path, path, strlen(path));
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		return -1;
+	r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	e = errno;
+	close(fd);
+	if (r == 0)
+		return 1;
+	if (e == EAGAIN || e == EINPROGRESS)
+		return 2;
+	if (e == ECONNREFUSED || e == ENOENT) /* ENOENT: gone meanwhile */
+		return 0;
+	errno = e;
+	return -1;
+}
+
 /* A socket file someone answers on belongs to a live herd: not ours to
  * take. One nobody answers on is left from a dead one: replaced. */
 static int prepare_path(const char *path, char *err, size_t errlen)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	char dir[sizeof(sa.sun_path)], *slash;
+	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)], *slash;
 	struct stat st;
-	int fd, live;
 
 	snprintf(dir, sizeof(dir), "%s", path);
 	if ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
@@ -416,17 +526,25 @@ static int prepare_path(const char *path, char *err, size_t errlen)
 			 "--control %s: exists and is not a socket", path);
 		return -1;
 	}
-	memcpy(sa.sun_path, path, strlen(path));
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	live = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-	if (fd >= 0)
-		close(fd);
-	if (live) {
+	switch (path_live(path)) {
+	case 1:
 		snprintf(err, errlen,
 			 "--control %s: another herd answers there", path);
 		return -1;
+	case 2:
+		snprintf(err, errlen,
+			 "--control %s: a server listens there but does not "
+			 "accept (its backlog is full); not replaced",
+			 path);
+		return -1;
+	case 0:
+		return unlink(path) == -1 && errno != ENOENT ? -1 : 0;
 	}
-	return unlink(path);
+	snprintf(err, errlen,
+		 "--control %s: cannot tell whether a server listens there: "
+		 "%s",
+		 path, strerror(errno));
+	return -1;
 }
 
 struct control *control_open(herd_loop *l, const char *path, control_fn fn,

@@ -45,5 +45,9 @@ void ctl_printf(struct ctl_reply *r, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void ctl_fail(struct ctl_reply *r, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* str as a JSON string, quotes included: '"', '\' and control characters
+ * escaped, bytes that are not UTF-8 as U+FFFD. Every string in a JSON reply
+ * goes through it: addresses are the user's text (unix:/tmp/a"b). */
+void ctl_json_string(struct ctl_reply *r, const char *str);
 
 #endif

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -305,17 +306,109 @@ int herd_set_program(herd *h, char *const argv[])
 	return 0;
 }
 
+/* An executable regular file, by the effective ids, as exec checks. */
+static int is_executable(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+	       faccessat(AT_FDCWD, path, X_OK, AT_EACCESS) == 0;
+}
+
+/* execvp's search for a name without a slash: the first PATH entry that
+ * holds an executable file of that name (an empty entry is the current
+ * directory; no PATH is execvp's "/bin:/usr/bin"). */
+static int path_search(const char *name, char *out, size_t len)
+{
+	const char *dirs = getenv("PATH");
+
+	if (dirs == NULL)
+		dirs = "/bin:/usr/bin";
+	for (const char *d = dirs;; d++) {
+		size_t dl = strcspn(d, ":");
+		int n = snprintf(out, len, "%.*s%s%s", (int)dl, d,
+				 dl > 0 ? "/" : "", name);
+
+		if (n > 0 && (size_t)n < len && is_executable(out))
+			return 0;
+		d += dl;
+		if (*d == '\0')
+			break;
+	}
+	errno = ENOENT;
+	return -1;
+}
+
+/* Relative to the current directory, which is the start directory as long
+ * as this runs before anything could change it; symlinks are kept. */
+static int make_absolute(char *path, size_t len)
+{
+	char cwd[PATH_MAX], rel[PATH_MAX];
+	const char *r = path;
+	int n;
+
+	if (path[0] == '/')
+		return 0;
+	while (strncmp(r, "./", 2) == 0)
+		r += 2;
+	if (getcwd(cwd, sizeof(cwd)) == NULL ||
+	    snprintf(rel, sizeof(rel), "%s", r) >= (int)sizeof(rel))
+		return -1;
+	n = snprintf(path, len, "%s%s%s", cwd, strcmp(cwd, "/") ? "/" : "",
+		     rel);
+	return n > 0 && (size_t)n < len ? 0 : -1;
+}
+
+/* The same file as the one this process runs. */
+static int is_this_binary(const char *path)
+{
+	struct stat a, b;
+
+	return stat(path, &a) == 0 && stat("/proc/self/exe", &b) == 0 &&
+	       a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+/* The path a binary upgrade runs: the one herd was started from, so that
+ * SIGUSR2 finds whatever is there now (a package's new /usr/sbin/herd, a
+ * `current` symlink pointed at a new release). /proc/self/exe would not
+ * do: it names the file this image came from, with every symlink resolved,
+ * which is the old binary. argv[0] is a claim, though (a service manager
+ * may set it to anything): unless it leads to this very binary, the
+ * kernel's name for it is all there is. */
+static int binary_path(const char *arg0, char *out, size_t len)
+{
+	ssize_t n;
+
+	if (arg0 != NULL && arg0[0] != '\0' &&
+	    (strchr(arg0, '/') != NULL
+		 ? snprintf(out, len, "%s", arg0) < (int)len
+		 : path_search(arg0, out, len) == 0) &&
+	    make_absolute(out, len) == 0 && is_this_binary(out))
+		return 0;
+	n = readlink("/proc/self/exe", out, len - 1);
+	if (n <= 0 || (size_t)n >= len - 1)
+		return -1;
+	out[n] = '\0';
+	return 0;
+}
+
 int herd_set_upgrade(herd *h, char *const argv[])
 {
-	char path[4096];
-	ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
+	char path[PATH_MAX];
 	char **copy;
 
-	if (n <= 0 || (size_t)n >= sizeof(path) - 1)
+	if (binary_path(argv != NULL ? argv[0] : NULL, path, sizeof(path)) ==
+	    -1)
 		return invalid(h, "cannot find this binary's path");
-	path[n] = '\0';
 	if ((copy = argv_copy(argv)) == NULL)
 		return errno == EINVAL ? invalid(h, "no arguments") : -1;
+	/* The new image finds its own path in its argv[0]: absolute now, it
+	 * means the same whatever the directory or PATH by then. */
+	free(copy[0]);
+	if ((copy[0] = strdup(path)) == NULL) {
+		argv_free(copy);
+		return -1;
+	}
 	argv_free(h->upgrade_argv);
 	h->upgrade_argv = copy;
 	free(h->upgrade_path);

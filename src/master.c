@@ -61,6 +61,10 @@
 #define LEFTOVER_MAX 16
 /* Generations alive at once: serving, pending and the draining ones. */
 #define GENS_ALIVE (MAX_DRAINING_GENS + 2)
+/* Start-up: a pool not ready this long after the start is warned about,
+ * and again at this interval, until it is. */
+#define UNREADY_FIRST_MS 5000
+#define UNREADY_EVERY_MS 30000
 
 enum master_state { M_RUNNING, M_QUITTING, M_TERMINATING };
 
@@ -113,6 +117,7 @@ struct master {
 	unsigned reloads;
 	unsigned long restarts; /* crashes of serving workers, ever */
 	uint64_t rss_checked;	/* --max-rss: last look, ms */
+	uint64_t unready_warn;	/* start-up: when to say what is awaited */
 	int recheck;		/* passfd: a worker reached --max-requests */
 	unsigned long long gone_total; /* connections of exited workers */
 	int notify_fd;	      /* --notify: the children's NOTIFY_SOCKET */
@@ -1498,6 +1503,14 @@ static void scale(struct master *m, int delta)
 {
 	int n = m->nworkers + delta, max = master_max_workers(m->h);
 
+	/* Stopping, reconcile() starts nothing: a new count would be logged
+	 * as a change that never happens. */
+	if (m->state != M_RUNNING) {
+		if (delta != 0)
+			log_warn("workers: %+d ignored: herd is stopping",
+				 delta);
+		return;
+	}
 	if (n < 1)
 		n = 1;
 	if (n > max && n > m->nworkers) {
@@ -1798,18 +1811,20 @@ static void status(struct master *m, int json, struct ctl_reply *r)
 	uint64_t now = herd_loop_now(m->loop);
 	herd *h = m->h;
 
-	if (json) {
+	if (json) { /* every string through ctl_json_string() */
+		ctl_printf(r, "{\"pid\":%d,\"version\":", (int)m->pid);
+		ctl_json_string(r, HERD_VERSION);
+		ctl_printf(r, ",\"uptime_ms\":%llu,\"mode\":",
+			   (unsigned long long)(now - m->started));
+		ctl_json_string(r, mode_name(h->mode));
 		ctl_printf(r,
-			   "{\"pid\":%d,\"version\":\"%s\",\"uptime_ms\":%llu,"
-			   "\"mode\":\"%s\",\"workers\":%d,\"generation\":%u,"
-			   "\"pending\":%u,\"reloads\":%u,\"listen\":[",
-			   (int)m->pid, HERD_VERSION,
-			   (unsigned long long)(now - m->started),
-			   mode_name(h->mode), m->nworkers, m->gen, m->pending,
-			   m->reloads);
-		for (size_t i = 0; i < h->naddrs; i++)
-			ctl_printf(r, "%s\"%s\"", i ? "," : "",
-				   h->addrs[i].text);
+			   ",\"workers\":%d,\"generation\":%u,\"pending\":%u,"
+			   "\"reloads\":%u,\"listen\":[",
+			   m->nworkers, m->gen, m->pending, m->reloads);
+		for (size_t i = 0; i < h->naddrs; i++) {
+			ctl_printf(r, "%s", i ? "," : "");
+			ctl_json_string(r, h->addrs[i].text);
+		}
 		ctl_printf(r, "],\"procs\":[");
 	} else {
 		ctl_printf(r,
@@ -1829,19 +1844,21 @@ static void status(struct master *m, int json, struct ctl_reply *r)
 		const struct proc *p = m->procs.v[i];
 		unsigned long long up = (now - p->started) / 1000;
 
-		if (json)
+		if (json) {
 			ctl_printf(
 			    r,
 			    "%s{\"slot\":%d,\"pid\":%d,\"generation\":%u,"
-			    "\"state\":\"%s\",\"uptime_ms\":%llu,"
-			    "\"restarts\":%u,\"active\":%u,\"total\":%llu,"
-			    "\"rss_kib\":%lu}",
-			    i ? "," : "", p->slot, (int)p->pid, p->gen,
-			    proc_state_name(p->state),
+			    "\"state\":",
+			    i ? "," : "", p->slot, (int)p->pid, p->gen);
+			ctl_json_string(r, proc_state_name(p->state));
+			ctl_printf(
+			    r,
+			    ",\"uptime_ms\":%llu,\"restarts\":%u,\"active\":%u,"
+			    "\"total\":%llu,\"rss_kib\":%lu}",
 			    (unsigned long long)(now - p->started),
 			    m->slots[p->slot].restarts, p->active,
 			    (unsigned long long)p->total, rss_kib(p->pid));
-		else
+		} else
 			ctl_printf(r,
 				   "%-5d %-8d %-4u %-9s %9llu %8u %7u %9llu "
 				   "%9lu\n",
@@ -1969,12 +1986,17 @@ static void control_command(void *arg, const char *cmd, const char *args,
 		ctl_printf(r, "upgrade: checking %s; the log tells the rest\n",
 			   m->h->upgrade_path);
 	} else if (strcmp(cmd, "scale") == 0) {
+		/* Digits only: strtol() also takes a sign, and "+3", which
+		 * reads as three more, set the count to 3. N is the count
+		 * (herd.1); TTIN and TTOU are the relative steps. */
 		errno = 0;
 		n = strtol(args, &end, 10);
-		if (errno != 0 || end == args || *end != '\0' || n < 1 ||
-		    n > master_max_workers(m->h)) {
-			ctl_fail(r, "scale: '%s': expected 1..%d workers", args,
-				 master_max_workers(m->h));
+		if (args[strspn(args, "0123456789")] != '\0' || errno != 0 ||
+		    end == args || n < 1 || n > master_max_workers(m->h)) {
+			ctl_fail(r,
+				 "scale: '%s': expected the number of workers, "
+				 "1..%d (no sign: scale sets the count)",
+				 args, master_max_workers(m->h));
 			return;
 		}
 		scale(m, (int)n - m->nworkers);
@@ -2135,6 +2157,86 @@ static void bound_retiring(struct master *m)
 	}
 }
 
+/* The serving generation's slots at start-up: ready, starting, or empty
+ * (backing off after quick deaths, the first of them in slot). */
+struct unready {
+	unsigned ready, starting, empty;
+	int slot;
+};
+
+static void unready_count(const struct master *m, struct unready *u)
+{
+	*u = (struct unready){0, 0, 0, -1};
+	for (int s = 0; s < m->nworkers; s++) {
+		const struct proc *p = proc_in_slot(&m->procs, m->gen, s);
+
+		if (p == NULL && u->empty++ == 0)
+			u->slot = s;
+		else if (p != NULL && p->state == PS_READY)
+			u->ready++;
+		else if (p != NULL)
+			u->starting++;
+	}
+}
+
+/* What a starting worker waits for before it counts as ready. */
+static void starting_waits_for(const struct master *m, unsigned n, char *buf,
+			       size_t len)
+{
+	const herd *h = m->h;
+	const char *s = n == 1 ? "" : "s";
+
+	if (h->argv == NULL)
+		snprintf(buf, len,
+			 "READY from %u starting worker%s (a start callback "
+			 "that has not returned?)",
+			 n, s);
+	else if (h->notify)
+		snprintf(buf, len, "READY=1 from %u program%s (--notify)", n,
+			 s);
+	else
+		snprintf(buf, len,
+			 "%u program%s to run for --ready-delay (%g s)%s", n, s,
+			 (double)h->ready_delay_ms / 1000,
+			 h->mode == HERD_MODE_PASSFD ? " or send READY" : "");
+}
+
+/* A pool that never becomes ready would wait in silence: UNREADY_FIRST_MS
+ * after the start, and every UNREADY_EVERY_MS after that, say what it
+ * waits for. Returns when to look again. */
+static uint64_t warn_unready(struct master *m, uint64_t now)
+{
+	char starting[160] = "", empty[160] = "";
+	struct unready u;
+
+	if (m->announced)
+		return UINT64_MAX;
+	if (m->unready_warn == 0)
+		m->unready_warn = m->started + UNREADY_FIRST_MS;
+	if (now < m->unready_warn)
+		return m->unready_warn;
+	m->unready_warn = now + UNREADY_EVERY_MS;
+	unready_count(m, &u);
+	if (u.starting > 0)
+		starting_waits_for(m, u.starting, starting, sizeof(starting));
+	if (u.empty > 0) {
+		uint64_t at = m->slots[u.slot].not_before;
+
+		snprintf(empty, sizeof(empty),
+			 "%s%u slot%s backing off after quick deaths (slot "
+			 "%d: %u in a row, next start in %llu ms)",
+			 u.starting > 0 ? "; " : "", u.empty,
+			 u.empty == 1 ? "" : "s", u.slot,
+			 m->slots[u.slot].fails,
+			 (unsigned long long)(at > now ? at - now : 0));
+	}
+	log_warn("%u of %d workers ready %llu s after start: waiting for %s%s",
+		 u.ready, m->nworkers,
+		 (unsigned long long)(now - m->started) / 1000, starting,
+		 empty);
+	return m->unready_warn;
+}
+
 static void announce(struct master *m)
 {
 	if (m->announced || !gen_ready(m, m->gen))
@@ -2180,6 +2282,7 @@ static void reconcile(struct master *m)
 		promote_pending(m);
 		bound_retiring(m);
 		announce(m);
+		next = earlier(next, warn_unready(m, now));
 		steer(m);
 		slot_sockets_retire(m);
 		if (m->accept_pause_until > now)

@@ -65,6 +65,30 @@ def test_status_agrees():
               "status --json: the same, as JSON, with states and RSS", out + err)
 
 
+def test_status_json_escapes_strings():
+    """Every string in status --json is escaped: an address is the user's
+    text, and a unix path may hold a quote, a backslash, control
+    characters, UTF-8 and bytes that are not UTF-8 (those become U+FFFD:
+    JSON is UTF-8). The reply must parse, strictly, as bytes."""
+    name = 'a"b\\c\x01\td\u00e9\udce9'  # \udce9: the byte 0xe9 (os.fsencode)
+    with controlled("-w", "1", "-l", "unix:{dir}/" + name,
+                    name="herd --control, a unix path that needs escaping") as h:
+        p = subprocess.run([ht.HERD, "ctl", "--control", sock_path(h), "status", "--json"],
+                           capture_output=True, timeout=20)
+        try:
+            doc = json.loads(p.stdout)
+        except ValueError as e:
+            doc = {"error": repr(e)}
+        want = "unix:" + os.path.join(h.dir, name.replace("\udce9", "\ufffd"))
+        ht.ok(p.returncode == 0 and doc.get("listen", [None, None])[1:] == [want],
+              "status --json with a quote, a backslash, control characters and a byte "
+              "that is not UTF-8 in an address: valid JSON, the address intact",
+              "%r\n%r" % (doc, p.stdout[:600]))
+        ht.ok(doc.get("mode") == "shared" and doc.get("version") == ht.herd_version() and
+              [w.get("state") for w in doc.get("procs", [])] == ["ready"],
+              "and the other strings with it", repr(doc))
+
+
 def test_scale_reload_quit():
     with controlled("-w", "2", name="herd --control, steered") as h:
         path = sock_path(h)
@@ -82,6 +106,28 @@ def test_scale_reload_quit():
         code = h.wait_exit(10)
         ht.ok(rc == 0 and code == 0, "quit: herd exits 0 (status %r)" % code)
         ht.ok(not os.path.exists(path), "the socket file is removed on exit")
+
+
+def test_scale_takes_a_count_only():
+    """herd.1 and herd ctl's usage give `scale N`, N the number of workers;
+    nothing relative. "+3" reads as three more but set the count to 3
+    (strtol takes a sign): anything but digits is refused, status 1, and
+    the pool is left as it was."""
+    with controlled("-w", "1", name="herd --control, scale +N") as h:
+        path = sock_path(h)
+        mark = h.mark()
+        for arg in ("+3", "-1", "+1", "3x", "0x3"):
+            rc, out, err = ctl(path, "scale", arg)
+            ht.ok(rc == 1 and "no sign" in err,
+                  "herd ctl scale %s: refused, status 1, and why" % arg,
+                  "status %r\n%s%s" % (rc, out, err))
+        time.sleep(0.5)
+        ht.ok(len(h.workers()) == 1 and not re.search(r"workers: \d+ ->", h.log()[mark:]),
+              "and the pool kept its one worker", lambda: h.log()[mark:])
+        rc, out, _ = ctl(path, "scale", "2")
+        ht.ok(rc == 0 and out == "workers: 2\n" and
+              ht.wait_until(lambda: len(h.workers()) == 2, 10),
+              "herd ctl scale 2: two workers", out)
 
 
 def test_bad_commands():
@@ -116,6 +162,51 @@ def test_bad_commands():
         idle.close()
         ht.ok(h.running() and ht.get(h.addr, "/").status == 200,
               "after all that the master serves on")
+
+
+def raw_ctl(path, data):
+    """The master's whole reply to data sent as is on its control socket."""
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(5)
+        s.connect(path)
+        s.sendall(data)
+        reply = b""
+        while True:
+            got = s.recv(4096)
+            if not got:
+                return reply
+            reply += got
+
+
+def test_malformed_lines_and_raw_bytes():
+    """A command line is text: one with a NUL, or a CR inside it, was cut
+    there and the rest ignored ("quit\\0junk" quit herd); it is refused
+    whole. An error reply quotes the client's words, and quoted raw bytes
+    (a terminal's escape sequences) back to herd ctl's terminal: bytes
+    outside printable ASCII come back as \\xHH."""
+    with controlled("-w", "1", name="herd --control, malformed lines") as h:
+        path = sock_path(h)
+        for line, what in ((b"quit\0junk\n", "a NUL byte"), (b"stop\0\n", "a NUL byte"),
+                           (b"quit\rjunk\n", "a CR inside the line")):
+            reply = raw_ctl(path, line)
+            ht.ok(reply == ("error: malformed command: %s\n" % what).encode(),
+                  "%r is refused as malformed (%s), not cut there" % (line, what), repr(reply))
+        time.sleep(0.3)
+        ht.ok(h.running() and not re.search(r"graceful stop|fast stop", h.log()),
+              "and none of them stopped herd", lambda: h.log()[-1500:])
+        reply = raw_ctl(path, b"status\r\n")
+        ht.ok(reply.startswith(b"ok\nmaster "), "a line ended by CRLF is still good", repr(reply))
+        printable = re.compile(rb"^[\x20-\x7e]*\n$")
+        for line, echo in ((b"\x1b]0;owned\x07\x1b[2Jbogus\xff\n",
+                            b"'\\x1b]0;owned\\x07\\x1b[2Jbogus\\xff'"),
+                           (b"scale \x1b[31m3\\\n", b"'\\x1b[31m3\\\\'")):
+            reply = raw_ctl(path, line)
+            ht.ok(reply.startswith(b"error: ") and printable.match(reply) and echo in reply,
+                  "an error quoting %r: printable ASCII only, the rest as \\xHH" % line,
+                  repr(reply))
+        rc, out, err = ctl(path, "bogus\x1b[2J")
+        ht.ok(rc == 1 and "\x1b" not in err and "\\x1b[2J" in err,
+              "herd ctl prints such an error without the raw escape", repr(err))
 
 
 def test_other_user_refused():
@@ -169,6 +260,44 @@ def test_socket_ownership():
               "--control on a path that is not a socket: refused, status 1, the file kept",
               p.stderr.decode(errors="replace")[-500:])
     finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_busy_listener_is_not_waited_on():
+    """The liveness probe of an existing --control socket does not block:
+    a listener whose backlog is full and that never accepts made herd's
+    start hang in connect(). herd must refuse at once, say why, and leave
+    the socket alone."""
+    d = tempfile.mkdtemp(prefix="herd-integ-")
+    lsock, queued = socket.socket(socket.AF_UNIX), []
+    try:
+        path = os.path.join(d, "busy.sock")
+        lsock.bind(path)
+        lsock.listen(0)
+        while True:  # fill its backlog; it never accepts
+            c = socket.socket(socket.AF_UNIX)
+            c.setblocking(False)
+            queued.append(c)
+            try:
+                c.connect(path)
+            except BlockingIOError:
+                break
+        t0 = time.monotonic()
+        try:
+            p = subprocess.run([ht.HERD, "-l", "%s:%d" % (ht.HOST, ht.free_port()),
+                                "--control", path], capture_output=True, timeout=10)
+            rc, err = p.returncode, p.stderr.decode(errors="replace")
+        except subprocess.TimeoutExpired:
+            rc, err = None, "still in start-up after 10 s"
+        took = time.monotonic() - t0
+        ht.ok(rc == 1 and "does not accept" in err and took < 5,
+              "--control on a listener with a full backlog: refused in %.1f s, status 1, "
+              "and why" % took, "status %r\n%s" % (rc, err[-800:]))
+        ht.ok(os.path.exists(path), "and its socket file is left alone")
+    finally:
+        for c in queued:
+            c.close()
+        lsock.close()
         shutil.rmtree(d, ignore_errors=True)
 
 
@@ -313,6 +442,85 @@ def test_metrics_under_abuse():
         ht.ok(ht.get(h.addr, "/").status == 200 and h.running(), "and the pool serves")
 
 
+class FakeMaster:
+    """A control socket that answers each client with a reply given in
+    advance, to see what herd ctl makes of it. read_line=False closes
+    without reading the command: then the kernel ends the client's reading
+    with ECONNRESET instead of an end of file."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="herd-integ-")
+        self.path = os.path.join(self.dir, "ctl")
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.bind(self.path)
+        self.sock.listen(4)
+        self.sock.settimeout(20)
+        self.stderr = []  # for sanitizer reports
+
+    def answer(self, reply, *args, read_line=True):
+        """(status, stdout bytes, stderr) of herd ctl args against reply."""
+        p = subprocess.Popen([ht.HERD, "ctl", "--control", self.path] + list(args),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        conn, _ = self.sock.accept()
+        with conn:
+            if read_line:
+                got = b""
+                while not got.endswith(b"\n"):
+                    got += conn.recv(600)
+            else:
+                conn.recv(1, socket.MSG_PEEK)  # the line is there, unread
+            try:
+                conn.sendall(reply)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client stopped reading: its output tells
+        out, err = p.communicate(timeout=20)
+        self.stderr.append(err.decode(errors="replace"))
+        return p.returncode, out, self.stderr[-1]
+
+    def close(self):
+        self.sock.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def test_ctl_reads_the_whole_reply():
+    """A reply ends where the master closes the connection, and with a
+    newline: herd ctl reads all of it, however long (it read 64 KiB at
+    most, and printed that as if it were all), and fails, printing nothing
+    on standard output, when the reply is cut short."""
+    fake = FakeMaster()
+    try:
+        doc = {"procs": [{"slot": i, "state": "ready", "pad": "x" * 200} for i in range(1000)]}
+        body = (json.dumps(doc) + "\n").encode()
+        rc, out, err = fake.answer(b"ok\n" + body, "status", "--json")
+        try:
+            parsed = json.loads(out)
+        except ValueError:
+            parsed = None
+        ht.ok(rc == 0 and out == body and parsed == doc,
+              "herd ctl: a %d KiB reply is printed whole and parses" % (len(body) // 1024),
+              "status %r, %d of %d bytes\n%s" % (rc, len(out), len(body), err))
+        rc, out, err = fake.answer(b"ok\n" + body[:100000], "status", "--json")
+        ht.ok(rc == 1 and out == b"" and "cut short" in err,
+              "herd ctl: a reply that ends without its newline fails (status 1), "
+              "nothing on stdout", "status %r, %d bytes out\n%s" % (rc, len(out), err))
+        rc, out, err = fake.answer(b"ok\nmaster   pid 1\n", "status", read_line=False)
+        ht.ok(rc == 1 and out == b"" and "reset" in err,
+              "herd ctl: a connection reset after an ok line fails (status 1)",
+              "status %r, %r\n%s" % (rc, out, err))
+        rc, out, err = fake.answer(b"error: refused: not root or herd's own user\n", "quit",
+                                   read_line=False)
+        ht.ok(rc == 1 and "herd ctl: refused: not root" in err,
+              "herd ctl: a refusal, closed without reading the command, is still "
+              "printed as the master's error", "status %r\n%s" % (rc, err))
+        rc, out, err = fake.answer(b"", "status")
+        ht.ok(rc == 1 and "no reply" in err, "herd ctl: no reply at all fails (status 1)",
+              "status %r\n%s" % (rc, err))
+        found = [e for e in fake.stderr if ht.SANITIZER_RE.search(e)]
+        ht.ok(not found, "herd ctl against those replies: no sanitizer reports", "\n".join(found))
+    finally:
+        fake.close()
+
+
 def test_usage():
     p = subprocess.run([ht.HERD, "ctl"], capture_output=True, timeout=10,
                        env={k: v for k, v in os.environ.items() if k != "HERD_CONTROL"})
@@ -325,7 +533,9 @@ def test_usage():
     ht.ok(rc == 1 and "No such file" in err, "no herd there: status 1 and why")
 
 
-ht.run(test_status_agrees, test_scale_reload_quit, test_bad_commands, test_other_user_refused,
-       test_socket_ownership, test_metrics, test_metrics_over_http, test_metrics_under_abuse,
-       test_usage)
+ht.run(test_status_agrees, test_status_json_escapes_strings, test_scale_reload_quit,
+       test_scale_takes_a_count_only, test_bad_commands, test_malformed_lines_and_raw_bytes,
+       test_other_user_refused, test_socket_ownership, test_busy_listener_is_not_waited_on,
+       test_metrics, test_metrics_over_http, test_metrics_under_abuse,
+       test_ctl_reads_the_whole_reply, test_usage)
 ht.done()

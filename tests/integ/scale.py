@@ -1,13 +1,18 @@
 #!/usr/bin/env python3
 """scale.py: SIGTTIN adds a worker in the next slot, SIGTTOU retires the
-highest slot, and the count never goes below 1."""
+highest slot, the count never goes below 1, and nothing scales while herd
+stops."""
 import os
+import re
 import signal
+import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import herdtest as ht  # noqa: E402
+
+PYAPP = os.path.join(ht.REPO, "tests", "progs", "pyapp.py")
 
 
 def test_ttin_adds_and_ttou_removes_a_worker():
@@ -55,6 +60,36 @@ def test_never_below_one_worker():
               "SIGTTIN after that: 2 workers", "children %r" % h.workers())
 
 
+def test_no_scaling_while_stopping():
+    """During a graceful stop the master starts nothing, so TTIN, TTOU and
+    `herd ctl scale` are refused and the log says why; it used to log
+    "workers: 1 -> 2", a change that never happened."""
+    with ht.Herd("-w", "1", "--shutdown-timeout", "5", "--control", "{dir}/ctl", "--",
+                 sys.executable, PYAPP, "--ignore-term",
+                 name="herd -w 1, scaled while stopping") as h:
+        workers = h.workers()
+        mark = h.mark()
+        h.signal(signal.SIGQUIT)  # the program ignores TERM: the stop lasts 5 s
+        ht.ok(h.wait_log(r"graceful stop", since=mark, timeout=5), "a graceful stop begins")
+        h.signal(signal.SIGTTIN)
+        said = h.wait_log(r"workers: \+1 ignored: herd is stopping", since=mark, timeout=5)
+        h.signal(signal.SIGTTOU)
+        said_too = h.wait_log(r"workers: -1 ignored: herd is stopping", since=mark, timeout=5)
+        p = subprocess.run([ht.HERD, "ctl", "--control", os.path.join(h.dir, "ctl"),
+                            "scale", "3"], capture_output=True, timeout=20)
+        err = p.stderr.decode(errors="replace")
+        ht.ok(said and said_too, "TTIN and TTOU while stopping: refused, and the log says why",
+              lambda: h.log()[mark:])
+        ht.ok(p.returncode == 1 and "stopping" in err,
+              "herd ctl scale while stopping: refused, status 1, and why", err)
+        time.sleep(0.3)
+        ht.ok(not re.search(r"workers: \d+ -> \d+", h.log()[mark:]) and
+              h.workers() == workers,
+              "no change of the worker count is logged, none happens",
+              lambda: "children %r\n%s" % (h.workers(), h.log()[mark:]))
+        ht.ok(h.wait_exit(15) == 0, "and herd stops as it was asked to")
+
+
 def test_ttin_stops_at_the_fd_limit():
     # The fd limit that lets the master hold exactly 2 workers through a
     # reload (src/master.c master_max_workers): SIGTTIN must not add a third.
@@ -74,4 +109,5 @@ def test_ttin_stops_at_the_fd_limit():
 
 ht.run(test_ttin_adds_and_ttou_removes_a_worker,
        test_never_below_one_worker,
+       test_no_scaling_while_stopping,
        test_ttin_stops_at_the_fd_limit)

@@ -426,6 +426,31 @@ def test_notify_ready():
               lambda: h.log()[-1500:])
 
 
+def test_unready_pool_says_why():
+    """A pool that never becomes ready at start-up waited in silence. 5 s
+    after the start herd warns, naming what it waits for, and again only
+    every 30 s."""
+    with supervised("-w", "2", "--notify", app=("--notify-ready-after", "60"),
+                    wait_ready=False) as h:
+        m = h.wait_log(r"warn .*0 of 2 workers ready (\d+) s after start: waiting for "
+                       r"READY=1 from 2 programs \(--notify\)$", timeout=10)
+        ht.ok(m and 5 <= int(m.group(1)) <= 6,
+              "--notify, no READY=1: after 5 s the log says the pool waits for READY=1 from "
+              "2 programs", lambda: h.log()[-1500:])
+        time.sleep(2)
+        ht.ok(h.count_log(r"workers ready \d+ s after start") == 1,
+              "and says it once, not on every wake-up", lambda: h.log()[-1500:])
+    # /bin/false: a program that dies within milliseconds is in back-off,
+    # not starting, at almost any instant (a slower one made this flaky).
+    with ht.Herd("-w", "1", "--", "/bin/false", wait_ready=False,
+                 name="herd -w 1 -- /bin/false") as h:
+        m = h.wait_log(r"0 of 1 workers ready \d+ s after start: waiting for 1 slot backing "
+                       r"off after quick deaths \(slot 0: \d+ in a row, next start in \d+ ms\)",
+                       timeout=10)
+        ht.ok(m, "a program that exits at once: the warning names the slot backing off",
+              lambda: h.log()[-1500:])
+
+
 def test_watchdog():
     with supervised("-w", "1", "--notify", "--watchdog", "1",
                     app=("--watchdog-stop-after", "1")) as h:
@@ -637,7 +662,7 @@ def run(*tests):
 
 run(test_systemd_protocol, test_two_listeners, test_fd0, test_exact_fds, test_passfd,
     test_exec_failure, test_crash_backoff, test_stop_timeout, test_reload_signal,
-    test_notify_ready, test_notify_from_a_stranger, test_listener_shut_down_by_a_program,
+    test_notify_ready, test_unready_pool_says_why, test_notify_from_a_stranger, test_listener_shut_down_by_a_program,
     test_watchdog_trigger, test_watchdog, test_watchdog_backs_off, test_exec_checked_before_ready,
     test_user_log_reopen, test_orphan_reaped, test_programs_die_with_herd,
     test_reload_under_load,

@@ -7,6 +7,7 @@ ready, and not one request failed under continuous load, in every mode. A
 binary that fails its --check never replaces the running one; one whose
 workers never become ready is given up after --upgrade-timeout, and the
 old generation serves on."""
+import contextlib
 import os
 import re
 import shutil
@@ -89,6 +90,83 @@ def test_upgrades_under_load():
                       "its fds (the hand-over memfd is gone)" % label, "\n".join(problems))
         finally:
             shutil.rmtree(d, ignore_errors=True)
+
+
+class Releases:
+    """An install as deployments lay it out: releases side by side and a
+    `current` symlink naming the live one (v1, then v2). The two are copies
+    of the same binary, told apart by their files."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="herd-integ-rel-")
+        for v in ("v1", "v2"):
+            os.mkdir(os.path.join(self.dir, v))
+            shutil.copy2(ht.HERD, os.path.join(self.dir, v, "herd"))
+        self.point("v1")
+
+    def point(self, v):
+        """Re-points `current` atomically, as a deploy does."""
+        tmp = os.path.join(self.dir, "current.new")
+        os.symlink(v, tmp)
+        os.rename(tmp, os.path.join(self.dir, "current"))
+
+    def file(self, v):
+        return os.path.join(self.dir, v, "herd")
+
+
+@contextlib.contextmanager
+def launching(rel, how):
+    """The argv[0] that starts herd as current/herd: its absolute path, a
+    path relative to the start directory, or its name found in PATH."""
+    link = os.path.join(rel.dir, "current", "herd")
+    saved_cwd, saved_path = os.getcwd(), os.environ["PATH"]
+    try:
+        if how == "an absolute path":
+            yield link
+        elif how == "a relative path":
+            os.chdir(rel.dir)
+            yield "./current/herd"
+        else:
+            os.environ["PATH"] = os.path.dirname(link) + ":" + saved_path
+            yield "herd"
+    finally:
+        os.chdir(saved_cwd)
+        os.environ["PATH"] = saved_path
+
+
+def test_symlinked_install_follows_the_link():
+    """herd.1: USR2 runs the binary now at the path herd was started from.
+    A `current` symlink re-pointed to a new release must be followed, not
+    the file the old image came from (/proc/self/exe)."""
+    for how in ("an absolute path", "a relative path", "PATH"):
+        rel = Releases()
+        try:
+            with launching(rel, how) as prog:
+                h = ht.Herd("-w", "1", prog=prog, name="herd -w 1 started as %s" % how)
+                h.__enter__()  # in the launching directory and PATH
+            try:
+                pid = h.pid
+                before = os.readlink("/proc/%d/exe" % pid)
+                rel.point("v2")
+                mark = h.mark()
+                ok = upgrade(h, 2)
+                exe = os.readlink("/proc/%d/exe" % pid)
+                ht.ok(ok and before == rel.file("v1") and exe == rel.file("v2"),
+                      "started as %s through current -> v1, re-pointed to v2: USR2 runs "
+                      "v2 (exe %s, was %s)" % (how, exe, before), lambda: h.log()[mark:])
+                link = os.path.join(rel.dir, "current", "herd")
+                ht.ok(h.count_log(r"upgrade: executing %s \(pid %d stays\)" %
+                                  (re.escape(link), pid), since=mark) == 1,
+                      "started as %s: the log names the path executed, the link's" % how,
+                      lambda: h.log()[mark:])
+                a = ht.whoami_until(h.addr, lambda a: a[2] == 2, timeout=10)
+                ht.ok(h.running() and h.pid == pid and a is not None,
+                      "started as %s: the same master (pid %d) serves generation 2 "
+                      "from v2" % (how, pid), repr(a))
+            finally:
+                h.close()
+        finally:
+            shutil.rmtree(rel.dir, ignore_errors=True)
 
 
 def test_pid_file_follows():
@@ -253,8 +331,9 @@ def test_bad_handover_is_refused():
               err[-1500:])
 
 
-ht.run(test_upgrades_under_load, test_pid_file_follows, test_broken_binary_is_refused,
-       test_never_ready_is_given_up, test_sd_notify_across_an_upgrade,
+ht.run(test_upgrades_under_load, test_symlinked_install_follows_the_link,
+       test_pid_file_follows, test_broken_binary_is_refused, test_never_ready_is_given_up,
+       test_sd_notify_across_an_upgrade,
        test_upgrade_without_a_path, test_lost_control_socket_does_not_stop_the_pool,
        test_bad_handover_is_refused)
 ht.done()
