@@ -397,7 +397,9 @@ def test_reload_signal():
 def test_notify_ready():
     with supervised("-w", "1", "--notify", app=("--notify-ready-after", "1.5", "--status", "hello")) as h:
         log = h.log()
-        sent = re.search(r"pyapp pid=\d+ slot=0: sent READY=1", log)
+        # The line the child writes before its send: the one after it races
+        # the master's "ready:" (both append to the same file).
+        sent = re.search(r"pyapp pid=\d+ slot=0: sending READY=1", log)
         ready = re.search(r"ready: 1 workers", log)
         ht.ok(sent and ready and sent.start() < ready.start(),
               "--notify: herd is ready only after the child sent READY=1 (log order)", log[-1500:])

@@ -198,6 +198,9 @@ class App:
             say("never ready (PYAPP_NEVER_READY)")
             return
         if self.notify:
+            # Said before the send as well: once READY=1 is out, herd may
+            # log "ready:" before this process gets to write another line.
+            say("sending READY=1")
             self.sd_notify("READY=1")
             say("sent READY=1")
         if self.chan:
