@@ -75,7 +75,10 @@ typedef int (*herd_start_fn)(herd_worker *w, void *ud);
 /* A new connection; the fd is nonblocking, CLOEXEC and the callback's to
  * own. Close it with herd_conn_close() so the worker can count it. */
 typedef void (*herd_conn_fn)(herd_worker *w, int fd, void *ud);
-/* A message from another worker (from_slot >= 0). */
+/* A message from another worker (from_slot >= 0). Workers are given each
+ * other's inboxes (nginx's open-channel mesh) only when this callback is
+ * set: without it no worker could read a peer's message, and the mesh
+ * would cost every reload of N workers N^2 passed fds for nothing. */
 typedef void (*herd_msg_fn)(herd_worker *w, int from_slot, const void *data,
 			    size_t len, void *ud);
 /* The worker was asked to stop gracefully: finish what is in flight and
@@ -223,7 +226,8 @@ unsigned herd_worker_active(const herd_worker *w);
 /* Sends len bytes (at most HERD_MSG_MAX) to the worker in slot `to`, to all
  * other workers (HERD_TO_ALL) or to the master (HERD_TO_MASTER, which logs
  * it as the worker's status line). Never blocks: what cannot go now is
- * queued; ENOBUFS when the queue is full, ENOENT for an unknown slot. */
+ * queued; ENOBUFS when the queue is full, ENOENT for an unknown slot (and
+ * for every slot without herd_on_message: see herd_msg_fn). */
 int herd_worker_send(herd_worker *w, int to, const void *data, size_t len);
 
 /* Closes a connection handed to herd_conn_fn and counts it as done. */

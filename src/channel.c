@@ -45,24 +45,30 @@ struct chan {
 	unsigned long refused;
 };
 
-/* What each type may carry: payload size range and fd count range. */
+/* What each type may carry: payload size range and fd count range; for a
+ * payload that is a list, the size of one item (and whether each item
+ * describes one fd, in order). */
 static const struct rule {
 	const char *name;
 	uint32_t min, max;
 	int minfds, maxfds;
+	uint32_t item;
+	int item_per_fd;
 } rules[MSG_TYPE_END] = {
     [MSG_OPEN_CHANNEL] = {"open-channel", sizeof(struct msg_peer),
-			  sizeof(struct msg_peer), 1, 1},
+			  MSG_MAX_FDS * sizeof(struct msg_peer), 1, MSG_MAX_FDS,
+			  sizeof(struct msg_peer), 1},
     [MSG_CLOSE_CHANNEL] = {"close-channel", sizeof(struct msg_peer),
-			   sizeof(struct msg_peer), 0, 0},
-    [MSG_QUIT] = {"quit", 0, 0, 0, 0},
-    [MSG_TERMINATE] = {"terminate", 0, 0, 0, 0},
-    [MSG_REOPEN] = {"reopen", 0, 0, 0, 1}, /* the reopened log file */
-    [MSG_READY] = {"ready", 0, 0, 0, 0},
+			   MSG_PEERS_MAX * sizeof(struct msg_peer), 0, 0,
+			   sizeof(struct msg_peer), 0},
+    [MSG_QUIT] = {"quit", 0, 0, 0, 0, 0, 0},
+    [MSG_TERMINATE] = {"terminate", 0, 0, 0, 0, 0, 0},
+    [MSG_REOPEN] = {"reopen", 0, 0, 0, 1, 0, 0}, /* the reopened log file */
+    [MSG_READY] = {"ready", 0, 0, 0, 0, 0, 0},
     [MSG_HEARTBEAT] = {"heartbeat", sizeof(struct msg_load),
-		       sizeof(struct msg_load), 0, 0},
-    [MSG_APP] = {"app", 0, MSG_PAYLOAD_MAX, 0, 0},
-    [MSG_CONNECTION] = {"connection", 0, 0, 1, 1},
+		       sizeof(struct msg_load), 0, 0, 0, 0},
+    [MSG_APP] = {"app", 0, MSG_PAYLOAD_MAX, 0, 0, 0, 0},
+    [MSG_CONNECTION] = {"connection", 0, 0, 1, 1, 0, 0},
 };
 
 static const char *const error_names[MSG_ERR_END] = {
@@ -116,9 +122,11 @@ static enum msg_error check(const struct msg_hdr *h, size_t n, int flags,
 	if (h->type == 0 || h->type >= MSG_TYPE_END)
 		return MSG_ERR_TYPE;
 	r = &rules[h->type];
-	if (h->len < r->min || h->len > r->max)
+	if (h->len < r->min || h->len > r->max ||
+	    (r->item && h->len % r->item != 0))
 		return MSG_ERR_SIZE;
-	if (nfds < r->minfds || nfds > r->maxfds)
+	if (nfds < r->minfds || nfds > r->maxfds ||
+	    (r->item_per_fd && h->len != (uint32_t)nfds * r->item))
 		return MSG_ERR_FDS;
 	if (!(accept & MSG_BIT(h->type)))
 		return MSG_ERR_DIRECTION;

@@ -16,13 +16,15 @@
 
 #include "herd.h"
 
-#define MSG_MAX_FDS	4
+/* The most fds one message carries: OPEN_CHANNEL introduces up to this
+ * many peers at once (the others carry 0 or 1). */
+#define MSG_MAX_FDS	32
 #define MSG_PAYLOAD_MAX HERD_MSG_MAX
 #define CHAN_QUEUE_MAX	1024 /* messages waiting for one peer */
 
 enum msg_type {
-	MSG_OPEN_CHANNEL = 1, /* m->w: a peer's inbox (1 fd) */
-	MSG_CLOSE_CHANNEL,    /* m->w: a peer is gone */
+	MSG_OPEN_CHANNEL = 1, /* m->w: peers' inboxes (n msg_peer, n fds) */
+	MSG_CLOSE_CHANNEL,    /* m->w: peers are gone (n msg_peer) */
 	MSG_QUIT,	      /* m->w: drain and exit */
 	MSG_TERMINATE,	      /* m->w: exit now */
 	MSG_REOPEN,	      /* m->w: reopen the log */
@@ -42,11 +44,13 @@ struct msg_hdr {
 	int32_t dst; /* MSG_APP: destination slot or HERD_TO_* */
 };
 
-struct msg_peer { /* OPEN_CHANNEL, CLOSE_CHANNEL */
+struct msg_peer { /* OPEN_CHANNEL (one per fd), CLOSE_CHANNEL */
 	int32_t slot;
 	int32_t pid;
 	uint32_t gen;
 };
+/* The most peers one CLOSE_CHANNEL names. */
+#define MSG_PEERS_MAX (MSG_PAYLOAD_MAX / sizeof(struct msg_peer))
 
 struct msg_load { /* HEARTBEAT */
 	uint32_t active;
@@ -100,7 +104,7 @@ enum msg_error msg_decode(const void *buf, size_t n, int flags, const int *fds,
 /* Sends one datagram with nfds fds (at most MSG_RAW_MAX_FDS) in one
  * SCM_RIGHTS, never blocking, retrying EINTR; the fds stay the caller's.
  * The queue sends through it; the tests use it to forge messages. */
-#define MSG_RAW_MAX_FDS 16
+#define MSG_RAW_MAX_FDS 64
 ssize_t msg_sendraw(int fd, const void *buf, size_t len, const int *fds,
 		    int nfds);
 
@@ -122,9 +126,10 @@ void chan_pause(struct chan *c, int paused);
  * recvmsg installs a message's fds as it reads it; with the table full the
  * kernel drops them (MSG_CTRUNC), and a dropped passfd connection is lost.
  * So an end that receives fds reads only while this says 1: two cheap
- * syscalls a message, against a connection reset. Every fd the master
- * sends travels alone (a connection, a peer's inbox, the log), so one free
- * slot is enough. */
+ * syscalls a message, against a connection reset. A connection and the
+ * log travel alone, so one free slot is enough for them; peers' inboxes
+ * come up to MSG_MAX_FDS at once, and a worker that short of fds loses
+ * those peers (the message is refused and counted), never a connection. */
 int chan_room(const struct chan *c);
 size_t chan_queued(const struct chan *c);
 /* Whether the peer was found gone: nothing more can be sent. */

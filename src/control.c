@@ -208,6 +208,16 @@ static void client_free(struct client *cl)
 }
 
 static void on_client(herd_loop *l, int fd, unsigned events, void *arg);
+static void client_write(struct client *cl);
+
+/* Sends what it can at once (a reply usually fits the socket), and the
+ * rest when the loop says there is room: not a turn of the loop later,
+ * which under load (a reload at 512 workers) is a turn's whole work. */
+static void client_reply(struct client *cl)
+{
+	herd_loop_mod(cl->c->loop, cl->fd, HERD_WRITE);
+	client_write(cl);
+}
 
 void control_split(char *line, char **cmd, char **args)
 {
@@ -240,7 +250,7 @@ static void client_run_http(struct client *cl)
 		   found ? "200 OK" : "404 Not Found", found ? r.len : 10,
 		   found ? (int)r.len : 10, found ? r.buf : "not found\n");
 	free(r.buf);
-	herd_loop_mod(cl->c->loop, cl->fd, HERD_WRITE);
+	client_reply(cl);
 }
 
 /* A line control_split() would cut short is refused whole: a NUL, or a
@@ -300,7 +310,7 @@ static void client_run(struct client *cl)
 			   r.len > 0 ? r.buf : "");
 	}
 	free(r.buf);
-	herd_loop_mod(cl->c->loop, cl->fd, HERD_WRITE);
+	client_reply(cl);
 }
 
 /* recv(), but fds a peer attached (where the kernel could not refuse
@@ -470,6 +480,7 @@ static void on_listen(herd_loop *l, int lfd, unsigned events, void *arg)
 		cl->fd = fd;
 		c->clients[slot] = cl;
 		herd_timer_start(cl->timer, CLIENT_TIMEOUT_MS);
+		client_read(cl); /* its line is most often there already */
 	}
 }
 
@@ -579,7 +590,7 @@ struct control *control_open(herd_loop *l, const char *path, control_fn fn,
 	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (c->fd >= 0)
 		rights_refuse(c->fd); /* inherited by what it accepts */
-	old = umask(0177); /* the file is born 0600 */
+	old = umask(0177);	      /* the file is born 0600 */
 	r = c->fd == -1 ? -1 : bind(c->fd, (struct sockaddr *)&sa, sizeof(sa));
 	umask(old);
 	if (r == -1 || listen(c->fd, 16) == -1 ||

@@ -89,6 +89,11 @@ void loop_stop(herd_loop *l)
 	l->stopped = 1;
 }
 
+uint64_t loop_pass(const herd_loop *l)
+{
+	return l->pass;
+}
+
 uint64_t herd_loop_now(const herd_loop *l)
 {
 	return l->now;

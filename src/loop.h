@@ -18,6 +18,8 @@ int loop_add_flags(herd_loop *l, int fd, unsigned events, uint32_t flags,
 /* Runs until loop_stop(); -1 only when epoll_wait itself fails. */
 int loop_run(herd_loop *l);
 void loop_stop(herd_loop *l);
+/* Which turn of the loop this is: a new value after every epoll_wait. */
+uint64_t loop_pass(const herd_loop *l);
 /* Whether fd is registered. */
 int loop_has(const herd_loop *l, int fd);
 uint64_t mono_ms(void);

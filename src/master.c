@@ -42,8 +42,19 @@
 #define FAST_STOP_MS	  3000	/* SIGTERM, then SIGKILL after this */
 #define MAX_DRAINING_GENS 2	/* older generations are killed outright */
 #define RECV_BATCH	  64
-#define EXEC_POLL_MS	  10   /* ready delay over, exec not yet seen */
-#define RSS_CHECK_MS	  1000 /* --max-rss: how often RSS is read */
+/* Workers started in one turn of the loop: a reload of 512 goes in turns
+ * of this many, and signals, control clients and passfd's accepts are
+ * served between them. Each start is a fork and its introduction. */
+#define SPAWN_BATCH  2
+#define REAP_BATCH   64 /* exits handled in one turn */
+#define RETIRE_BATCH 16 /* old workers draining at once: retire_old() */
+#define STARTING_MAX 4	/* in-process workers starting at once */
+#define EXEC_POLL_MS 10 /* ready delay over, exec not yet seen */
+/* A worker's RSS is read every RSS_CHECK_MS, RSS_PER_TURN workers' in one
+ * turn, with --max-rss or for RSS_WATCH_MS after a status request. */
+#define RSS_CHECK_MS 1000
+#define RSS_PER_TURN 32
+#define RSS_WATCH_MS 10000
 /* The master's fds: per worker its channel, its inbox's write end and its
  * pidfd (a program: its pidfd, its exec error pipe, and in passfd mode its
  * channel; passfd adds a copy of the worker's end, counted apart); besides,
@@ -108,6 +119,12 @@ struct master {
 	uint16_t steer[MAX_WORKERS]; /* reuseport: slots taking connections */
 	size_t nsteer;
 	int steer_warned;
+	int reap_more;	       /* reap() stopped at REAP_BATCH */
+	unsigned spawn_budget; /* starts left in this turn (SPAWN_BATCH) */
+	uint64_t spawn_pass;   /* the loop's turn that budget is for */
+	int spawn_held;	       /* the budget is what STARTING_MAX leaves */
+	struct msg_peer *gone; /* workers gone this turn, for their peers */
+	size_t ngone, gone_cap;
 	herd_timer *wake;
 	herd_timer *sd_watchdog; /* WATCHDOG=1 to herd's service manager */
 	uint64_t sd_watchdog_ms;
@@ -116,7 +133,7 @@ struct master {
 	uint64_t started;	 /* ms, monotonic */
 	unsigned reloads;
 	unsigned long restarts; /* crashes of serving workers, ever */
-	uint64_t rss_checked;	/* --max-rss: last look, ms */
+	uint64_t rss_wanted;	/* status asked for RSS: sample until then */
 	uint64_t unready_warn;	/* start-up: when to say what is awaited */
 	int recheck;		/* passfd: a worker reached --max-requests */
 	unsigned long long gone_total; /* connections of exited workers */
@@ -189,52 +206,130 @@ static void terminate_proc(struct master *m, struct proc *p)
 	p->deadline = p->deadline ? earlier(p->deadline, deadline) : deadline;
 }
 
-static void send_peer(struct master *m, struct proc *to, uint32_t type,
-		      const struct proc *about, int fd)
+static int has_inbox(const struct proc *p)
 {
-	struct msg_peer mp = {about->slot, about->pid, about->gen};
+	return p->inbox_w >= 0 && p->state != PS_STOPPING;
+}
 
-	if (proc_send(m, to, type, &mp, sizeof(mp), &fd, fd >= 0) == -1)
-		log_debug("%s to worker %d: %s", msg_type_name(type), to->slot,
+static void send_open(struct master *m, struct proc *to,
+		      const struct msg_peer *mp, const int *fds, int k)
+{
+	if (k > 0 && proc_send(m, to, MSG_OPEN_CHANNEL, mp,
+			       (size_t)k * sizeof(*mp), fds, k) == -1)
+		log_debug("open-channel to worker %d: %s", to->slot,
 			  strerror(errno));
 }
 
-/* nginx's open-channel broadcast: the newborn learns every peer's inbox,
- * every peer learns the newborn's. */
-static void broadcast_open(struct master *m, struct proc *np)
+/* The inboxes of the peers in v (but to's own), MSG_MAX_FDS to a message;
+ * dup'ed, since the channel owns what it sends. */
+static void send_peers(struct master *m, struct proc *to, struct proc **v,
+		       size_t n)
 {
-	if (np->inbox_w < 0)
-		return; /* a program: no inbox, no peers */
-	for (size_t i = 0; i < m->procs.n; i++) {
-		struct proc *q = m->procs.v[i];
-		int a, b;
+	struct msg_peer mp[MSG_MAX_FDS];
+	int fds[MSG_MAX_FDS], k = 0;
 
-		if (q == np || q->state == PS_STOPPING)
+	for (size_t i = 0; i < n; i++) {
+		if (v[i] == to)
 			continue;
-		a = fcntl(np->inbox_w, F_DUPFD_CLOEXEC, 0);
-		b = fcntl(q->inbox_w, F_DUPFD_CLOEXEC, 0);
-		if (a == -1 || b == -1) {
-			log_warn("open channel %d<->%d: %s", np->slot, q->slot,
-				 strerror(errno));
-			if (a >= 0)
-				close(a);
-			if (b >= 0)
-				close(b);
+		if ((fds[k] = fcntl(v[i]->inbox_w, F_DUPFD_CLOEXEC, 0)) == -1) {
+			log_warn("open channel %d->%d: %s", v[i]->slot,
+				 to->slot, strerror(errno));
 			continue;
 		}
-		send_peer(m, q, MSG_OPEN_CHANNEL, np, a);
-		send_peer(m, np, MSG_OPEN_CHANNEL, q, b);
+		mp[k++] = (struct msg_peer){v[i]->slot, v[i]->pid, v[i]->gen};
+		if (k == MSG_MAX_FDS) {
+			send_open(m, to, mp, fds, k);
+			k = 0;
+		}
 	}
+	send_open(m, to, mp, fds, k);
 }
 
-static void broadcast_close(struct master *m, const struct proc *dead)
+/* A worker with an inbox is gone: its peers are told at the end of the
+ * turn, with the others gone in it (peers_update). Told one by one, a
+ * reload's N exits were N^2 messages too. */
+static void peer_gone(struct master *m, const struct proc *dead)
 {
+	struct msg_peer *v;
+
 	if (dead->inbox_w < 0)
 		return;
+	if (m->ngone == m->gone_cap) {
+		size_t cap = m->gone_cap ? 2 * m->gone_cap : 64;
+
+		if ((v = realloc(m->gone, cap * sizeof(*v))) == NULL) {
+			log_error("close channel of worker %d: %s", dead->slot,
+				  strerror(errno));
+			return; /* its peers find its inbox closed instead */
+		}
+		m->gone = v;
+		m->gone_cap = cap;
+	}
+	m->gone[m->ngone++] =
+	    (struct msg_peer){dead->slot, dead->pid, dead->gen};
+}
+
+/* CLOSE_CHANNEL for every peer gone this turn, MSG_PEERS_MAX a message. */
+static void send_gone(struct master *m)
+{
+	for (size_t i = 0; i < m->procs.n && m->ngone > 0; i++) {
+		struct proc *p = m->procs.v[i];
+
+		if (!has_inbox(p))
+			continue;
+		for (size_t k = 0; k < m->ngone; k += MSG_PEERS_MAX) {
+			size_t n = m->ngone - k < MSG_PEERS_MAX ? m->ngone - k
+								: MSG_PEERS_MAX;
+
+			if (proc_send(m, p, MSG_CLOSE_CHANNEL, m->gone + k,
+				      n * sizeof(*m->gone), NULL, 0) == -1)
+				log_debug("close-channel to worker %d: %s",
+					  p->slot, strerror(errno));
+		}
+	}
+	m->ngone = 0;
+}
+
+/* nginx's open-channel broadcast, once a turn: the workers gone in it are
+ * named to their peers; the workers born in it learn every peer's inbox,
+ * and every other peer learns theirs, up to MSG_MAX_FDS to a message.
+ * Introducing each newborn on its own was one message to every peer per birth:
+ * N^2 messages for a reload of N, each waking a worker (8 s at 512 workers,
+ * with the master deaf meanwhile). With spawns bounded per turn (SPAWN_BATCH),
+ * a turn now sends about one message per peer, plus a few per newborn. */
+static void peers_update(struct master *m)
+{
+	struct proc **all, **born;
+	size_t n = 0, nb = 0;
+
+	send_gone(m);
 	for (size_t i = 0; i < m->procs.n; i++)
-		if (m->procs.v[i] != dead)
-			send_peer(m, m->procs.v[i], MSG_CLOSE_CHANNEL, dead,
-				  -1);
+		nb += has_inbox(m->procs.v[i]) && !m->procs.v[i]->introduced;
+	if (nb == 0)
+		return;
+	if ((all = malloc(2 * m->procs.n * sizeof(*all))) == NULL) {
+		log_error("open channels: %s", strerror(errno));
+		return; /* tried again next turn */
+	}
+	born = all + m->procs.n;
+	nb = 0;
+	for (size_t i = 0; i < m->procs.n; i++) {
+		struct proc *p = m->procs.v[i];
+
+		if (!has_inbox(p))
+			continue;
+		all[n++] = p;
+		if (!p->introduced)
+			born[nb++] = p;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (all[i]->introduced)
+			send_peers(m, all[i], born, nb);
+		else
+			send_peers(m, all[i], all, n);
+	for (size_t i = 0; i < nb; i++)
+		born[i]->introduced = 1;
+	free(all);
 }
 
 /* ---- spawning ------------------------------------------------------------ */
@@ -392,26 +487,12 @@ static void child_pin_cpu(int slot)
 	}
 }
 
-/* In a new worker, after every fd but its own was closed: frees the
- * master's memory. The close() and epoll_ctl() calls on the way fail with
- * EBADF and touch nothing; in particular they cannot remove anything from
- * the master's epoll set, which the child shared until its fd was closed. */
-static void master_release(struct master *m)
-{
-	for (size_t i = 0; i < m->procs.n; i++)
-		chan_free(m->procs.v[i]->chan);
-	for (int s = 0; s < MAX_WORKERS; s++)
-		free(m->slots[s].fds); /* memory only: the fds are sorted out */
-	for (size_t i = 0; i < m->nleftover; i++)
-		chan_free(m->leftover[i]);
-	control_forget(m->control);
-	control_forget(m->metrics);
-	proctab_free(&m->procs);
-	loop_free(m->loop);
-	free(m);
-	the_master = NULL;
-}
-
+/* A new worker leaves the master's memory alone: it stays reachable
+ * through the_master (so the sanitizers and valgrind see no leak), and it
+ * is never written, so never copied. Freeing it, as this did, wrote to
+ * every page of the master's heap in every new worker: copy-on-write
+ * faults in proportion to the table, which made a reload at 512 workers
+ * a third slower. Its fds were closed by spawn_close_except(). */
 static void child_run(struct master *m, int slot, unsigned gen, int chan_fd,
 		      int inbox_fd)
 {
@@ -441,7 +522,6 @@ static void child_run(struct master *m, int slot, unsigned gen, int chan_fd,
 			  strerror(errno));
 		_exit(HERD_EXIT_CONFIG);
 	}
-	master_release(m);
 	code = worker_main(h, slot, gen, chan_fd, inbox_fd);
 	herd_free(h);
 	log_close();
@@ -597,8 +677,7 @@ static int proc_started(struct master *m, struct proc *p, pid_t pid,
 	}
 	log_info("worker %d started (pid %d, generation %u)", p->slot, (int)pid,
 		 p->gen);
-	broadcast_open(m, p);
-	return 0;
+	return 0; /* peers_update() tells its peers, at the end of the turn */
 }
 
 static int spawn_one(struct master *m, unsigned gen, int slot)
@@ -609,11 +688,14 @@ static int spawn_one(struct master *m, unsigned gen, int slot)
 	struct proc *p = NULL;
 	pid_t pid = -1;
 
-	/* In-process workers: a channel and an inbox. Programs: an exec error
-	 * pipe, and a channel in passfd mode only. */
+	/* In-process workers: a channel, and an inbox if workers read their
+	 * peers' messages (herd_on_message): without, the peer mesh, N^2 fds
+	 * passed at every reload of N, would serve nobody. Programs: an exec
+	 * error pipe, and a channel in passfd mode only. */
 	if (slot_sockets_open(m, slot) == -1 ||
 	    ((!ext || passfd) && socketpair(AF_UNIX, flags, 0, ch) == -1) ||
-	    (!ext && socketpair(AF_UNIX, flags, 0, ib) == -1) ||
+	    (!ext && m->h->on_message != NULL &&
+	     socketpair(AF_UNIX, flags, 0, ib) == -1) ||
 	    (ext && pipe2(ep, O_CLOEXEC | O_NONBLOCK) == -1) ||
 	    (p = proc_add(&m->procs)) == NULL)
 		goto fail;
@@ -754,7 +836,7 @@ static void leftover_keep(struct master *m, struct proc *p);
 static void proc_gone(struct master *m, struct proc *p)
 {
 	m->gone_total += p->total;
-	broadcast_close(m, p);
+	peer_gone(m, p);
 	leftover_keep(m, p);
 	chan_free(p->chan);
 	if (p->pidfd >= 0)
@@ -1046,6 +1128,7 @@ static int upgrade_resume(struct master *m)
 		p->state = (enum proc_state)u->state;
 		p->killed = u->killed;
 		p->inbox_w = u->inbox_w;
+		p->introduced = 1; /* the old image introduced them */
 		p->worker_end = u->worker_end;
 		p->exec_err = u->exec_err;
 		p->active = u->active;
@@ -1071,9 +1154,12 @@ static int upgrade_resume(struct master *m)
 	return 0;
 }
 
+/* At most REAP_BATCH a turn: when a reload's old generation of 512 exits
+ * at once, the rest waits a turn rather than the loop waiting for all. */
 static void reap(struct master *m)
 {
-	for (;;) {
+	m->reap_more = 0;
+	for (int i = 0; i < REAP_BATCH; i++) {
 		int status;
 		pid_t pid = waitpid(-1, &status, WNOHANG);
 		struct proc *p;
@@ -1089,6 +1175,7 @@ static void reap(struct master *m)
 		else
 			log_debug("reaped pid %d, not a worker", (int)pid);
 	}
+	m->reap_more = 1; /* the wake timer comes back at once */
 }
 
 /* ---- messages from workers ----------------------------------------------- */
@@ -1719,8 +1806,6 @@ static void passfd_update(struct master *m)
 /* ---- recycling ------------------------------------------------------------
  */
 
-static unsigned long rss_kib(pid_t pid);
-
 /* --max-requests, --max-rss: a worker past a limit is marked; its slot then
  * counts as empty, so fill_slots() starts a successor in the same slot, and
  * the worker drains once that successor is ready. Returns when to look
@@ -1728,13 +1813,11 @@ static unsigned long rss_kib(pid_t pid);
 static uint64_t recycle(struct master *m, uint64_t now)
 {
 	herd *h = m->h;
-	int rss_due = h->max_rss_kib && now >= m->rss_checked + RSS_CHECK_MS;
 	size_t draining = 0;
 
+	(void)now;
 	if (!h->max_requests && !h->max_rss_kib)
 		return UINT64_MAX;
-	if (rss_due)
-		m->rss_checked = now;
 	/* At most one recycled worker draining per slot: however low the
 	 * limits, they cannot pile up past the fd budget. */
 	for (size_t i = 0; i < m->procs.n; i++)
@@ -1767,8 +1850,8 @@ static uint64_t recycle(struct master *m, uint64_t now)
 				 p->slot, (int)p->pid,
 				 (unsigned long long)taken,
 				 (unsigned long long)p->request_limit);
-		} else if (rss_due &&
-			   (rss = rss_kib(p->pid)) > h->max_rss_kib) {
+		} else if (h->max_rss_kib &&
+			   (rss = p->rss_kib) > h->max_rss_kib) {
 			draining++;
 			p->recycle = 1;
 			log_info(
@@ -1778,7 +1861,7 @@ static uint64_t recycle(struct master *m, uint64_t now)
 			    (unsigned long long)h->max_rss_kib);
 		}
 	}
-	return h->max_rss_kib ? m->rss_checked + RSS_CHECK_MS : UINT64_MAX;
+	return UINT64_MAX; /* sample_rss() says when RSS is read again */
 }
 
 /* ---- herd ctl -------------------------------------------------------------
@@ -1791,23 +1874,58 @@ static const char *mode_name(herd_mode mode)
 					   : "shared";
 }
 
+/* VmRSS from /proc/PID/statm, in KiB; 0 if it cannot be read. */
 static unsigned long rss_kib(pid_t pid)
 {
-	char path[64];
+	char path[64], buf[128];
 	unsigned long size = 0, rss = 0;
-	FILE *f;
+	ssize_t n;
+	int fd;
 
 	snprintf(path, sizeof(path), "/proc/%d/statm", (int)pid);
-	if ((f = fopen(path, "re")) == NULL)
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
 		return 0;
-	if (fscanf(f, "%lu %lu", &size, &rss) != 2)
-		rss = 0;
-	fclose(f);
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	if (sscanf(buf, "%lu %lu", &size, &rss) != 2)
+		return 0;
 	return rss * (unsigned long)(sysconf(_SC_PAGESIZE) / 1024);
+}
+
+/* Reads the RSS of workers whose figure is RSS_CHECK_MS old, at most
+ * RSS_PER_TURN a turn, while --max-rss or a recent status needs it: a
+ * status at 1024 workers used to read 1024 files while its client waited
+ * (30 ms), and --max-rss all of them in one turn every second. Returns
+ * when to look again. */
+static uint64_t sample_rss(struct master *m, uint64_t now)
+{
+	uint64_t next = UINT64_MAX;
+	unsigned n = 0;
+
+	if (!m->h->max_rss_kib && now >= m->rss_wanted)
+		return next;
+	for (size_t i = 0; i < m->procs.n; i++) {
+		struct proc *p = m->procs.v[i];
+
+		if (p->rss_at != 0 && p->rss_at + RSS_CHECK_MS > now) {
+			next = earlier(next, p->rss_at + RSS_CHECK_MS);
+		} else if (n == RSS_PER_TURN) {
+			return now; /* the rest on the next turn */
+		} else {
+			p->rss_kib = rss_kib(p->pid);
+			p->rss_at = now;
+			n++;
+		}
+	}
+	return next;
 }
 
 static void status(struct master *m, int json, struct ctl_reply *r)
 {
+	struct proc *by_slot[MAX_WORKERS];
 	uint64_t now = herd_loop_now(m->loop);
 	herd *h = m->h;
 
@@ -1857,7 +1975,7 @@ static void status(struct master *m, int json, struct ctl_reply *r)
 			    "\"total\":%llu,\"rss_kib\":%lu}",
 			    (unsigned long long)(now - p->started),
 			    m->slots[p->slot].restarts, p->active,
-			    (unsigned long long)p->total, rss_kib(p->pid));
+			    (unsigned long long)p->total, p->rss_kib);
 		} else
 			ctl_printf(r,
 				   "%-5d %-8d %-4u %-9s %9llu %8u %7u %9llu "
@@ -1865,12 +1983,12 @@ static void status(struct master *m, int json, struct ctl_reply *r)
 				   p->slot, (int)p->pid, p->gen,
 				   proc_state_name(p->state), up,
 				   m->slots[p->slot].restarts, p->active,
-				   (unsigned long long)p->total,
-				   rss_kib(p->pid));
+				   (unsigned long long)p->total, p->rss_kib);
 	}
 	/* Slots of the serving generation with no worker: backing off. */
+	proc_slots(&m->procs, m->gen, by_slot, m->nworkers);
 	for (int s = 0; s < m->nworkers; s++) {
-		if (proc_in_slot(&m->procs, m->gen, s) != NULL)
+		if (by_slot[s] != NULL)
 			continue;
 		if (json)
 			ctl_printf(
@@ -1942,6 +2060,31 @@ static void metrics(struct master *m, struct ctl_reply *r)
 	    "# TYPE herd_uptime_seconds gauge\nherd_uptime_seconds %.3f\n",
 	    m->nworkers, m->gen, m->restarts, m->reloads, active, total,
 	    (double)(herd_loop_now(m->loop) - m->started) / 1000.0);
+	ctl_printf(r,
+		   "# HELP herd_log_lines_lost_total Log lines the master "
+		   "could not write (log full, blocked or too large).\n"
+		   "# TYPE herd_log_lines_lost_total counter\n"
+		   "herd_log_lines_lost_total %llu\n"
+		   "# HELP herd_peer_fds_leaked_total fds peers sent that "
+		   "could not be closed without blocking.\n"
+		   "# TYPE herd_peer_fds_leaked_total counter\n"
+		   "herd_peer_fds_leaked_total %lu\n",
+		   log_lost_lines(), rights_leaked());
+}
+
+/* A status reads RSS figures sample_rss() keeps; the first one after a
+ * quiet spell reads them all itself, and starts the sampling. */
+static void rss_watch(struct master *m)
+{
+	uint64_t now = herd_loop_now(m->loop);
+
+	if (!m->h->max_rss_kib && now >= m->rss_wanted)
+		for (size_t i = 0; i < m->procs.n; i++) {
+			m->procs.v[i]->rss_kib = rss_kib(m->procs.v[i]->pid);
+			m->procs.v[i]->rss_at = now;
+		}
+	m->rss_wanted = now + RSS_WATCH_MS;
+	reconcile(m); /* arms the wake timer for sample_rss() */
 }
 
 static void control_command(void *arg, const char *cmd, const char *args,
@@ -1953,6 +2096,7 @@ static void control_command(void *arg, const char *cmd, const char *args,
 
 	if (strcmp(cmd, "status") == 0 &&
 	    (*args == '\0' || strcmp(args, "--json") == 0)) {
+		rss_watch(m);
 		status(m, *args != '\0', r);
 		return;
 	}
@@ -2036,18 +2180,58 @@ static uint64_t enforce_deadlines(struct master *m, uint64_t now)
 	return next;
 }
 
-/* Starts what generation gen lacks in slots 0..nworkers-1 and retires its
- * workers above. Returns when reconcile should look again. */
+/* How many workers fill_slots() may start now: SPAWN_BATCH a turn, and
+ * in-process workers only while fewer than STARTING_MAX are still on
+ * their way to READY (a few ms each). Forked faster than they start, a
+ * reload's new workers pile up runnable and take the CPU from the master.
+ * A program's start is its own business, and its --ready-delay would make
+ * such a bound a crawl. */
+static void spawn_budget(struct master *m)
+{
+	size_t starting = 0;
+
+	if (m->spawn_pass != loop_pass(m->loop)) {
+		m->spawn_pass = loop_pass(m->loop);
+		m->spawn_budget = SPAWN_BATCH;
+	}
+	m->spawn_held = 0;
+	if (m->h->argv != NULL)
+		return;
+	for (size_t i = 0; i < m->procs.n; i++)
+		starting += m->procs.v[i]->state == PS_STARTING;
+	if (starting + m->spawn_budget > STARTING_MAX) {
+		m->spawn_budget = starting < STARTING_MAX
+				      ? (unsigned)(STARTING_MAX - starting)
+				      : 0;
+		m->spawn_held = 1;
+	}
+}
+
+/* Starts what generation gen lacks in slots 0..nworkers-1 (as much as the
+ * spawn budget allows) and retires its workers above. Returns when
+ * reconcile should look again. */
 static uint64_t fill_slots(struct master *m, unsigned gen, uint64_t now)
 {
+	struct proc *by_slot[MAX_WORKERS];
 	uint64_t next = UINT64_MAX;
 
+	proc_slots(&m->procs, gen, by_slot, m->nworkers);
 	for (int s = 0; s < m->nworkers && gen != 0; s++) {
-		if (proc_in_slot(&m->procs, gen, s) != NULL)
+		if (by_slot[s] != NULL)
 			continue;
 		if (gen == m->gen && m->slots[s].not_before > now) {
 			next = earlier(next, m->slots[s].not_before);
-		} else if (spawn_one(m, gen, s) == -1) {
+			continue;
+		}
+		if (m->spawn_budget == 0) {
+			/* The rest on the next turn; or, held back by workers
+			 * still starting, when one is ready (or dies). */
+			if (!m->spawn_held)
+				next = now;
+			break;
+		}
+		m->spawn_budget--;
+		if (spawn_one(m, gen, s) == -1) {
 			if (gen == m->pending) {
 				abandon_pending(m, "could not be started");
 				break;
@@ -2067,12 +2251,12 @@ static uint64_t fill_slots(struct master *m, unsigned gen, uint64_t now)
 
 static int gen_ready(const struct master *m, unsigned gen)
 {
-	for (int s = 0; s < m->nworkers; s++) {
-		struct proc *p = proc_in_slot(&m->procs, gen, s);
+	struct proc *by_slot[MAX_WORKERS];
 
-		if (p == NULL || p->state != PS_READY)
+	proc_slots(&m->procs, gen, by_slot, m->nworkers);
+	for (int s = 0; s < m->nworkers; s++)
+		if (by_slot[s] == NULL || by_slot[s]->state != PS_READY)
 			return 0;
-	}
 	return 1;
 }
 
@@ -2089,11 +2273,7 @@ static void promote_pending(struct master *m)
 	else
 		sdnotify("READY=1\nSTATUS=%d workers, generation %u",
 			 m->nworkers, m->pending);
-	m->upgraded = 0;
-	for (size_t i = 0; i < m->procs.n; i++)
-		if (m->procs.v[i]->gen != m->pending &&
-		    m->procs.v[i]->state <= PS_READY)
-			quit_proc(m, m->procs.v[i]);
+	m->upgraded = 0; /* retire_old() tells the old ones, in waves */
 	m->gen = m->pending;
 	m->pending = 0;
 	for (int s = 0; s < MAX_WORKERS; s++) { /* fresh back-off, same fds */
@@ -2102,41 +2282,71 @@ static void promote_pending(struct master *m)
 	}
 }
 
-/* Retiring: drained or stopped, neither serving nor starting, and not yet
- * sent SIGKILL. */
+/* Of a generation that no longer serves (draining, stopping, or waiting
+ * for retire_old() to tell it), and not yet sent SIGKILL. */
 static int retiring(const struct master *m, const struct proc *p)
 {
-	return p->gen != m->gen && p->gen != m->pending && !p->killed &&
-	       (p->state == PS_DRAINING || p->state == PS_STOPPING);
+	return p->gen != m->gen && p->gen != m->pending && !p->killed;
+}
+
+/* Tells the workers of generations that no longer serve to drain, oldest
+ * first, at most RETIRE_BATCH draining at a time. All at once, a reload's
+ * N old workers exited together: with 512 on two CPUs the master waited
+ * a third of a second for one, and nothing is gained, since every slot is
+ * served by the new generation already. The rest serve meanwhile. */
+static void retire_old(struct master *m)
+{
+	size_t draining = 0, i;
+
+	for (i = 0; i < m->procs.n; i++)
+		draining += retiring(m, m->procs.v[i]) &&
+			    m->procs.v[i]->state == PS_DRAINING;
+	while (draining < RETIRE_BATCH) {
+		struct proc *oldest = NULL;
+
+		for (i = 0; i < m->procs.n; i++) {
+			struct proc *p = m->procs.v[i];
+
+			if (retiring(m, p) && p->state <= PS_READY &&
+			    (oldest == NULL || p->gen < oldest->gen))
+				oldest = p;
+		}
+		if (oldest == NULL)
+			return;
+		quit_proc(m, oldest);
+		draining++;
+	}
 }
 
 /* Counts the retiring generations and finds the oldest of them. */
+/* The distinct generations retiring, in one pass: a reload's N exits each
+ * ran the O(N^2) scan this was. Past the array, a generation may be
+ * counted twice: only when there are more than MAX_DRAINING_GENS anyway. */
 static size_t retiring_gens(const struct master *m, unsigned *oldest)
 {
+	unsigned seen[2 * GENS_ALIVE];
 	size_t n = 0;
 
 	*oldest = 0;
 	for (size_t i = 0; i < m->procs.n; i++) {
 		const struct proc *p = m->procs.v[i];
-		size_t j = 0;
+		size_t k = 0;
 
 		if (!retiring(m, p))
 			continue;
-		while (j < i && !(retiring(m, m->procs.v[j]) &&
-				  m->procs.v[j]->gen == p->gen))
-			j++;
-		n += j == i;
 		if (*oldest == 0 || p->gen < *oldest)
 			*oldest = p->gen;
+		while (k < n && k < 2 * GENS_ALIVE && seen[k] != p->gen)
+			k++;
+		if (k < n && k < 2 * GENS_ALIVE)
+			continue; /* seen */
+		if (n < 2 * GENS_ALIVE)
+			seen[n] = p->gen;
+		n++;
 	}
 	return n;
 }
 
-/* However fast reloads come, at most MAX_DRAINING_GENS generations retire
- * at once, so at most GENS_ALIVE hold processes (the fd budget counts on
- * it). One pushed out is killed outright: TERMINATE would cut its
- * connections just the same, and only SIGKILL bounds how long its
- * processes stay. */
 static void bound_retiring(struct master *m)
 {
 	unsigned g;
@@ -2166,9 +2376,12 @@ struct unready {
 
 static void unready_count(const struct master *m, struct unready *u)
 {
+	struct proc *by_slot[MAX_WORKERS];
+
 	*u = (struct unready){0, 0, 0, -1};
+	proc_slots(&m->procs, m->gen, by_slot, m->nworkers);
 	for (int s = 0; s < m->nworkers; s++) {
-		const struct proc *p = proc_in_slot(&m->procs, m->gen, s);
+		const struct proc *p = by_slot[s];
 
 		if (p == NULL && u->empty++ == 0)
 			u->slot = s;
@@ -2260,6 +2473,7 @@ static void reconcile(struct master *m)
 		if (m->pending != 0)
 			next = earlier(next, m->pending_since + m->pending_ms);
 		next = earlier(next, enforce_watchdog(m, now));
+		next = earlier(next, sample_rss(m, now));
 		next = earlier(next, recycle(m, now));
 		if (m->check_pid != 0 && now >= m->check_deadline) {
 			log_error("upgrade: '%s --check' did not finish in "
@@ -2276,11 +2490,14 @@ static void reconcile(struct master *m)
 		 * it takes what is queued on its socket, and nothing more
 		 * may arrive there after that. */
 		steer(m);
+		spawn_budget(m);
 		next = earlier(next, fill_slots(m, m->gen, now));
 		next = earlier(next, fill_slots(m, m->pending, now));
+		peers_update(m);
 		next = earlier(next, ready_by_delay(m, now));
 		promote_pending(m);
 		bound_retiring(m);
+		retire_old(m);
 		announce(m);
 		next = earlier(next, warn_unready(m, now));
 		steer(m);
@@ -2291,6 +2508,8 @@ static void reconcile(struct master *m)
 	passfd_update(m);
 	/* Last: the steps above may have set new deadlines. */
 	next = earlier(next, enforce_deadlines(m, now));
+	if (m->reap_more)
+		next = now;
 	if (next == UINT64_MAX)
 		herd_timer_stop(m->wake);
 	else
@@ -2308,9 +2527,13 @@ static void on_sd_watchdog(herd_loop *l, herd_timer *t, void *arg)
 
 static void on_wake(herd_loop *l, herd_timer *t, void *arg)
 {
+	struct master *m = arg;
+
 	(void)l;
 	(void)t;
-	reconcile(arg);
+	if (m->reap_more)
+		reap(m);
+	reconcile(m);
 }
 
 /* ---- signals
@@ -2414,6 +2637,7 @@ static void master_free(struct master *m)
 		slot_sockets_close(m, s);
 	for (size_t i = 0; i < m->nleftover; i++)
 		chan_free(m->leftover[i]);
+	free(m->gone);
 	proctab_free(&m->procs);
 	loop_free(m->loop);
 	free(m);
@@ -2431,6 +2655,7 @@ int master_run(herd *h)
 	m->pid = getpid();
 	m->sigfd = -1;
 	m->notify_fd = -1;
+	m->spawn_pass = UINT64_MAX; /* no turn yet: a full budget */
 	m->nworkers = h->workers > 0 ? h->workers : herd_ncpu();
 	m->gen = m->last_gen = 1;
 	the_master = m;

@@ -70,6 +70,21 @@ struct proc *proc_in_slot(const struct proctab *t, unsigned gen, int slot)
 	return NULL;
 }
 
+void proc_slots(const struct proctab *t, unsigned gen, struct proc **by_slot,
+		int nslots)
+{
+	for (int s = 0; s < nslots; s++)
+		by_slot[s] = NULL;
+	for (size_t i = 0; i < t->n; i++) {
+		struct proc *p = t->v[i];
+
+		if (p->gen == gen && p->slot >= 0 && p->slot < nslots &&
+		    by_slot[p->slot] == NULL && !p->recycle &&
+		    (p->state == PS_STARTING || p->state == PS_READY))
+			by_slot[p->slot] = p;
+	}
+}
+
 void proctab_free(struct proctab *t)
 {
 	for (size_t i = 0; i < t->n; i++)

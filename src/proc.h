@@ -29,6 +29,7 @@ struct proc {
 	enum proc_state state;
 	struct chan *chan; /* the master's end of the channel */
 	int inbox_w;	   /* write end of the worker's inbox, for peers */
+	int introduced;	   /* its peers and it know each other's inboxes */
 	int worker_end;	 /* passfd: a copy of the worker's end of the channel */
 	int exec_err;	 /* a program's exec error pipe (read end) */
 	int exec_failed; /* it said why it never ran: exec_error */
@@ -43,7 +44,9 @@ struct proc {
 	int killed;	 /* SIGKILL sent */
 	uint32_t active; /* connections, from the last load report */
 	uint64_t total;	 /* connections received, from the same report */
-	uint64_t assigned; /* passfd: connections passed to it */
+	uint64_t assigned;     /* passfd: connections passed to it */
+	unsigned long rss_kib; /* sampled by the master (sample_rss) */
+	uint64_t rss_at;       /* when, ms; 0 never */
 };
 
 struct proctab {
@@ -60,6 +63,11 @@ struct proc *proc_by_pid(const struct proctab *t, pid_t pid);
 /* The live worker of generation gen in slot, not draining or stopping, nor
  * being recycled (its replacement is the one). */
 struct proc *proc_in_slot(const struct proctab *t, unsigned gen, int slot);
+/* proc_in_slot for slots 0..nslots-1 at once, into by_slot: one pass over
+ * the table, where asking slot by slot is O(slots x table), and with a
+ * reload at 512 workers that ran at every event. */
+void proc_slots(const struct proctab *t, unsigned gen, struct proc **by_slot,
+		int nslots);
 void proctab_free(struct proctab *t);
 
 #endif

@@ -29,9 +29,9 @@
 #endif
 
 static struct {
-	int fallback;	/* the kernel cannot refuse: close through the helper */
-	pid_t pid;	/* the process whose helper w feeds; 0: none yet */
-	int w;		/* the helper's pipe, write end (nonblocking) */
+	int fallback; /* the kernel cannot refuse: close through the helper */
+	pid_t pid;    /* the process whose helper w feeds; 0: none yet */
+	int w;	      /* the helper's pipe, write end (nonblocking) */
 	unsigned long leaked;
 } rt = {0, 0, -1, 0};
 
@@ -43,8 +43,8 @@ int rights_refuse(int fd)
 	 * SO_PASSRIGHTS: as if the kernel did not know the option. */
 	if (getenv("HERD_TEST_NO_PASSRIGHTS") != NULL)
 		errno = ENOPROTOOPT;
-	else if (setsockopt(fd, SOL_SOCKET, SO_PASSRIGHTS, &off,
-			    sizeof(off)) == 0)
+	else if (setsockopt(fd, SOL_SOCKET, SO_PASSRIGHTS, &off, sizeof(off)) ==
+		 0)
 		return 0;
 	else if (errno == EOPNOTSUPP)
 		return 0; /* not a unix socket: nothing can arrive on it */

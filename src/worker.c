@@ -411,41 +411,52 @@ static void start_drain(herd_worker *w)
 
 /* ---- messages in --------------------------------------------------------- */
 
-static void peer_open(herd_worker *w, const struct msg *m)
+static void peer_open_one(herd_worker *w, const struct msg_peer *mp, int fd)
 {
-	struct msg_peer mp;
 	struct peer *v;
 	struct chan *c;
 
-	memcpy(&mp, m->data, sizeof(mp));
 	for (size_t i = 0; i < w->npeers; i++) {
-		if (w->peers[i].pid == mp.pid) { /* already known */
-			close(m->fds[0]);
+		if (w->peers[i].pid == mp->pid) { /* already known */
+			close(fd);
 			return;
 		}
 	}
 	v = realloc(w->peers, (w->npeers + 1) * sizeof(*v));
 	if (v != NULL)
 		w->peers = v;
-	if (v == NULL ||
-	    (c = chan_new(m->fds[0], 0, w->loop, NULL, NULL)) == NULL) {
-		log_error("peer slot %d: out of memory", mp.slot);
-		close(m->fds[0]);
+	if (v == NULL || (c = chan_new(fd, 0, w->loop, NULL, NULL)) == NULL) {
+		log_error("peer slot %d: out of memory", mp->slot);
+		close(fd);
 		return;
 	}
-	w->peers[w->npeers++] = (struct peer){mp.slot, mp.pid, mp.gen, c};
+	w->peers[w->npeers++] = (struct peer){mp->slot, mp->pid, mp->gen, c};
 }
 
+/* OPEN_CHANNEL: one msg_peer per fd, in order (msg_decode checked it). */
+static void peer_open(herd_worker *w, const struct msg *m)
+{
+	for (int i = 0; i < m->nfds; i++) {
+		struct msg_peer mp;
+
+		memcpy(&mp, m->data + (size_t)i * sizeof(mp), sizeof(mp));
+		peer_open_one(w, &mp, m->fds[i]);
+	}
+}
+
+/* CLOSE_CHANNEL: a list of msg_peer (msg_decode checked its size). */
 static void peer_close(herd_worker *w, const struct msg *m)
 {
-	struct msg_peer mp;
+	for (size_t k = 0; k < m->hdr.len / sizeof(struct msg_peer); k++) {
+		struct msg_peer mp;
 
-	memcpy(&mp, m->data, sizeof(mp));
-	for (size_t i = 0; i < w->npeers; i++) {
-		if (w->peers[i].pid == mp.pid) {
-			chan_free(w->peers[i].chan);
-			w->peers[i] = w->peers[--w->npeers];
-			return;
+		memcpy(&mp, m->data + k * sizeof(mp), sizeof(mp));
+		for (size_t i = 0; i < w->npeers; i++) {
+			if (w->peers[i].pid == mp.pid) {
+				chan_free(w->peers[i].chan);
+				w->peers[i] = w->peers[--w->npeers];
+				break;
+			}
 		}
 	}
 }
@@ -630,8 +641,10 @@ static int worker_init(herd_worker *w, int chan_fd, int inbox_fd)
 	w->master = chan_new(chan_fd, MSG_TO_WORKER, w->loop, on_master, w);
 	if (w->master == NULL)
 		return -1;
-	w->inbox = chan_new(inbox_fd, MSG_TO_PEER, w->loop, on_inbox, w);
-	if (w->inbox == NULL)
+	/* No inbox when no worker reads peers' messages (no on_message). */
+	if (inbox_fd >= 0 &&
+	    (w->inbox =
+		 chan_new(inbox_fd, MSG_TO_PEER, w->loop, on_inbox, w)) == NULL)
 		return -1;
 	w->heartbeat = herd_timer_new(w->loop, send_heartbeat, w);
 	w->resume = herd_timer_new(w->loop, resume_accept, w);

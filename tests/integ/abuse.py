@@ -38,7 +38,7 @@ def test_abuse_is_refused_and_harmless():
         last = []
 
         def clean():
-            last[:] = ht.fd_problems(h, N)
+            last[:] = ht.fd_problems(h, N, mesh=True)
             return not last
         ht.ok(ht.wait_until(clean, 5, step=0.1),
               "no fd of a refused message is left open, in the master or a worker",

@@ -527,7 +527,7 @@ def _fd_common(problems, who, anon, other, logfile, want_anon):
         problems.append("%s: the --log file open as fds %s" % (who, logs))
 
 
-def fd_problems(h, n, nlisteners=1):
+def fd_problems(h, n, nlisteners=1, mesh=False):
     """What is wrong with the fds of the master and its n workers; empty
     when all is as it should be (src/master.c spawn_one and child_run,
     src/worker.c):
@@ -538,7 +538,10 @@ def fd_problems(h, n, nlisteners=1):
               one signalfd, one write end of each peer's inbox;
       master: 0-2, the log, the listeners, one epoll, one signalfd,
               and per worker its channel end, its inbox's write end and a
-              pidfd."""
+              pidfd.
+    Inboxes (and so peers' write ends) exist only with mesh: a program
+    that reads peers' messages (herd_on_message); herd's built-in worker
+    does not."""
     problems = []
     logfile = h.log_path() if h.log_path() != h.out_path else None
     master = h.pid
@@ -554,9 +557,10 @@ def fd_problems(h, n, nlisteners=1):
         problems.append("master: %d listening sockets, want %d" % (len(listeners), nlisteners))
     _fd_common(problems, "master", m_anon, m_other, logfile,
            ["anon_inode:[eventpoll]", "anon_inode:[signalfd]"] + ["anon_inode:[pidfd]"] * n)
-    if len(m_inodes - listeners) != 2 * n:
-        problems.append("master: %d non-listening sockets, want %d (channel + inbox per worker)"
-                        % (len(m_inodes - listeners), 2 * n))
+    per = 2 if mesh else 1
+    if len(m_inodes - listeners) != per * n:
+        problems.append("master: %d non-listening sockets, want %d (channel%s per worker)"
+                        % (len(m_inodes - listeners), per * n, " + inbox" if mesh else ""))
     w_inodes = {}
     for w in workers:
         socks, anon, other = _fd_kinds(w)
@@ -569,11 +573,12 @@ def fd_problems(h, n, nlisteners=1):
             problems.append("%s: listeners %s, master's %s" % (who, inodes & listening, listeners))
         own = inodes - m_inodes - listening
         peers = (inodes & m_inodes) - listeners
-        if len(own) != 2:
-            problems.append("%s: %d sockets of its own (channel, inbox), want 2; fds %s"
-                            % (who, len(own), socks))
-        if len(peers) != n - 1:
-            problems.append("%s: %d peer inbox sockets, want %d" % (who, len(peers), n - 1))
+        if len(own) != per:
+            problems.append("%s: %d sockets of its own (channel%s), want %d; fds %s"
+                            % (who, len(own), ", inbox" if mesh else "", per, socks))
+        if len(peers) != (n - 1 if mesh else 0):
+            problems.append("%s: %d peer inbox sockets, want %d"
+                            % (who, len(peers), n - 1 if mesh else 0))
         for i in own | peers:
             if utab.get(i, (None,))[0] != socket.SOCK_SEQPACKET:
                 problems.append("%s: socket %d is not a unix seqpacket socket" % (who, i))
@@ -583,6 +588,8 @@ def fd_problems(h, n, nlisteners=1):
             if v != w and own & others:
                 problems.append("worker pid %d holds a channel/inbox of worker pid %d" % (v, w))
     peer_union = set().union(*[(i & m_inodes) - listeners for i in w_inodes.values()])
+    if not mesh:
+        return problems
     if len(peer_union) != n:
         problems.append("%d distinct peer inbox sockets among workers, want %d" % (len(peer_union), n))
     for i in peer_union:

@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import signal
+import subprocess
 import socket
 import struct
 import sys
@@ -150,11 +151,17 @@ def test_full_disk():
     os.symlink("/dev/full", link)
     try:
         # --log=PATH: the Herd helper must not read /dev/full as the log.
-        with wrapped([], "-l", "{addr}", "-w", "2", "--log=" + link, wait_ready=False,
+        with wrapped([], "-l", "{addr}", "-w", "2", "--log=" + link,
+                     "--control", "{dir}/ctl.sock", wait_ready=False,
                      name="herd --log /dev/full") as h:
             ht.ok(serving(h), "full disk: herd serves")
             ht.ok(all(kill_round(h, 2) for _ in range(3)),
                   "full disk: killed workers are replaced")
+            out = subprocess.run([ht.HERD, "ctl", "--control", os.path.join(h.dir, "ctl.sock"),
+                                  "metrics"], capture_output=True, text=True, timeout=10).stdout
+            lost = re.search(r"^herd_log_lines_lost_total (\d+)$", out, re.M)
+            ht.ok(lost and int(lost.group(1)) >= 6,
+                  "full disk: the metrics count the lost lines", out[-600:])
             os.symlink(real, link + ".new")  # room again: the log moves
             os.rename(link + ".new", link)
             h.signal(signal.SIGUSR1)

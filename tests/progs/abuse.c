@@ -109,6 +109,18 @@ static void run_attack(herd_loop *l, herd_timer *t, void *arg)
 	}
 }
 
+/* Peers' messages are read (and ignored): that is what gives every worker
+ * an inbox, and this worker inboxes to attack. */
+static void on_message(herd_worker *w, int from, const void *data, size_t len,
+		       void *ud)
+{
+	(void)w;
+	(void)from;
+	(void)data;
+	(void)len;
+	(void)ud;
+}
+
 static int on_start(herd_worker *w, void *ud)
 {
 	herd_timer *t = herd_timer_new(herd_worker_loop(w), run_attack, w);
@@ -147,6 +159,7 @@ int main(int argc, char **argv)
 	chatter = argc > 5 ? atoi(argv[5]) : 0;
 	herd_on_start(h, on_start);
 	herd_on_connection(h, on_connection);
+	herd_on_message(h, on_message);
 	rc = herd_run(h);
 	herd_free(h);
 	return rc;

@@ -120,6 +120,21 @@ static void malformed(void)
 		MSG_ERR_FDS, "open-channel without its fd");
 	refuses(sv[0], rx, big, sizeof(h) + sizeof(struct msg_peer), 2,
 		MSG_ERR_FDS, "open-channel with two fds");
+	h = (struct msg_hdr){
+	    MSG_OPEN_CHANNEL, 3 * sizeof(struct msg_peer), 0, 0, 0, 0};
+	memcpy(big, &h, sizeof(h));
+	refuses(sv[0], rx, big, sizeof(h) + 3 * sizeof(struct msg_peer), 2,
+		MSG_ERR_FDS, "open-channel naming three peers with two fds");
+	h = (struct msg_hdr){
+	    MSG_OPEN_CHANNEL, sizeof(struct msg_peer) + 4, 0, 0, 0, 0};
+	memcpy(big, &h, sizeof(h));
+	refuses(sv[0], rx, big, sizeof(h) + sizeof(struct msg_peer) + 4, 1,
+		MSG_ERR_SIZE, "open-channel with a partial peer");
+	h = (struct msg_hdr){
+	    MSG_CLOSE_CHANNEL, 2 * sizeof(struct msg_peer) - 1, 0, 0, 0, 0};
+	memcpy(big, &h, sizeof(h));
+	refuses(sv[0], rx, big, sizeof(h) + 2 * sizeof(struct msg_peer) - 1, 0,
+		MSG_ERR_SIZE, "close-channel with a partial peer");
 	h = (struct msg_hdr){MSG_HEARTBEAT, 3, 0, 0, 0, 0};
 	memcpy(big, &h, sizeof(h));
 	refuses(sv[0], rx, big, sizeof(h) + 3, 0, MSG_ERR_SIZE,
@@ -128,11 +143,55 @@ static void malformed(void)
 	memcpy(big, &h, sizeof(h));
 	refuses(sv[0], rx, big, sizeof(big), 1, MSG_ERR_TRUNC, "oversized");
 	h = (struct msg_hdr){MSG_APP, 0, 0, 0, 0, 0};
-	refuses(sv[0], rx, &h, sizeof(h), 9, MSG_ERR_CTRUNC, "nine fds");
+	refuses(sv[0], rx, &h, sizeof(h), MSG_MAX_FDS + 1, MSG_ERR_CTRUNC,
+		"more fds than any message carries");
 	refuses(sv[0], rx, "", 0, 3, MSG_ERR_SHORT,
 		"an empty datagram carrying fds");
 	chan_free(rx);
 	close(sv[0]);
+}
+
+/* The master introduces up to MSG_MAX_FDS peers in one OPEN_CHANNEL, and
+ * names up to MSG_PEERS_MAX gone ones in one CLOSE_CHANNEL. */
+static void peer_lists(void)
+{
+	struct msg_peer mp[MSG_MAX_FDS], got;
+	int sv[2], fds[MSG_MAX_FDS], ok_fds = 1;
+	struct msg_peer gone[MSG_PEERS_MAX];
+	struct chan *a, *b;
+	struct msg m;
+	struct msg_hdr h = {MSG_OPEN_CHANNEL, sizeof(mp), 1, -1, 7, 0};
+
+	pair(sv);
+	a = chan_new(sv[0], ALL, NULL, NULL, NULL);
+	b = chan_new(sv[1], ALL, NULL, NULL, NULL);
+	for (int i = 0; i < MSG_MAX_FDS; i++) {
+		mp[i] = (struct msg_peer){i, 1000 + i, 7};
+		fds[i] = dup(0);
+	}
+	ok(chan_send(a, &h, mp, fds, MSG_MAX_FDS) == 0,
+	   "open-channel naming MSG_MAX_FDS peers sent");
+	ok(chan_recv(b, &m) == 1 && m.nfds == MSG_MAX_FDS &&
+	       m.hdr.len == sizeof(mp),
+	   "received with every fd");
+	for (int i = 0; i < m.nfds; i++) {
+		memcpy(&got, m.data + (size_t)i * sizeof(got), sizeof(got));
+		ok_fds &= got.slot == i && got.pid == 1000 + i &&
+			  fcntl(m.fds[i], F_GETFD) != -1;
+		close(m.fds[i]);
+	}
+	ok(ok_fds, "each peer in order with its fd");
+	for (size_t i = 0; i < MSG_PEERS_MAX; i++)
+		gone[i] = (struct msg_peer){(int32_t)i, (int32_t)(2000 + i), 7};
+	h = (struct msg_hdr){MSG_CLOSE_CHANNEL, sizeof(gone), 1, -1, 7, 0};
+	ok(chan_send(a, &h, gone, NULL, 0) == 0,
+	   "close-channel naming MSG_PEERS_MAX peers sent");
+	ok(chan_recv(b, &m) == 1 && m.hdr.type == MSG_CLOSE_CHANNEL &&
+	       m.hdr.len == sizeof(gone) &&
+	       memcmp(m.data, gone, sizeof(gone)) == 0,
+	   "received whole");
+	chan_free(a);
+	chan_free(b);
 }
 
 static void queueing(void)
@@ -220,8 +279,9 @@ static void decode_direct(void)
 	{
 		int fd = dup(0);
 
-		is_int(msg_decode(buf, sizeof(h), 0, &fd, 1, 0, MSG_TO_PEER, &m),
-		       MSG_ERR_DIRECTION, "a peer cannot pass a connection");
+		is_int(
+		    msg_decode(buf, sizeof(h), 0, &fd, 1, 0, MSG_TO_PEER, &m),
+		    MSG_ERR_DIRECTION, "a peer cannot pass a connection");
 		ok(fcntl(fd, F_GETFD) == -1, "and the fd it carried is closed");
 	}
 }
@@ -231,6 +291,7 @@ int main(void)
 	log_set_level(HERD_LOG_ERROR); /* refusals are counted, not shown */
 	roundtrip_with_fd();
 	malformed();
+	peer_lists();
 	queueing();
 	decode_direct();
 	return done_testing();
