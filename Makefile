@@ -89,7 +89,7 @@ stress: all $(patsubst tests/progs/%.c,$(BUILD)/progs/%,$(PROG_SRC))
 	@echo "stress: the whole TAP output goes to $(BUILD)/stress.log"
 	HERD_BUILD=$(CURDIR)/$(BUILD) prove -v $(PROVE_FLAGS) tests/stress/*.py \
 	    > $(BUILD)/stress.log 2>&1; rc=$$?; \
-	    grep -E '^(not ok|# (storm|memcheck|reloads)|tests/|All tests|Result)' \
+	    grep -E '^(not ok|# (storm|memcheck|reloads|bigreload)|tests/|All tests|Result)' \
 	        $(BUILD)/stress.log; \
 	    if [ $$rc -ne 0 ]; then tail -80 $(BUILD)/stress.log; fi; exit $$rc
 
