@@ -30,8 +30,10 @@
 #include "log.h"
 #include "loop.h"
 #include "control.h"
+#include "mesh.h"
 #include "proc.h"
 #include "rights.h"
+#include "rss.h"
 #include "upgrade.h"
 
 #define BACKOFF_FIRST_MS  100 /* second quick death in a row */
@@ -46,15 +48,11 @@
  * of this many, and signals, control clients and passfd's accepts are
  * served between them. Each start is a fork and its introduction. */
 #define SPAWN_BATCH  2
-#define REAP_BATCH   64 /* exits handled in one turn */
-#define RETIRE_BATCH 16 /* old workers draining at once: retire_old() */
-#define STARTING_MAX 4	/* in-process workers starting at once */
-#define EXEC_POLL_MS 10 /* ready delay over, exec not yet seen */
-/* A worker's RSS is read every RSS_CHECK_MS, RSS_PER_TURN workers' in one
- * turn, with --max-rss or for RSS_WATCH_MS after a status request. */
-#define RSS_CHECK_MS 1000
-#define RSS_PER_TURN 32
-#define RSS_WATCH_MS 10000
+#define REAP_BATCH   64	   /* exits handled in one turn */
+#define RETIRE_BATCH 16	   /* old workers draining at once: retire_old() */
+#define STARTING_MAX 4	   /* in-process workers starting at once */
+#define EXEC_POLL_MS 10	   /* ready delay over, exec not yet seen */
+#define RSS_WATCH_MS 10000 /* RSS is sampled this long after a status */
 /* The master's fds: per worker its channel, its inbox's write end and its
  * pidfd (a program: its pidfd, its exec error pipe, and in passfd mode its
  * channel; passfd adds a copy of the worker's end, counted apart); besides,
@@ -123,8 +121,7 @@ struct master {
 	unsigned spawn_budget; /* starts left in this turn (SPAWN_BATCH) */
 	uint64_t spawn_pass;   /* the loop's turn that budget is for */
 	int spawn_held;	       /* the budget is what STARTING_MAX leaves */
-	struct msg_peer *gone; /* workers gone this turn, for their peers */
-	size_t ngone, gone_cap;
+	struct mesh mesh;      /* the peers' open-channel mesh */
 	herd_timer *wake;
 	herd_timer *sd_watchdog; /* WATCHDOG=1 to herd's service manager */
 	uint64_t sd_watchdog_ms;
@@ -204,132 +201,6 @@ static void terminate_proc(struct master *m, struct proc *p)
 		proc_signal(p, SIGTERM);
 	p->state = PS_STOPPING;
 	p->deadline = p->deadline ? earlier(p->deadline, deadline) : deadline;
-}
-
-static int has_inbox(const struct proc *p)
-{
-	return p->inbox_w >= 0 && p->state != PS_STOPPING;
-}
-
-static void send_open(struct master *m, struct proc *to,
-		      const struct msg_peer *mp, const int *fds, int k)
-{
-	if (k > 0 && proc_send(m, to, MSG_OPEN_CHANNEL, mp,
-			       (size_t)k * sizeof(*mp), fds, k) == -1)
-		log_debug("open-channel to worker %d: %s", to->slot,
-			  strerror(errno));
-}
-
-/* The inboxes of the peers in v (but to's own), MSG_MAX_FDS to a message;
- * dup'ed, since the channel owns what it sends. */
-static void send_peers(struct master *m, struct proc *to, struct proc **v,
-		       size_t n)
-{
-	struct msg_peer mp[MSG_MAX_FDS];
-	int fds[MSG_MAX_FDS], k = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		if (v[i] == to)
-			continue;
-		if ((fds[k] = fcntl(v[i]->inbox_w, F_DUPFD_CLOEXEC, 0)) == -1) {
-			log_warn("open channel %d->%d: %s", v[i]->slot,
-				 to->slot, strerror(errno));
-			continue;
-		}
-		mp[k++] = (struct msg_peer){v[i]->slot, v[i]->pid, v[i]->gen};
-		if (k == MSG_MAX_FDS) {
-			send_open(m, to, mp, fds, k);
-			k = 0;
-		}
-	}
-	send_open(m, to, mp, fds, k);
-}
-
-/* A worker with an inbox is gone: its peers are told at the end of the
- * turn, with the others gone in it (peers_update). Told one by one, a
- * reload's N exits were N^2 messages too. */
-static void peer_gone(struct master *m, const struct proc *dead)
-{
-	struct msg_peer *v;
-
-	if (dead->inbox_w < 0)
-		return;
-	if (m->ngone == m->gone_cap) {
-		size_t cap = m->gone_cap ? 2 * m->gone_cap : 64;
-
-		if ((v = realloc(m->gone, cap * sizeof(*v))) == NULL) {
-			log_error("close channel of worker %d: %s", dead->slot,
-				  strerror(errno));
-			return; /* its peers find its inbox closed instead */
-		}
-		m->gone = v;
-		m->gone_cap = cap;
-	}
-	m->gone[m->ngone++] =
-	    (struct msg_peer){dead->slot, dead->pid, dead->gen};
-}
-
-/* CLOSE_CHANNEL for every peer gone this turn, MSG_PEERS_MAX a message. */
-static void send_gone(struct master *m)
-{
-	for (size_t i = 0; i < m->procs.n && m->ngone > 0; i++) {
-		struct proc *p = m->procs.v[i];
-
-		if (!has_inbox(p))
-			continue;
-		for (size_t k = 0; k < m->ngone; k += MSG_PEERS_MAX) {
-			size_t n = m->ngone - k < MSG_PEERS_MAX ? m->ngone - k
-								: MSG_PEERS_MAX;
-
-			if (proc_send(m, p, MSG_CLOSE_CHANNEL, m->gone + k,
-				      n * sizeof(*m->gone), NULL, 0) == -1)
-				log_debug("close-channel to worker %d: %s",
-					  p->slot, strerror(errno));
-		}
-	}
-	m->ngone = 0;
-}
-
-/* nginx's open-channel broadcast, once a turn: the workers gone in it are
- * named to their peers; the workers born in it learn every peer's inbox,
- * and every other peer learns theirs, up to MSG_MAX_FDS to a message.
- * Introducing each newborn on its own was one message to every peer per birth:
- * N^2 messages for a reload of N, each waking a worker (8 s at 512 workers,
- * with the master deaf meanwhile). With spawns bounded per turn (SPAWN_BATCH),
- * a turn now sends about one message per peer, plus a few per newborn. */
-static void peers_update(struct master *m)
-{
-	struct proc **all, **born;
-	size_t n = 0, nb = 0;
-
-	send_gone(m);
-	for (size_t i = 0; i < m->procs.n; i++)
-		nb += has_inbox(m->procs.v[i]) && !m->procs.v[i]->introduced;
-	if (nb == 0)
-		return;
-	if ((all = malloc(2 * m->procs.n * sizeof(*all))) == NULL) {
-		log_error("open channels: %s", strerror(errno));
-		return; /* tried again next turn */
-	}
-	born = all + m->procs.n;
-	nb = 0;
-	for (size_t i = 0; i < m->procs.n; i++) {
-		struct proc *p = m->procs.v[i];
-
-		if (!has_inbox(p))
-			continue;
-		all[n++] = p;
-		if (!p->introduced)
-			born[nb++] = p;
-	}
-	for (size_t i = 0; i < n; i++)
-		if (all[i]->introduced)
-			send_peers(m, all[i], born, nb);
-		else
-			send_peers(m, all[i], all, n);
-	for (size_t i = 0; i < nb; i++)
-		born[i]->introduced = 1;
-	free(all);
 }
 
 /* ---- spawning ------------------------------------------------------------ */
@@ -677,7 +548,7 @@ static int proc_started(struct master *m, struct proc *p, pid_t pid,
 	}
 	log_info("worker %d started (pid %d, generation %u)", p->slot, (int)pid,
 		 p->gen);
-	return 0; /* peers_update() tells its peers, at the end of the turn */
+	return 0; /* mesh_update() tells its peers, at the end of the turn */
 }
 
 static int spawn_one(struct master *m, unsigned gen, int slot)
@@ -836,7 +707,7 @@ static void leftover_keep(struct master *m, struct proc *p);
 static void proc_gone(struct master *m, struct proc *p)
 {
 	m->gone_total += p->total;
-	peer_gone(m, p);
+	mesh_gone(&m->mesh, p);
 	leftover_keep(m, p);
 	chan_free(p->chan);
 	if (p->pidfd >= 0)
@@ -1874,53 +1745,13 @@ static const char *mode_name(herd_mode mode)
 					   : "shared";
 }
 
-/* VmRSS from /proc/PID/statm, in KiB; 0 if it cannot be read. */
-static unsigned long rss_kib(pid_t pid)
-{
-	char path[64], buf[128];
-	unsigned long size = 0, rss = 0;
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%d/statm", (int)pid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	if (sscanf(buf, "%lu %lu", &size, &rss) != 2)
-		return 0;
-	return rss * (unsigned long)(sysconf(_SC_PAGESIZE) / 1024);
-}
-
-/* Reads the RSS of workers whose figure is RSS_CHECK_MS old, at most
- * RSS_PER_TURN a turn, while --max-rss or a recent status needs it: a
- * status at 1024 workers used to read 1024 files while its client waited
- * (30 ms), and --max-rss all of them in one turn every second. Returns
- * when to look again. */
+/* RSS is read while --max-rss, or a status asked in the last RSS_WATCH_MS,
+ * needs it (rss.h). Returns when to look again. */
 static uint64_t sample_rss(struct master *m, uint64_t now)
 {
-	uint64_t next = UINT64_MAX;
-	unsigned n = 0;
-
 	if (!m->h->max_rss_kib && now >= m->rss_wanted)
-		return next;
-	for (size_t i = 0; i < m->procs.n; i++) {
-		struct proc *p = m->procs.v[i];
-
-		if (p->rss_at != 0 && p->rss_at + RSS_CHECK_MS > now) {
-			next = earlier(next, p->rss_at + RSS_CHECK_MS);
-		} else if (n == RSS_PER_TURN) {
-			return now; /* the rest on the next turn */
-		} else {
-			p->rss_kib = rss_kib(p->pid);
-			p->rss_at = now;
-			n++;
-		}
-	}
-	return next;
+		return UINT64_MAX;
+	return rss_sample(&m->procs, now);
 }
 
 static void status(struct master *m, int json, struct ctl_reply *r)
@@ -2079,10 +1910,7 @@ static void rss_watch(struct master *m)
 	uint64_t now = herd_loop_now(m->loop);
 
 	if (!m->h->max_rss_kib && now >= m->rss_wanted)
-		for (size_t i = 0; i < m->procs.n; i++) {
-			m->procs.v[i]->rss_kib = rss_kib(m->procs.v[i]->pid);
-			m->procs.v[i]->rss_at = now;
-		}
+		rss_sample_all(&m->procs, now);
 	m->rss_wanted = now + RSS_WATCH_MS;
 	reconcile(m); /* arms the wake timer for sample_rss() */
 }
@@ -2493,7 +2321,7 @@ static void reconcile(struct master *m)
 		spawn_budget(m);
 		next = earlier(next, fill_slots(m, m->gen, now));
 		next = earlier(next, fill_slots(m, m->pending, now));
-		peers_update(m);
+		mesh_update(&m->mesh, &m->procs, m->gen);
 		next = earlier(next, ready_by_delay(m, now));
 		promote_pending(m);
 		bound_retiring(m);
@@ -2637,7 +2465,7 @@ static void master_free(struct master *m)
 		slot_sockets_close(m, s);
 	for (size_t i = 0; i < m->nleftover; i++)
 		chan_free(m->leftover[i]);
-	free(m->gone);
+	mesh_free(&m->mesh);
 	proctab_free(&m->procs);
 	loop_free(m->loop);
 	free(m);
@@ -2653,6 +2481,7 @@ int master_run(herd *h)
 		return 1;
 	m->h = h;
 	m->pid = getpid();
+	m->mesh.pid = m->pid;
 	m->sigfd = -1;
 	m->notify_fd = -1;
 	m->spawn_pass = UINT64_MAX; /* no turn yet: a full budget */
