@@ -159,35 +159,35 @@ def surface_notify(fallback):
     sink.close()
 
 
+def stream_surface(fallback, what, option, sock, text, answer, says):
+    """A unix stream socket of the master's (option {dir}/sock), opened to
+    all users as if its directory were: nobody connects and sends text
+    with the fd while the master is stopped."""
+    sink = Sink()
+    where = ("unix:{dir}/" if option == "--metrics" else "{dir}/") + sock
+    with ht.Herd("-w", "2", option, where, name="herd %s unix" % option) as h:
+        path = os.path.join(h.dir, sock)
+        os.chmod(path, 0o666)
+        lines = attack(h, sink, "stream", path, text, stop=h.pid)
+        outcome_ok(lines, fallback, what)
+        ht.ok(any(l.startswith("answer " + answer) for l in lines),
+              "%s: %s, at once" % (what, says), "attacker said %r" % lines)
+        master_alive(h, what)
+        cleanup(h)
+    sink.close()
+
+
 def surface_control(fallback):
     """The control socket refuses nobody (not root, not herd's user): the
     master closes a connection that has the fd queued."""
-    sink = Sink()
-    with ht.Herd("-w", "2", "--control", "{dir}/ctl.sock", name="herd --control") as h:
-        path = os.path.join(h.dir, "ctl.sock")
-        os.chmod(path, 0o666)  # as if its directory were open to all
-        lines = attack(h, sink, "stream", path, "status\\n", stop=h.pid)
-        outcome_ok(lines, fallback, "control")
-        ht.ok(any(l.startswith("answer error: refused") for l in lines),
-              "control: nobody is refused, at once", "attacker said %r" % lines)
-        master_alive(h, "control")
-        cleanup(h)
-    sink.close()
+    stream_surface(fallback, "control", "--control", "ctl.sock", "status\\n",
+                   "error: refused", "nobody is refused")
 
 
 def surface_metrics(fallback):
-    sink = Sink()
-    with ht.Herd("-w", "2", "--metrics", "unix:{dir}/metrics.sock", name="herd --metrics unix") as h:
-        path = os.path.join(h.dir, "metrics.sock")
-        os.chmod(path, 0o666)
-        lines = attack(h, sink, "stream", path, "GET /metrics HTTP/1.0\\r\\n\\r\\n",
-                       stop=h.pid)
-        outcome_ok(lines, fallback, "metrics")
-        ht.ok(any(l.startswith("answer HTTP/1.0 200") for l in lines),
-              "metrics: the request is answered at once", "attacker said %r" % lines)
-        master_alive(h, "metrics")
-        cleanup(h)
-    sink.close()
+    stream_surface(fallback, "metrics", "--metrics", "metrics.sock",
+                   "GET /metrics HTTP/1.0\\r\\n\\r\\n", "HTTP/1.0 200",
+                   "the request is answered")
 
 
 def surface_channel(fallback):
