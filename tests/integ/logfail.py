@@ -222,17 +222,23 @@ class Fifo:
         return unread(self.fd)
 
     def drain(self):
-        while True:
-            try:
-                b = os.read(self.fd, 65536)
-            except BlockingIOError:
-                return
-            if not b:
-                return
-            self.data += b
+        self.data += drained(lambda: os.read(self.fd, 65536))
 
     def close(self):
         os.close(self.fd)
+
+
+def drained(read):
+    """All that read() gives until it would block or reaches the end."""
+    got = b""
+    while True:
+        try:
+            b = read()
+        except BlockingIOError:
+            return got
+        if not b:
+            return got
+        got += b
 
 
 class UnixStream:
@@ -256,14 +262,7 @@ class UnixStream:
         return unread(self.conn.fileno())
 
     def drain(self):
-        while True:
-            try:
-                b = self.conn.recv(65536)
-            except BlockingIOError:
-                return
-            if not b:
-                return
-            self.data += b
+        self.data += drained(lambda: self.conn.recv(65536))
 
     def close(self):
         if self.conn is not None:
