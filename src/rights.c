@@ -96,18 +96,25 @@ static int closer_start(void)
 	rt.pid = 0;
 	if (pipe2(p, O_CLOEXEC) == -1)
 		return -1;
-	if (fcntl(p[1], F_SETFL, O_NONBLOCK) == -1 ||
-	    (e = pthread_attr_init(&at)) != 0) {
+	if (fcntl(p[1], F_SETFL, O_NONBLOCK) == -1) {
 		close(p[0]);
 		close(p[1]);
 		return -1;
 	}
-	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	e = pthread_create(&t, &at, closer, (void *)(intptr_t)p[0]);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	pthread_attr_destroy(&at);
+	if ((e = pthread_attr_init(&at)) == 0) {
+		/* Born with every signal blocked: they are for the loop's
+		 * signalfd, which sees only what no thread would take. */
+		sigfillset(&all);
+		e = pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+		if (e == 0)
+			e = pthread_sigmask(SIG_SETMASK, &all, &old);
+		if (e == 0) {
+			e = pthread_create(&t, &at, closer,
+					   (void *)(intptr_t)p[0]);
+			pthread_sigmask(SIG_SETMASK, &old, NULL); /* no error */
+		}
+		pthread_attr_destroy(&at);
+	}
 	if (e != 0) {
 		close(p[0]);
 		close(p[1]);
