@@ -132,8 +132,10 @@ class Worker:
 
 
 if __name__ == "__main__":
-    # herd's graceful stop sends --stop-signal (TERM by default), its fast
-    # stop TERM: either way, exit cleanly rather than die of the signal.
+    # herd drains a passfd program with QUIT on the channel, and sends
+    # --stop-signal (TERM by default) only if it is still here at the
+    # shutdown timeout; its fast stop sends TERM (and TERMINATE): exit
+    # cleanly rather than die of the signal.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     signal.signal(signal.SIGINT, lambda *_: sys.exit(0))
     Worker().run()

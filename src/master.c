@@ -176,16 +176,20 @@ static int proc_send(struct master *m, struct proc *p, uint32_t type,
 	return chan_send(p->chan, &hdr, data, fds, nfds);
 }
 
-/* A program is told by its stop signal (and, in passfd mode, on its
- * channel as well); an in-process worker by its channel. */
+/* An in-process worker is told on its channel. So is a passfd program: its
+ * stop signal would cut short what waits on the channel (most runtimes die
+ * of TERM), so the signal comes only if it is still there at the shutdown
+ * timeout (enforce_deadlines). Other programs have only the signal. */
 static void quit_proc(struct master *m, struct proc *p)
 {
 	int sent = proc_send(m, p, MSG_QUIT, NULL, 0, NULL, 0) == 0;
 
-	if (m->h->argv != NULL)
+	if (m->h->argv != NULL && !sent) {
 		proc_signal(p, m->h->stop_signal);
-	else if (!sent)
+		p->signalled = 1;
+	} else if (!sent) {
 		proc_signal(p, SIGQUIT);
+	}
 	p->state = PS_DRAINING;
 	p->deadline = herd_loop_now(m->loop) + m->h->shutdown_ms;
 }
@@ -1986,6 +1990,20 @@ static void control_command(void *arg, const char *cmd, const char *args,
 
 /* ---- reconcile ----------------------------------------------------------- */
 
+/* A passfd program still draining at the shutdown timeout gets its stop
+ * signal, and the fast stop's time to act on it before SIGKILL. */
+static void escalate(struct master *m, struct proc *p, uint64_t now)
+{
+	int sig = m->h->stop_signal;
+
+	log_warn("worker %d (pid %d) did not drain in time; sending it "
+		 "signal %d (%s)",
+		 p->slot, (int)p->pid, sig, strsignal(sig));
+	proc_signal(p, sig);
+	p->signalled = 1;
+	p->deadline = now + earlier(m->h->shutdown_ms, FAST_STOP_MS);
+}
+
 static uint64_t enforce_deadlines(struct master *m, uint64_t now)
 {
 	uint64_t next = UINT64_MAX;
@@ -1995,6 +2013,9 @@ static uint64_t enforce_deadlines(struct master *m, uint64_t now)
 
 		if (p->deadline == 0 || p->killed)
 			continue;
+		if (now >= p->deadline && p->state == PS_DRAINING &&
+		    m->h->argv != NULL && !p->signalled)
+			escalate(m, p, now);
 		if (now < p->deadline) {
 			next = earlier(next, p->deadline);
 			continue;

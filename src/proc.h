@@ -8,7 +8,9 @@
  *        \--TERMINATE sent-----+--------------> STOPPING --exit--> (gone)
  *
  * DRAINING and STOPPING carry a deadline after which the master sends
- * SIGKILL. Any exit from STARTING or READY is a crash and is respawned.
+ * SIGKILL. A passfd program drains on QUIT alone: at its deadline it gets
+ * its stop signal and a second, short deadline (enforce_deadlines). Any
+ * exit from STARTING or READY is a crash and is respawned.
  */
 #ifndef HERD_PROC_H
 #define HERD_PROC_H
@@ -42,6 +44,7 @@ struct proc {
 	uint64_t
 	    deadline;	 /* SIGKILL at this time (DRAINING, STOPPING); 0 none */
 	int killed;	 /* SIGKILL sent */
+	int signalled;	 /* a program: its stop signal was sent (quit_proc) */
 	uint32_t active; /* connections, from the last load report */
 	uint64_t total;	 /* connections received, from the same report */
 	uint64_t assigned;     /* passfd: connections passed to it */

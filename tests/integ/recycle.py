@@ -12,6 +12,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import herdtest as ht  # noqa: E402
 
 PYAPP = os.path.join(ht.REPO, "tests", "progs", "pyapp.py")
+PY_EXAMPLE = os.path.join(ht.REPO, "examples", "passfd_worker.py")
+C_EXAMPLE = os.path.join(ht.BUILD, "examples", "passfd_child")
 
 
 def recycled_under_load(h, seconds=3):
@@ -64,6 +66,28 @@ def test_program_in_passfd():
               "a passfd program is recycled by the connections the master passed it")
 
 
+def test_examples_recycled_under_load():
+    # A recycled passfd program is told QUIT on its channel and signalled
+    # only if it outlives --shutdown-timeout: the examples die on TERM, and
+    # when it came with QUIT they lost the connections still queued.
+    for prog in ([sys.executable, PY_EXAMPLE], [C_EXAMPLE]):
+        name = os.path.basename(prog[-1])
+        with ht.Herd("-w", "2", "-m", "passfd", "--max-requests", "30", "--", *prog,
+                     name="herd -m passfd --max-requests 30 -- " + name) as h:
+            load = ht.Load(h.addr, close=4, keepalive=0, path="/").start()
+            time.sleep(3)
+            load.stop()
+            n = h.count_log(r"took \d+ connections \(limit 3[0-3]\); replacing it")
+            ht.ok(n >= 4 and load.ok > 100,
+                  "%s --max-requests 30 under load: recycled %d times" % (name, n),
+                  load.summary())
+            ht.ok(load.failed == 0, "%s: no connection lost as workers are recycled" % name,
+                  lambda: load.summary() + "\n" + "\n".join(load.errors))
+            ht.ok("did not drain in time" not in h.log(),
+                  "%s: each recycled worker exits on QUIT, before any signal" % name,
+                  lambda: h.log()[-1500:])
+
+
 def test_program_outside_passfd_refused():
     p = subprocess.run([ht.HERD, "-l", "%s:%d" % (ht.HOST, ht.free_port()),
                         "--max-requests", "10", "--", "/bin/true"],
@@ -75,5 +99,5 @@ def test_program_outside_passfd_refused():
 
 
 ht.run(test_max_requests, test_max_rss, test_program_in_passfd,
-       test_program_outside_passfd_refused)
+       test_examples_recycled_under_load, test_program_outside_passfd_refused)
 ht.done()
