@@ -72,9 +72,11 @@ static const char usage_text[] =
     "                              after the shutdown timeout\n"
     "      --reload-signal SIG     on reload, send SIG to the children\n"
     "                              instead of starting new ones\n"
+    "      --reopen-signal SIG     on a log reopen (USR1), send SIG to the\n"
+    "                              children (default: none)\n"
     "\n"
     "Signals to the master: HUP reload, QUIT graceful stop, TERM/INT fast\n"
-    "stop, USR1 reopen logs (forwarded to a PROGRAM), USR2 upgrade to the\n"
+    "stop, USR1 reopen logs (see --reopen-signal), USR2 upgrade to the\n"
     "binary now at herd's path (same pid, sockets and workers kept),\n"
     "TTIN/TTOU one worker more/fewer.\n";
 
@@ -90,6 +92,7 @@ enum {
 	OPT_READY_DELAY,
 	OPT_STOP_SIGNAL,
 	OPT_RELOAD_SIGNAL,
+	OPT_REOPEN_SIGNAL,
 	OPT_CHECK,
 	OPT_UPGRADE_TIMEOUT,
 	OPT_CONTROL,
@@ -112,6 +115,7 @@ static const struct option options[] = {
     {"ready-delay", required_argument, NULL, OPT_READY_DELAY},
     {"stop-signal", required_argument, NULL, OPT_STOP_SIGNAL},
     {"reload-signal", required_argument, NULL, OPT_RELOAD_SIGNAL},
+    {"reopen-signal", required_argument, NULL, OPT_REOPEN_SIGNAL},
     {"check", no_argument, NULL, OPT_CHECK},
     {"control", required_argument, NULL, OPT_CONTROL},
     {"max-requests", required_argument, NULL, OPT_MAX_REQUESTS},
@@ -219,6 +223,19 @@ static int parse_signal(const char *s, int *sig)
 		return -1;
 	*sig = (int)v;
 	return 0;
+}
+
+static int apply_signal(herd *h, const char *opt, const char *arg,
+			int (*set)(herd *, int))
+{
+	int sig;
+
+	if (parse_signal(arg, &sig) == -1)
+		return usage_error(opt,
+				   "'%s': expected a signal name such as "
+				   "TERM, QUIT or HUP",
+				   arg);
+	return set(h, sig) == -1 ? 1 : 0;
 }
 
 static const char *option_name(int c)
@@ -336,17 +353,14 @@ static int apply(herd *h, int c, const char *arg, int *verbosity)
 		return apply_seconds(h, "--ready-delay", arg,
 				     herd_set_ready_delay);
 	case OPT_STOP_SIGNAL:
+		return apply_signal(h, "--stop-signal", arg,
+				    herd_set_stop_signal);
 	case OPT_RELOAD_SIGNAL:
-		if (parse_signal(arg, &n) == -1)
-			return usage_error(c == OPT_STOP_SIGNAL
-					       ? "--stop-signal"
-					       : "--reload-signal",
-					   "'%s': expected a signal name such "
-					   "as TERM, QUIT or HUP",
-					   arg);
-		if (c == OPT_STOP_SIGNAL)
-			return herd_set_stop_signal(h, n) == -1 ? 1 : 0;
-		return herd_set_reload_signal(h, n) == -1 ? 1 : 0;
+		return apply_signal(h, "--reload-signal", arg,
+				    herd_set_reload_signal);
+	case OPT_REOPEN_SIGNAL:
+		return apply_signal(h, "--reopen-signal", arg,
+				    herd_set_reopen_signal);
 	case 'v':
 		(*verbosity)++;
 		return 0;

@@ -175,6 +175,10 @@ int herd_set_stop_signal(herd *h, int sig);
 /* 0 (the default): a reload replaces the children with a new generation.
  * A signal: a reload forwards it to the running children instead. */
 int herd_set_reload_signal(herd *h, int sig);
+/* 0 (the default): a log reopen (SIGUSR1 to herd, herd ctl reopen) is not
+ * forwarded, as USR1's default action kills most runtimes; a passfd child
+ * still gets REOPEN on its channel. A signal: it is sent to the children. */
+int herd_set_reopen_signal(herd *h, int sig);
 
 /* For programs run by herd in passfd mode, the C side of the channel
  * protocol (docs/protocol.md). herd_child_channel() returns the channel fd

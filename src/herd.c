@@ -487,6 +487,14 @@ int herd_set_reload_signal(herd *h, int sig)
 	return 0;
 }
 
+int herd_set_reopen_signal(herd *h, int sig)
+{
+	if (sig < 0 || sig >= NSIG)
+		return invalid(h, "bad signal");
+	h->reopen_signal = sig;
+	return 0;
+}
+
 void herd_set_userdata(herd *h, void *ud)
 {
 	h->ud = ud;
@@ -708,10 +716,10 @@ static int check_program(herd *h)
 {
 	if (h->argv == NULL &&
 	    (h->notify || h->handoff != HERD_HANDOFF_SYSTEMD ||
-	     h->reload_signal != 0))
+	     h->reload_signal != 0 || h->reopen_signal != 0))
 		return fail(h, "%s",
-			    "notify, fd 0 and reload signals apply to "
-			    "a program only");
+			    "notify, fd 0, reload and reopen signals apply "
+			    "to a program only");
 	if (h->max_requests > 0 && h->argv != NULL &&
 	    h->mode != HERD_MODE_PASSFD)
 		return fail(h, "%s",

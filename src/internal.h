@@ -40,6 +40,7 @@ struct herd {
 	uint64_t ready_delay_ms; /* without notify */
 	int stop_signal;
 	int reload_signal; /* 0: a reload replaces the workers */
+	int reopen_signal; /* 0: a log reopen is not forwarded */
 
 	/* binary upgrade (herd_set_upgrade) */
 	char *upgrade_path; /* the binary, where it was at start */

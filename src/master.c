@@ -1422,6 +1422,16 @@ static void reload(struct master *m)
 	log_info("reload: starting generation %u", m->pending);
 }
 
+/* A program hears of it on its passfd channel, and by --reopen-signal
+ * only if it named one: USR1's default action kills Python, Node and Go. */
+static void reopen_program(struct master *m, struct proc *p)
+{
+	if (p->chan != NULL)
+		proc_send(m, p, MSG_REOPEN, NULL, 0, NULL, 0);
+	if (m->h->reopen_signal != 0)
+		proc_signal(p, m->h->reopen_signal);
+}
+
 static void reopen(struct master *m)
 {
 	int reopened = log_reopen() == 0 && m->h->log_file != NULL;
@@ -1430,7 +1440,7 @@ static void reopen(struct master *m)
 		int fd;
 
 		if (m->h->argv != NULL) { /* a program reopens its own */
-			proc_signal(m->procs.v[i], SIGUSR1);
+			reopen_program(m, m->procs.v[i]);
 			continue;
 		}
 		/* The master's new file, as a worker that dropped privileges

@@ -389,9 +389,33 @@ def test_reload_signal():
         ht.ok(sorted(h.workers()) == before and gens == {1} and "generation 2" not in h.log(),
               "--reload-signal: no new generation (same pids, /whoami gen 1)",
               "pids %r then %r, generations %r" % (before, h.workers(), gens))
+
+
+# A sleep loop that dies of USR1's default action, as Python, Node and Go
+# programs do.
+SLEEPER = "import time\nwhile True:\n    time.sleep(1)\n"
+
+
+def test_reopen_not_forwarded():
+    with ht.Herd("-w", "2", "--", sys.executable, "-c", SLEEPER,
+                 name="herd -w 2 -- python3 -c <sleep loop>") as h:
+        before = sorted(h.workers())
         h.signal(signal.SIGUSR1)
-        ht.wait_until(lambda: len(read_lines(path)) >= 4, 5)
-        ht.is_(read_lines(path)[2:], ["USR1", "USR1"], "SIGUSR1 is forwarded to each child")
+        ht.ok(h.wait_log(r"log reopened", timeout=5), "SIGUSR1 to herd: it reopens its log")
+        time.sleep(0.5)
+        ht.ok(sorted(h.workers()) == before and "killed by signal" not in h.log(),
+              "SIGUSR1 to herd: programs that die of USR1 are not sent it by default",
+              lambda: h.log()[-1500:])
+
+
+def test_reopen_signal():
+    with supervised("-w", "2", "--reopen-signal", "USR1",
+                    app=("--record-signals", "{dir}/signals")) as h:
+        path = os.path.join(h.dir, "signals")
+        h.signal(signal.SIGUSR1)
+        ht.wait_until(lambda: len(read_lines(path)) >= 2, 5)
+        ht.is_(read_lines(path), ["USR1", "USR1"],
+               "--reopen-signal USR1: SIGUSR1 to herd reaches each child as USR1")
 
 
 def test_notify_ready():
@@ -591,7 +615,8 @@ def test_usage_errors():
             (["-l", addr2, "--fd0"], "--fd0 with two -l", ["--fd0"]),
             (["--watchdog", "1"], "--watchdog without --notify", ["--watchdog", "--notify"]),
             (["--stop-signal", "NOPE"], "--stop-signal NOPE", ["--stop-signal", "NOPE"]),
-            (["--reload-signal", "NOPE"], "--reload-signal NOPE", ["--reload-signal", "NOPE"])]:
+            (["--reload-signal", "NOPE"], "--reload-signal NOPE", ["--reload-signal", "NOPE"]),
+            (["--reopen-signal", "NOPE"], "--reopen-signal NOPE", ["--reopen-signal", "NOPE"])]:
         rc, out, _ = run_herd(["-l", addr] + args + prog)
         ht.ok(rc == 2 and any(w in out for w in names) and "worker 0 started" not in out,
               "usage error, status 2 and a message naming %s: %s" % (" or ".join(names), what),
@@ -664,7 +689,7 @@ def run(*tests):
 
 run(test_systemd_protocol, test_two_listeners, test_fd0, test_exact_fds, test_passfd,
     test_exec_failure, test_crash_backoff, test_stop_timeout, test_reload_signal,
-    test_notify_ready, test_unready_pool_says_why, test_notify_from_a_stranger, test_listener_shut_down_by_a_program,
+    test_reopen_not_forwarded, test_reopen_signal, test_notify_ready, test_unready_pool_says_why, test_notify_from_a_stranger, test_listener_shut_down_by_a_program,
     test_watchdog_trigger, test_watchdog, test_watchdog_backs_off, test_exec_checked_before_ready,
     test_user_log_reopen, test_orphan_reaped, test_programs_die_with_herd,
     test_reload_under_load,
