@@ -371,6 +371,32 @@ def test_stop_timeout():
               "3 s and a bit (%.1f s)" % secs, "status %r" % status)
 
 
+# A passfd program that says READY and then never reads its channel: QUIT
+# there goes unheard, as with a program written for the stop signal only.
+DEAF_PASSFD = ("import os, socket, struct, time\n"
+               "c = socket.socket(fileno=int(os.environ['HERD_CHANNEL_FD']))\n"
+               "c.send(struct.pack('=IIiiIi', 6, 0, os.getpid(), -1, 0, 0))\n"
+               "time.sleep(60)\n")
+
+
+def test_passfd_quit_escalates():
+    with ht.Herd("-w", "1", "-m", "passfd", "--shutdown-timeout", "1", "--",
+                 sys.executable, "-c", DEAF_PASSFD, name="herd -m passfd -- deaf program") as h:
+        workers = h.workers()
+        t0 = time.monotonic()
+        h.signal(signal.SIGQUIT)
+        status = h.wait_exit(10)
+        secs = time.monotonic() - t0
+        ht.ok(status == 0 and 0.8 <= secs < 4.5,
+              "passfd, a program deaf to QUIT, --shutdown-timeout 1: herd exits 0 after 1-4 s "
+              "(%.1f s)" % secs, "status %r" % status)
+        ht.ok(re.search(r"did not drain in time; sending it signal 15", h.log()),
+              "the log says its stop signal came at the timeout", lambda: h.log()[-1500:])
+        ht.ok(not re.search(r"killing it", h.log()),
+              "and that signal was enough: no SIGKILL", lambda: h.log()[-1500:])
+        ht.ok(not any(ht.alive(p) for p in workers), "and the program is gone")
+
+
 # ---- signals and readiness -----------------------------------------------------
 
 
@@ -688,7 +714,8 @@ def run(*tests):
 
 
 run(test_systemd_protocol, test_two_listeners, test_fd0, test_exact_fds, test_passfd,
-    test_exec_failure, test_crash_backoff, test_stop_timeout, test_reload_signal,
+    test_exec_failure, test_crash_backoff, test_stop_timeout, test_passfd_quit_escalates,
+    test_reload_signal,
     test_reopen_not_forwarded, test_reopen_signal, test_notify_ready, test_unready_pool_says_why, test_notify_from_a_stranger, test_listener_shut_down_by_a_program,
     test_watchdog_trigger, test_watchdog, test_watchdog_backs_off, test_exec_checked_before_ready,
     test_user_log_reopen, test_orphan_reaped, test_programs_die_with_herd,
