@@ -125,14 +125,15 @@ struct master {
 	herd_timer *wake;
 	herd_timer *sd_watchdog; /* WATCHDOG=1 to herd's service manager */
 	uint64_t sd_watchdog_ms;
-	struct control *control; /* --control */
-	struct control *metrics; /* --metrics */
-	uint64_t started;	 /* ms, monotonic */
-	unsigned reloads;
-	unsigned long restarts; /* crashes of serving workers, ever */
-	uint64_t rss_wanted;	/* status asked for RSS: sample until then */
-	uint64_t unready_warn;	/* start-up: when to say what is awaited */
-	int recheck;		/* passfd: a worker reached --max-requests */
+	struct control *control;    /* --control */
+	struct control *metrics;    /* --metrics */
+	uint64_t started;	    /* ms, monotonic */
+	unsigned reloads;	    /* completed, upgrades included */
+	unsigned reloads_abandoned; /* never ready, or failed to start */
+	unsigned long restarts;	    /* crashes of serving workers, ever */
+	uint64_t rss_wanted;   /* status asked for RSS: sample until then */
+	uint64_t unready_warn; /* start-up: when to say what is awaited */
+	int recheck;	       /* passfd: a worker reached --max-requests */
 	unsigned long long gone_total; /* connections of exited workers */
 	int notify_fd;	      /* --notify: the children's NOTIFY_SOCKET */
 	char notify_name[64]; /* its abstract name, '@' first */
@@ -704,6 +705,8 @@ static void abandon_pending(struct master *m, const char *why)
 		    m->procs.v[i]->state != PS_STOPPING)
 			terminate_proc(m, m->procs.v[i]);
 	m->pending = 0;
+	m->upgraded = 0; /* the upgrade's reload is over, too */
+	m->reloads_abandoned++;
 }
 
 static void leftover_keep(struct master *m, struct proc *p);
@@ -1396,8 +1399,12 @@ static void reload(struct master *m)
 		return;
 	}
 	/* systemd's Type=notify-reload: RELOADING=1 with the time, then
-	 * READY=1 when done (promote_pending, abandon_pending). */
-	sdnotify("RELOADING=1\nMONOTONIC_USEC=%llu", sdnotify_monotonic_usec());
+	 * READY=1 when done (promote_pending, abandon_pending). A resumed
+	 * upgrade's reload is the one the old image announced before its
+	 * exec: a second RELOADING=1 would start another. */
+	if (!m->upgraded)
+		sdnotify("RELOADING=1\nMONOTONIC_USEC=%llu",
+			 sdnotify_monotonic_usec());
 	if (m->h->reload_signal != 0) { /* the program reloads itself */
 		log_info("reload: sending signal %d (%s) to the workers",
 			 m->h->reload_signal, strsignal(m->h->reload_signal));
@@ -1416,7 +1423,6 @@ static void reload(struct master *m)
 				quit_proc(m, m->procs.v[i]);
 	}
 	m->pending = ++m->last_gen;
-	m->reloads++;
 	m->pending_since = herd_loop_now(m->loop);
 	m->pending_ms = PENDING_READY_MS;
 	log_info("reload: starting generation %u", m->pending);
@@ -1495,6 +1501,7 @@ static void scale(struct master *m, int delta)
 		return;
 	log_info("workers: %d -> %d", m->nworkers, n);
 	m->nworkers = n;
+	sdnotify("STATUS=%d workers, generation %u", n, m->gen);
 }
 
 /* ---- passfd: the master accepts and hands connections out ---------------- */
@@ -1891,7 +1898,8 @@ static void metrics(struct master *m, struct ctl_reply *r)
 	    "# HELP herd_restarts_total Serving workers that died and were "
 	    "restarted.\n"
 	    "# TYPE herd_restarts_total counter\nherd_restarts_total %lu\n"
-	    "# HELP herd_reloads_total Reloads started (upgrades included).\n"
+	    "# HELP herd_reloads_total Reloads completed (upgrades "
+	    "included).\n"
 	    "# TYPE herd_reloads_total counter\nherd_reloads_total %u\n"
 	    "# HELP herd_connections_active Connections open in workers, as "
 	    "last reported.\n"
@@ -1913,8 +1921,12 @@ static void metrics(struct master *m, struct ctl_reply *r)
 		   "# HELP herd_peer_fds_leaked_total fds peers sent that "
 		   "could not be closed without blocking.\n"
 		   "# TYPE herd_peer_fds_leaked_total counter\n"
-		   "herd_peer_fds_leaked_total %lu\n",
-		   log_lost_lines(), rights_leaked());
+		   "herd_peer_fds_leaked_total %lu\n"
+		   "# HELP herd_reloads_abandoned_total Reloads given up: the "
+		   "new generation was not ready in time, or did not start.\n"
+		   "# TYPE herd_reloads_abandoned_total counter\n"
+		   "herd_reloads_abandoned_total %u\n",
+		   log_lost_lines(), rights_leaked(), m->reloads_abandoned);
 }
 
 /* A status reads RSS figures sample_rss() keeps; the first one after a
@@ -2133,6 +2145,7 @@ static void promote_pending(struct master *m)
 		sdnotify("READY=1\nSTATUS=%d workers, generation %u",
 			 m->nworkers, m->pending);
 	m->upgraded = 0; /* retire_old() tells the old ones, in waves */
+	m->reloads++;	 /* done: abandoned ones are counted apart */
 	m->gen = m->pending;
 	m->pending = 0;
 	for (int s = 0; s < MAX_WORKERS; s++) { /* fresh back-off, same fds */

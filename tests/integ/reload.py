@@ -6,6 +6,7 @@ import os
 import re
 import resource
 import signal
+import subprocess
 import sys
 import time
 
@@ -166,7 +167,8 @@ def lowest_free_fd(pid):
 
 def test_reload_abandoned_when_workers_cannot_be_started():
     # The master at its fd limit cannot make a worker's socketpairs.
-    with ht.Herd("-w", str(N), name="herd -w %d, reload at the fd limit" % N) as h:
+    with ht.Herd("-w", str(N), "--control", "{dir}/ctl.sock",
+                 name="herd -w %d, reload at the fd limit" % N) as h:
         old = set(h.workers())
         soft, hard = resource.prlimit(h.pid, resource.RLIMIT_NOFILE)
         resource.prlimit(h.pid, resource.RLIMIT_NOFILE, (lowest_free_fd(h.pid), hard))
@@ -179,6 +181,11 @@ def test_reload_abandoned_when_workers_cannot_be_started():
         ht.ok(h.running(), "no fds for new workers: the master stays up")
         expect_old_generation_serves(h, old, 1, "fd limit")
         expect_next_reload_works(h, "fd limit")
+        out = subprocess.run([ht.HERD, "ctl", "--control", os.path.join(h.dir, "ctl.sock"),
+                              "metrics"], capture_output=True, text=True, timeout=10).stdout
+        counts = dict(re.findall(r"^(herd_reloads(?:_abandoned)?_total) (\d+)$", out, re.M))
+        ht.is_(counts, {"herd_reloads_total": "1", "herd_reloads_abandoned_total": "1"},
+               "the metrics count the completed reload, and the abandoned one apart")
 
 
 def test_quick_reloads_do_not_pile_up():

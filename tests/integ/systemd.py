@@ -152,6 +152,11 @@ def test_sd_notify():
             ht.ok(rel and t.index(rel[0]) < max(i for i, x in enumerate(t)
                                                  if x.startswith("READY=1")),
                   "sd_notify: RELOADING=1 comes before that READY=1", repr(t))
+            at = len(n.texts())
+            h.signal(signal.SIGTTIN)
+            ht.ok(n.wait(lambda t: any(re.match(r"STATUS=3 workers", m) for m in t[at:]), 5),
+                  "sd_notify: STATUS= follows a change of the worker count (TTIN)",
+                  repr(n.texts()[at:]))
             time.sleep(1.0)
             dogs = [ts for ts, m in n.msgs if m == "WATCHDOG=1"]
             ht.ok(len(dogs) >= 3, "sd_notify: WATCHDOG=1 at half of WATCHDOG_USEC "
@@ -160,7 +165,7 @@ def test_sd_notify():
             h.wait_exit(10)
             ht.ok(n.wait(lambda t: "STOPPING=1" in t, 5),
                   "sd_notify: STOPPING=1 on shutdown", repr(n.texts()[-5:]))
-        ht.ok(all(re.match(r"(READY=1(\nSTATUS=.*)?|RELOADING=1\nMONOTONIC_USEC=\d+|"
+        ht.ok(all(re.match(r"(READY=1(\nSTATUS=.*)?|STATUS=.*|RELOADING=1\nMONOTONIC_USEC=\d+|"
                            r"STOPPING=1|WATCHDOG=1)$", m, re.S) for m in n.texts()),
               "sd_notify: nothing but those messages", repr(n.texts()))
     finally:

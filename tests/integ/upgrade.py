@@ -250,6 +250,9 @@ def test_sd_notify_across_an_upgrade():
                   t[-1].startswith(want),
                   "sd_notify across an upgrade: RELOADING=1, then MAINPID= (the same "
                   "pid) with READY=1", repr(t))
+            ht.is_(sum(m.startswith("RELOADING=1") for m in t), 1,
+                   "sd_notify across an upgrade: RELOADING=1 once (the new image does not "
+                   "announce the reload its old one did)")
     finally:
         if saved is None:
             os.environ.pop("NOTIFY_SOCKET", None)
