@@ -39,6 +39,7 @@
 #define BACKOFF_FIRST_MS  100 /* second quick death in a row */
 #define BACKOFF_MAX_MS	  5000
 #define HEALTHY_MS	  10000 /* alive this long: the back-off resets */
+#define PLANNED_GAP_MS	  100	/* planned exits: starts in a slot this apart */
 #define STATUS_BURST	  20	/* worker status lines logged per second */
 #define PENDING_READY_MS  30000 /* a reload not ready by then is abandoned */
 #define FAST_STOP_MS	  3000	/* SIGTERM, then SIGKILL after this */
@@ -81,6 +82,7 @@ struct slot_state {
 	unsigned fails;	     /* quick deaths in a row */
 	unsigned restarts;   /* crashes of its serving workers, ever */
 	uint64_t not_before; /* back-off: no respawn before this time */
+	uint64_t paced;	     /* after a planned exit: no start before this */
 	int *fds; /* reuseport, slots above 0: its sockets, -1 for unix */
 };
 
@@ -692,6 +694,30 @@ static uint64_t slot_backoff(struct master *m, int slot, uint64_t lived,
 	return delay;
 }
 
+/* A program that exits with status 0 on its own (herd did not ask it to
+ * stop) after its exec ended as planned: php-cgi does so after
+ * PHP_FCGI_MAX_REQUESTS. Under load that is well within 100 ms and the
+ * ready delay, so neither its age nor its readiness may make it a crash.
+ * What herd cannot see is whether it served; `true` looks the same. */
+static int planned_exit(const struct master *m, int status, int ran)
+{
+	return m->h->argv != NULL && ran && WIFEXITED(status) &&
+	       WEXITSTATUS(status) == 0;
+}
+
+/* The successor of a planned exit starts at once, but never sooner than
+ * PLANNED_GAP_MS after its predecessor started, in the serving and the
+ * pending generation alike: a program that exits 0 at every start costs
+ * 10 forks a second per slot, not a tight loop, and one that recycles
+ * after PHP_FCGI_MAX_REQUESTS=500 is never held. */
+static uint64_t slot_pace(struct master *m, int slot, uint64_t lived)
+{
+	uint64_t delay = lived >= PLANNED_GAP_MS ? 0 : PLANNED_GAP_MS - lived;
+
+	m->slots[slot].paced = herd_loop_now(m->loop) + delay;
+	return delay;
+}
+
 static void abandon_pending(struct master *m, const char *why)
 {
 	log_error("reload abandoned: generation %u %s; generation %u keeps "
@@ -761,7 +787,7 @@ static void proc_exited(struct master *m, struct proc *p, int status)
 	uint64_t lived = herd_loop_now(m->loop) - p->started;
 	char why[96], what[160];
 
-	int never_ran = exec_done(p) == -1;
+	int ran = exec_done(p), never_ran = ran == -1;
 	struct spawn_error se = {p->exec_error[0], p->exec_error[1]};
 
 	describe_exit(status, why, sizeof(why));
@@ -777,6 +803,11 @@ static void proc_exited(struct master *m, struct proc *p, int status)
 	listeners_check(m);
 	if (!crashed || m->state != M_RUNNING) {
 		log_info("%s", what);
+	} else if (planned_exit(m, status, ran == 1)) {
+		/* Not a crash: no back-off, no restart counted; in a pending
+		 * generation it is replaced, the reload not abandoned. */
+		log_info("%s: a planned exit; replacing it in %llu ms", what,
+			 (unsigned long long)slot_pace(m, slot, lived));
 	} else if (never_ran && !m->announced) {
 		/* Not a crash loop to wait out: the program cannot run. */
 		log_error("%s: the program could not be started; stopping",
@@ -2092,6 +2123,10 @@ static uint64_t fill_slots(struct master *m, unsigned gen, uint64_t now)
 			continue;
 		if (gen == m->gen && m->slots[s].not_before > now) {
 			next = earlier(next, m->slots[s].not_before);
+			continue;
+		}
+		if (m->slots[s].paced > now) {
+			next = earlier(next, m->slots[s].paced);
 			continue;
 		}
 		if (m->spawn_budget == 0) {

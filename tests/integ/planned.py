@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+"""planned.py: a program that exits with status 0 on its own, as php-cgi
+does after PHP_FCGI_MAX_REQUESTS, has ended as planned, not crashed: its
+slot gets a successor at once (no back-off, no restart counted), and one of
+a reload's new generation does not abandon the reload. A program that exits
+0 at every start is paced (one start per slot per PLANNED_GAP_MS), not
+forked in a tight loop. tests/progs/served.py N is the program; real
+php-cgi with cgi-fcgi as the client when they are installed."""
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import herdtest as ht  # noqa: E402
+
+SERVED = os.path.join(ht.REPO, "tests", "progs", "served.py")
+GAP_MS = ht.source_define("src/master.c", "PLANNED_GAP_MS", 100)
+BACKOFF = r"restarting in \d+ ms"
+PLANNED = r"exited with status 0: a planned exit; replacing it"
+
+
+def served(n, *herd_args):
+    return ht.Herd("--fd0", "-w", "2", *herd_args, "--",
+                   sys.executable, SERVED, str(n), name="herd --fd0 -- served.py %d" % n)
+
+
+def timed(fetch, n, threads=4):
+    """(answered, failed, slowest seconds) of n calls of fetch() from threads."""
+    lock = threading.Lock()
+    res = {"ok": 0, "failed": 0, "slowest": 0.0, "left": n}
+
+    def loop():
+        while True:
+            with lock:
+                if res["left"] == 0:
+                    return
+                res["left"] -= 1
+            t = time.monotonic()
+            good = fetch()
+            took = time.monotonic() - t
+            with lock:
+                res["ok" if good else "failed"] += 1
+                res["slowest"] = max(res["slowest"], took)
+    ts = [threading.Thread(target=loop, daemon=True) for _ in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return res["ok"], res["failed"], res["slowest"]
+
+
+def http_hello(addr):
+    try:
+        r = ht.get(addr, "/", timeout=10)
+        return r.status == 200 and r.body == b"hello\n"
+    except (OSError, ValueError):
+        return False
+
+
+def test_recycling_under_load():
+    # 5 requests a life: each worker lives less than the ready delay (1 s),
+    # and often less than 100 ms, as php-cgi does under load.
+    with served(5) as h:
+        got, failed, slowest = timed(lambda: http_hello(h.addr), 400)
+        ht.diag("served.py 5: %d answered, %d failed, slowest %.3f s" % (got, failed, slowest))
+        ht.ok(got == 400 and failed == 0, "a program recycling every 5 requests: 400 of 400 "
+              "requests answered (%d failed)" % failed)
+        ht.ok(slowest < 2, "no request stalls behind a back-off (slowest %.3f s)" % slowest)
+        n = h.count_log(PLANNED)
+        ht.ok(n >= 40, "its exits are logged as planned (%d)" % n, lambda: h.log()[-1500:])
+        ht.ok(h.count_log(BACKOFF) == 0 and h.count_log(r"\[warn") == 0,
+              "a planned exit is no crash: no back-off, no warning", lambda: h.log()[-1500:])
+
+
+def test_reload_under_load():
+    # 5 requests a life, about the ready delay of 0.2 s: now and then a
+    # worker of the new generation exits before its generation is ready.
+    with served(5, "--ready-delay", "0.2") as h:
+        load = ht.Load(h.addr, close=4, keepalive=0, path="/").start()
+        time.sleep(0.3)
+        ready = 0
+        for gen in (2, 3, 4):
+            mark = h.mark()
+            h.signal(signal.SIGHUP)
+            ready += bool(h.wait_log(r"generation %d ready" % gen, since=mark, timeout=15))
+            time.sleep(0.5)
+        load.stop()
+        ht.is_(ready, 3, "3 reloads under load complete while workers recycle themselves")
+        ht.ok(h.count_log(r"abandoned") == 0, "no reload is abandoned for a planned exit",
+              lambda: h.log()[-2000:])
+        ht.ok(load.failed == 0 and load.ok > 20, "no request fails meanwhile", load.summary())
+
+
+def test_exit_at_once_paced():
+    # `true` exits 0 at every start: planned, but never a tight fork loop.
+    with ht.Herd("-w", "1", "--", "/bin/true", wait_ready=False, name="herd -- true") as h:
+        time.sleep(2)
+        n = h.count_log(PLANNED)
+        most = 2000 // GAP_MS + 2
+        ht.ok(5 <= n <= most, "a program exiting 0 at once is replaced %d times in 2 s "
+              "(at most one start per %d ms: %d)" % (n, GAP_MS, most), lambda: h.log()[-1500:])
+        ht.ok(h.running(), "herd keeps running")
+
+
+PHP = "<?php echo 'php ok ', getmypid(), \"\\n\";\n"
+
+
+def cgi_fcgi(port, script):
+    env = dict(os.environ, SCRIPT_FILENAME=script, REQUEST_METHOD="GET",
+               REDIRECT_STATUS="200", QUERY_STRING="")
+    try:
+        p = subprocess.run(["cgi-fcgi", "-bind", "-connect", "%s:%d" % (ht.HOST, port)],
+                           env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=10)
+    except subprocess.TimeoutExpired:
+        return False
+    return p.returncode == 0 and b"php ok " in p.stdout
+
+
+def test_php_cgi():
+    name = "php-cgi recycling after PHP_FCGI_MAX_REQUESTS=5"
+    missing = [p for p in ("php-cgi", "cgi-fcgi") if shutil.which(p) is None]
+    if missing:
+        ht.skip(name, "%s not installed" % " and ".join(missing))
+        return
+    d = tempfile.mkdtemp(prefix="herd-php-")
+    script = os.path.join(d, "x.php")
+    with open(script, "w") as f:
+        f.write(PHP)
+    saved = dict(os.environ)
+
+    def restore():
+        os.environ.clear()
+        os.environ.update(saved)
+    # The children inherit the environment herd starts with.
+    os.environ.update(PHP_FCGI_CHILDREN="0", PHP_FCGI_MAX_REQUESTS="5")
+    try:
+        with ht.Herd("--fd0", "-w", "2", "--", "php-cgi", name="herd --fd0 -w 2 -- php-cgi") as h:
+            restore()
+            got, failed, slowest = timed(lambda: cgi_fcgi(h.port, script), 200, threads=2)
+            ht.diag("php-cgi: 200 requests, %d answered, %d failed, slowest %.3f s; %d planned "
+                    "exits, %d back-offs" % (got, failed, slowest, h.count_log(PLANNED),
+                                             h.count_log(BACKOFF)))
+            ht.ok(got == 200, "%s: 200 of 200 requests answered (%d failed)" % (name, failed))
+            ht.ok(slowest < 2, "%s: no multi-second stall (slowest %.3f s)" % (name, slowest))
+            ht.ok(h.count_log(PLANNED) >= 20, "%s: its exits are planned" % name,
+                  lambda: h.log()[-1500:])
+            ht.ok(h.count_log(BACKOFF) == 0, "%s: no back-off" % name, lambda: h.log()[-1500:])
+    finally:
+        restore()
+    shutil.rmtree(d, ignore_errors=True)
+
+
+ht.run(test_recycling_under_load, test_reload_under_load, test_exit_at_once_paced,
+       test_php_cgi)
