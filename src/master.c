@@ -40,6 +40,7 @@
 #define BACKOFF_MAX_MS	  5000
 #define HEALTHY_MS	  10000 /* alive this long: the back-off resets */
 #define PLANNED_GAP_MS	  100	/* planned exits: starts in a slot this apart */
+#define START_LIMIT	  8 /* quick deaths in a row before ever ready: exit 1 */
 #define STATUS_BURST	  20	/* worker status lines logged per second */
 #define PENDING_READY_MS  30000 /* a reload not ready by then is abandoned */
 #define FAST_STOP_MS	  3000	/* SIGTERM, then SIGKILL after this */
@@ -828,11 +829,24 @@ static void proc_exited(struct master *m, struct proc *p, int status)
 		m->exit_code = 1;
 		fast_stop(m);
 	} else if (gen == m->gen && slot < m->nworkers) {
+		uint64_t delay = slot_backoff(m, slot, lived, ready);
+
 		m->slots[slot].restarts++;
 		m->restarts++;
-		log_warn(
-		    "%s; restarting in %llu ms", what,
-		    (unsigned long long)slot_backoff(m, slot, lived, ready));
+		if (!m->announced && m->slots[slot].fails >= START_LIMIT) {
+			/* As systemd's StartLimitBurst: a pool that never
+			 * served says so with its exit status, rather than
+			 * retry every 5 s where nobody is told (a container's
+			 * orchestrator restarts it, or reports it). */
+			log_error("%s; %u quick deaths in a row before the "
+				  "pool was ever ready: giving up",
+				  what, m->slots[slot].fails);
+			m->exit_code = 1;
+			fast_stop(m);
+		} else {
+			log_warn("%s; restarting in %llu ms", what,
+				 (unsigned long long)delay);
+		}
 	} else {
 		log_warn("%s", what);
 	}

@@ -281,6 +281,19 @@ def test_crash_backoff():
         ht.ok(h.running(), "and herd keeps running")
 
 
+def test_start_limit():
+    START_LIMIT = ht.source_define("src/master.c", "START_LIMIT", 8)
+    with supervised("-w", "1", app=("--exit-after", "0", "1"), wait_ready=False) as h:
+        status = h.wait_exit(30)
+        ht.ok(status == 1, "a program exiting 1 at every start, never ready: herd gives up "
+              "with status 1 (%r)" % status, lambda: h.log()[-1500:])
+        ht.ok(re.search(r"%d quick deaths in a row before the pool was ever ready: giving up"
+                        % START_LIMIT, h.log()),
+              "and says why", lambda: h.log()[-1500:])
+        ht.is_(h.count_log(r"exited with status 1"), START_LIMIT,
+               "after %d starts" % START_LIMIT)
+
+
 def notify_name(master):
     """The abstract name of a master's notify socket, from /proc/net/unix."""
     with open("/proc/net/unix") as f:
@@ -714,7 +727,8 @@ def run(*tests):
 
 
 run(test_systemd_protocol, test_two_listeners, test_fd0, test_exact_fds, test_passfd,
-    test_exec_failure, test_crash_backoff, test_stop_timeout, test_passfd_quit_escalates,
+    test_exec_failure, test_crash_backoff, test_start_limit, test_stop_timeout,
+    test_passfd_quit_escalates,
     test_reload_signal,
     test_reopen_not_forwarded, test_reopen_signal, test_notify_ready, test_unready_pool_says_why, test_notify_from_a_stranger, test_listener_shut_down_by_a_program,
     test_watchdog_trigger, test_watchdog, test_watchdog_backs_off, test_exec_checked_before_ready,
