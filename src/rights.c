@@ -90,8 +90,9 @@ static int closer_start(void)
 
 	if (rt.pid == getpid())
 		return 0;
-	if (rt.w >= 0) /* the parent's pipe, fed to a thread not here */
-		close(rt.w);
+	/* A forked child: the parent's pipe feeds a thread that is not
+	 * here. Forgotten, not closed: a worker closed every inherited fd
+	 * at its start, and the number may be one of its own by now. */
 	rt.w = -1;
 	rt.pid = 0;
 	if (pipe2(p, O_CLOEXEC) == -1)
