@@ -136,6 +136,54 @@ static int split_host_port(const char *s, char *host, size_t hostlen,
 	return 0;
 }
 
+int fdname_valid(const char *s, size_t len)
+{
+	if (len < 1 || len > FDNAME_MAX)
+		return 0;
+	for (size_t i = 0; i < len; i++)
+		if (s[i] < ' ' || s[i] > '~' || s[i] == ':')
+			return 0;
+	return 1;
+}
+
+void addr_fdname(const struct listen_addr *a, char *buf, size_t buflen)
+{
+	size_t i = 0;
+
+	if (buflen == 0)
+		return;
+	if (a->name[0] != '\0') {
+		snprintf(buf, buflen, "%s", a->name);
+		return;
+	}
+	/* Names may not hold ':', systemd's separator. */
+	for (; a->text[i] != '\0' && i + 1 < buflen; i++)
+		buf[i] = a->text[i] == ':' ? '_' : a->text[i];
+	buf[i] = '\0';
+}
+
+/* "NAME=ADDR": takes NAME into a->name and returns ADDR; anything else is
+ * all address. Only a '=' before any ':' or '/' starts an address, so that
+ * no address ("unix:/a=b", "[::1]:80") is read as a name. */
+static const char *split_name(const char *s, struct listen_addr *a, char *err,
+			      size_t errlen)
+{
+	size_t len = strcspn(s, "=:/");
+
+	if (s[len] != '=')
+		return s;
+	if (!fdname_valid(s, len)) {
+		fail(err, errlen,
+		     "'%.40s': a name is 1..%d printable ASCII characters "
+		     "other than ':'",
+		     s, FDNAME_MAX);
+		return NULL;
+	}
+	memcpy(a->name, s, len);
+	a->name[len] = '\0';
+	return s + len + 1;
+}
+
 int addr_parse(const char *s, struct listen_addr *a, char *err, size_t errlen)
 {
 	char host[ADDR_TEXT_MAX];
@@ -145,6 +193,8 @@ int addr_parse(const char *s, struct listen_addr *a, char *err, size_t errlen)
 
 	memset(a, 0, sizeof(*a));
 	a->fd = -1;
+	if ((s = split_name(s, a, err, errlen)) == NULL)
+		return -1;
 	if (strlen(s) >= sizeof(a->text))
 		return fail(err, errlen, "'%.40s...': address too long", s);
 	snprintf(a->text, sizeof(a->text), "%s", s);

@@ -9,20 +9,31 @@
 #include <sys/socket.h>
 
 #define ADDR_TEXT_MAX 160
+#define FDNAME_MAX    255 /* systemd's limit for FileDescriptorName= */
 
 struct listen_addr {
-	char text[ADDR_TEXT_MAX]; /* as given, for messages */
-	int wildcard;		  /* "PORT" or ":PORT": every address */
-	int reuseport;		  /* bind with SO_REUSEPORT (reuseport mode) */
+	char text[ADDR_TEXT_MAX];  /* the address as given, for messages */
+	char name[FDNAME_MAX + 1]; /* for LISTEN_FDNAMES; "": from text */
+	int wildcard;		   /* "PORT" or ":PORT": every address */
+	int reuseport;		   /* bind with SO_REUSEPORT (reuseport mode) */
 	socklen_t len;
 	struct sockaddr_storage sa;
 	int fd;	       /* the bound socket, or -1 */
 	int inherited; /* from whoever started herd: its file is theirs */
 };
 
-/* Parses "HOST:PORT", "[IPv6]:PORT", "PORT", ":PORT" or "unix:/path".
- * Returns 0, or -1 with a message for the user in err. */
+/* Parses "HOST:PORT", "[IPv6]:PORT", "PORT", ":PORT" or "unix:/path",
+ * each optionally after "NAME=" (the socket's name for programs). A '='
+ * after a ':' or '/' belongs to the address ("unix:/tmp/a=b"). Returns 0,
+ * or -1 with a message for the user in err. */
 int addr_parse(const char *s, struct listen_addr *a, char *err, size_t errlen);
+/* Whether s is a name systemd would take in LISTEN_FDNAMES (its
+ * FileDescriptorName= rules, less the empty name): 1..FDNAME_MAX
+ * printable ASCII characters, no ':', the list's separator. */
+int fdname_valid(const char *s, size_t len);
+/* Writes a's name for LISTEN_FDNAMES: the one it was given, or else its
+ * text with each ':' made '_'. */
+void addr_fdname(const struct listen_addr *a, char *buf, size_t buflen);
 /* Creates a->fd: nonblocking, CLOEXEC, listening. A unix path left by a dead
  * server is replaced; one a live server answers on is refused. Returns 0,
  * or -1 with errno set and a message in err. */

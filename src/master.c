@@ -446,7 +446,7 @@ static char **child_env(struct master *m, int slot, unsigned gen, size_t nsocks)
 	herd *h = m->h;
 	size_t n = 0, cap = NCHILD_VARS + 1;
 	pid_t pid = getpid();
-	char **env, names[MAX_LISTEN * (ADDR_TEXT_MAX + 1)];
+	char **env, names[MAX_LISTEN * (FDNAME_MAX + 1)];
 
 	for (char **e = environ; *e != NULL; e++)
 		cap++;
@@ -461,14 +461,15 @@ static char **child_env(struct master *m, int slot, unsigned gen, size_t nsocks)
 	if (h->mode == HERD_MODE_PASSFD) {
 		env_add(env, &n, "HERD_CHANNEL_FD=3");
 	} else if (h->handoff == HERD_HANDOFF_SYSTEMD) {
-		/* Names may not hold ':', systemd's separator. */
+		/* In fd order; a reuseport slot's sockets are its own but
+		 * stand for the same addresses, so take the same names. */
 		char *w = names;
 
 		for (size_t i = 0; i < nsocks; i++) {
 			if (i > 0)
 				*w++ = ':';
-			for (const char *c = h->addrs[i].text; *c; c++)
-				*w++ = *c == ':' ? '_' : *c;
+			addr_fdname(&h->addrs[i], w, FDNAME_MAX + 1);
+			w += strlen(w);
 		}
 		*w = '\0';
 		env_add(env, &n, "LISTEN_FDS=%zu", nsocks);

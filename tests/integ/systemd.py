@@ -125,6 +125,30 @@ def test_systemd_socket_activate():
               "systemd-socket-activate: taken from LISTEN_FDS")
 
 
+def program_env(h):
+    body = ht.get(h.addr, "/env", timeout=10).body.decode()
+    return dict(line.split("=", 1) for line in body.splitlines() if "=" in line), body
+
+
+def test_listen_names():
+    port2 = ht.free_port()
+    for mode in ("shared", "reuseport"):
+        with ht.Herd("-l", "web={addr}", "-l", "%s:%d" % (ht.HOST, port2), "-m", mode,
+                     "-w", "2", "--", sys.executable, PYAPP,
+                     name="herd -l web=ADDR -l ADDR2 -m %s -- pyapp" % mode) as h:
+            env, body = program_env(h)
+            ht.ok(env.get("LISTEN_FDS") == "2" and
+                  env.get("LISTEN_FDNAMES") == "web:%s_%d" % (ht.HOST, port2),
+                  "-l NAME=ADDR (%s): LISTEN_FDNAMES has the name, then the derived one"
+                  % mode, body)
+    p = subprocess.run([ht.HERD, "-l", "=%s:%d" % (ht.HOST, port2), "-w", "1"],
+                       capture_output=True, timeout=20)
+    err = p.stderr.decode(errors="replace")
+    ht.ok(p.returncode == 2 and "name" in err,
+          "-l =ADDR: an empty name is a usage error (status 2)",
+          "status %r\n%s" % (p.returncode, err))
+
+
 def test_sd_notify():
     n = ht.Notifications()
     saved = dict(os.environ)
@@ -176,5 +200,5 @@ def test_sd_notify():
 
 ht.run(test_socket_activation, test_socket_activation_mismatch,
        test_inherited_unix_socket_is_left_in_place, test_systemd_socket_activate,
-       test_sd_notify)
+       test_listen_names, test_sd_notify)
 ht.done()

@@ -48,6 +48,53 @@ static void formats(const char *s, const char *want)
 	ok(strcmp(buf, want) == 0, "'%s' formats as %s (got %s)", s, want, buf);
 }
 
+/* s parses, with the name want ("" for none) and the address text addr;
+ * fdname is what LISTEN_FDNAMES would say. */
+static void named(const char *s, const char *want, const char *addr,
+		  const char *fdname)
+{
+	struct listen_addr a;
+	char err[256] = "", buf[FDNAME_MAX + 1] = "";
+	int rc = addr_parse(s, &a, err, sizeof(err));
+
+	if (rc == 0)
+		addr_fdname(&a, buf, sizeof(buf));
+	ok(rc == 0 && strcmp(a.name, want) == 0 && strcmp(a.text, addr) == 0 &&
+	       strcmp(buf, fdname) == 0,
+	   "'%s': name '%s', address '%s', LISTEN_FDNAMES '%s' (got '%s') %s",
+	   s, want, addr, fdname, buf, err);
+}
+
+static void names(void)
+{
+	char longest[FDNAME_MAX + 32], *w = longest;
+
+	named("web=127.0.0.1:8080", "web", "127.0.0.1:8080", "web");
+	named("127.0.0.1:8080", "", "127.0.0.1:8080", "127.0.0.1_8080");
+	named("x.y-z_0 ~!=8080", "x.y-z_0 ~!", "8080", "x.y-z_0 ~!");
+	named("api=[::1]:80", "api", "[::1]:80", "api");
+	named("sock=unix:/tmp/a=b", "sock", "unix:/tmp/a=b", "sock");
+	named("unix:/tmp/a=b", "", "unix:/tmp/a=b", "unix_/tmp/a=b");
+	good("unix:/tmp/a=b", AF_UNIX, 0, 0);
+	memset(w, 'n', FDNAME_MAX);
+	w += FDNAME_MAX;
+	strcpy(w, "=127.0.0.1:80");
+	ok(addr_parse(longest, &(struct listen_addr){0}, (char[64]){0}, 64) ==
+	       0,
+	   "a name of %d characters is taken", FDNAME_MAX);
+	strcpy(w, "n=127.0.0.1:80");
+	bad(longest, "a name of 256 characters");
+	bad("=127.0.0.1:80", "an empty name");
+	bad("we\tb=127.0.0.1:80", "a control character in a name");
+	bad("caf\xc3\xa9=127.0.0.1:80", "a name not ASCII");
+	bad("web=", "a name without an address");
+	bad("web=web=127.0.0.1:80", "a second name");
+	bad("a/b=127.0.0.1:80", "'/' ends a name: an address");
+	ok(fdname_valid("web", 3) && !fdname_valid("w:b", 3) &&
+	       !fdname_valid("", 0) && !fdname_valid("a\x7f", 2),
+	   "fdname_valid: systemd's rules, less the empty name");
+}
+
 static void unix_sockets(void)
 {
 	char path[64], err[256];
@@ -98,6 +145,7 @@ int main(void)
 	formats("127.0.0.1:8080", "127.0.0.1:8080");
 	formats("[::1]:443", "[::1]:443");
 	formats("unix:/tmp/a.sock", "unix:/tmp/a.sock");
+	names();
 	unix_sockets();
 	return done_testing();
 }
