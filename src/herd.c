@@ -592,41 +592,98 @@ static void reuseport_hint(const herd *h)
 	close(fd);
 }
 
+/* The name LISTEN_FDNAMES gives fd 3 + k, if it gives a usable one, for
+ * an address the -l option did not name: what the socket unit calls it is
+ * what programs look for (sd_listen_fds_with_names). */
+static void inherit_name(struct listen_addr *a, const char *names, long k)
+{
+	size_t len;
+
+	if (names == NULL || a->name[0] != '\0')
+		return;
+	for (; k > 0 && names != NULL; k--)
+		if ((names = strchr(names, ':')) != NULL)
+			names++;
+	if (names == NULL)
+		return;
+	len = strcspn(names, ":");
+	if (!fdname_valid(names, len)) {
+		log_warn("%s: LISTEN_FDNAMES gives it no usable name; "
+			 "programs see it as derived from the address",
+			 a->text);
+		return;
+	}
+	memcpy(a->name, names, len);
+	a->name[len] = '\0';
+}
+
+/* How many names LISTEN_FDNAMES holds. */
+static long count_names(const char *names)
+{
+	long n = 1;
+
+	for (; *names; names++)
+		n += *names == ':';
+	return n;
+}
+
 /* systemd's socket activation (or anything speaking its protocol): when
  * LISTEN_PID is this process, the LISTEN_FDS sockets from fd 3 are the
- * listeners, each -l address matched to one by getsockname. Returns 1 when
- * they were taken, 0 when none were passed, -1 on a mismatch. */
+ * listeners, each -l address matched to one by getsockname and named by
+ * LISTEN_FDNAMES unless -l named it. Returns 1 when they were taken, 0 when
+ * none were passed, -1 on a mismatch. */
 static int inherit_sockets(herd *h)
 {
 	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+	const char *fdnames = getenv("LISTEN_FDNAMES");
 	unsigned char used[MAX_LISTEN * 4] = {0};
+	char *names = NULL;
 	long n;
 	char *end;
 
 	if (pid == NULL || fds == NULL || strtol(pid, NULL, 10) != getpid())
 		return 0;
 	n = strtol(fds, &end, 10);
+	/* unsetenv may free what getenv returned: keep a copy. */
+	if (fdnames != NULL && (names = strdup(fdnames)) == NULL)
+		return fail(h, "LISTEN_FDNAMES: %s", strerror(errno));
 	/* Theirs, not for herd's children (programs get their own). */
 	unsetenv("LISTEN_PID");
 	unsetenv("LISTEN_FDS");
 	unsetenv("LISTEN_FDNAMES");
-	if (*end != '\0' || n < 1 || n > (long)sizeof(used))
+	if (*end != '\0' || n < 1 || n > (long)sizeof(used)) {
+		free(names);
 		return fail(h, "LISTEN_FDS='%s': expected 1..%zu sockets", fds,
 			    sizeof(used));
+	}
+	/* sd_listen_fds_with_names refuses a list of another length; herd
+	 * falls back to the derived names instead. */
+	if (names != NULL && count_names(names) != n) {
+		log_warn("LISTEN_FDNAMES has %ld names for %ld sockets; "
+			 "ignoring it",
+			 count_names(names), n);
+		free(names);
+		names = NULL;
+	}
 	for (size_t i = 0; i < h->naddrs; i++) {
 		long k = 0;
 
 		while (k < n &&
 		       (used[k] || !addr_matches(&h->addrs[i], 3 + (int)k)))
 			k++;
-		if (k == n)
+		if (k == n) {
+			free(names);
 			return fail(h,
 				    "%s: not among the %ld sockets passed in "
 				    "LISTEN_FDS",
 				    h->addrs[i].text, n);
-		if (addr_adopt(&h->addrs[i], 3 + (int)k) == -1)
+		}
+		if (addr_adopt(&h->addrs[i], 3 + (int)k) == -1) {
+			free(names);
 			return fail(h, "%s: %s", h->addrs[i].text,
 				    strerror(errno));
+		}
+		inherit_name(&h->addrs[i], names, k);
 		used[k] = 1;
 		log_info("listening on %s (inherited, fd %ld)",
 			 h->addrs[i].text, 3 + k);
@@ -639,6 +696,7 @@ static int inherit_sockets(herd *h)
 			    3 + k);
 			close(3 + (int)k);
 		}
+	free(names);
 	return 1;
 }
 

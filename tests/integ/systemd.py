@@ -130,6 +130,25 @@ def program_env(h):
     return dict(line.split("=", 1) for line in body.splitlines() if "=" in line), body
 
 
+def test_socket_activation_names_kept():
+    if ACTIVATE is None:
+        ht.skip("systemd-socket-activate", "not installed (Debian's systemd package)")
+        return
+    # Programs that pick their sockets by name (sd_listen_fds_with_names)
+    # must see the unit's FileDescriptorName=, not one herd made up.
+    with ht.Herd("-l", "{addr}", "--fdname=web", ht.HERD, "-l", "{addr}", "-w", "1", "--",
+                 sys.executable, PYAPP, prog=ACTIVATE, wait_ready=False,
+                 name="systemd-socket-activate --fdname=web herd -- pyapp") as h:
+        ht.wait_until(lambda: ht.port_is_free(h.port) is False, 5)
+        r = ht.until_answer(lambda: ht.get(h.addr, "/env", timeout=10),
+                            lambda r: r.status == 200, timeout=15)
+        ht.ok(r is not None, "socket activation names: the program serves",
+              lambda: h.log()[-1500:])
+        env, body = program_env(h)
+        ht.ok(env.get("LISTEN_FDNAMES") == "web",
+              "socket activation names: LISTEN_FDNAMES=web, as herd was given", body)
+
+
 def test_listen_names():
     port2 = ht.free_port()
     for mode in ("shared", "reuseport"):
@@ -200,5 +219,5 @@ def test_sd_notify():
 
 ht.run(test_socket_activation, test_socket_activation_mismatch,
        test_inherited_unix_socket_is_left_in_place, test_systemd_socket_activate,
-       test_listen_names, test_sd_notify)
+       test_socket_activation_names_kept, test_listen_names, test_sd_notify)
 ht.done()
