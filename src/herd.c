@@ -607,6 +607,8 @@ static void inherit_name(struct listen_addr *a, const char *names, long k)
 	if (names == NULL)
 		return;
 	len = strcspn(names, ":");
+	if (len == 0)
+		return; /* none given: derived */
 	if (!fdname_valid(names, len)) {
 		log_warn("%s: LISTEN_FDNAMES gives it no usable name; "
 			 "programs see it as derived from the address",
@@ -918,6 +920,9 @@ static int resume_sockets(herd *h)
 				    "upgrade: %s is not the socket handed over",
 				    h->addrs[i].text);
 		h->addrs[i].fd = st->addr_fds[i];
+		/* -l names come again with the argv; socket activation's
+		 * only from the old image. */
+		inherit_name(&h->addrs[i], st->names, (long)i);
 		log_info("listening on %s (kept across the upgrade)",
 			 h->addrs[i].text);
 	}

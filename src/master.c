@@ -859,6 +859,20 @@ static void on_notify(herd_loop *l, int fd, unsigned events, void *arg);
 static void reload(struct master *m);
 
 /* The state the new image needs, pointing into m (fds stay m's). */
+/* The names given (by -l or by socket activation), "" for a derived one,
+ * ':'-joined: a malloc'ed string, or NULL with errno. */
+static char *upgrade_names(const herd *h)
+{
+	char *names = malloc(h->naddrs * (FDNAME_MAX + 1) + 1), *w = names;
+
+	if (names == NULL)
+		return NULL;
+	for (size_t i = 0; i < h->naddrs; i++)
+		w += sprintf(w, "%s%s", i > 0 ? ":" : "", h->addrs[i].name);
+	*w = '\0';
+	return names;
+}
+
 static int upgrade_collect(struct master *m, struct upgrade_state *st)
 {
 	herd *h = m->h;
@@ -874,6 +888,8 @@ static int upgrade_collect(struct master *m, struct upgrade_state *st)
 		st->addr_fds[i] = h->addrs[i].fd;
 	st->notify_fd = m->notify_fd;
 	memcpy(st->notify_name, m->notify_name, sizeof(st->notify_name));
+	if ((st->names = upgrade_names(h)) == NULL)
+		return -1;
 	for (int sl = 1; sl < MAX_WORKERS; sl++)
 		if (m->slots[sl].fds != NULL)
 			top = sl;

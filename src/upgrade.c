@@ -19,6 +19,8 @@
 #define UPGRADE_MAGIC	0x68657264u /* "herd" */
 #define UPGRADE_VERSION 1
 
+#define NAMES_MAX (64 * 256) /* 64 addresses, FDNAME_MAX and a ':' each */
+
 struct header {
 	uint32_t magic, version;
 	uint32_t proc_size; /* sizeof(struct upgrade_proc), as a check */
@@ -65,6 +67,46 @@ static int read_all(int fd, void *p, size_t n)
 		c += r;
 		n -= (size_t)r;
 	}
+	return 0;
+}
+
+/* The names go last, as a length and the bytes, so that the header and
+ * the version stay those of images that know nothing of them: either way
+ * round, the reader finds what it expects and the rest is ignored. */
+static int write_names(int fd, const char *names)
+{
+	uint32_t len = names != NULL ? (uint32_t)strlen(names) : 0;
+
+	if (names == NULL)
+		return 0;
+	if (write_all(fd, &len, sizeof(len)) == -1)
+		return -1;
+	return write_all(fd, names, len);
+}
+
+/* NULL in *names, and 0, when the hand-over ends before them (an older
+ * image); -1 on a short or oversized record. */
+static int read_names(int fd, char **names)
+{
+	uint32_t len;
+	ssize_t r;
+
+	*names = NULL;
+	do
+		r = read(fd, &len, 1);
+	while (r == -1 && errno == EINTR);
+	if (r <= 0)
+		return (int)r;
+	if (read_all(fd, (char *)&len + 1, sizeof(len) - 1) == -1)
+		return -1;
+	if (len > NAMES_MAX) {
+		errno = EPROTO;
+		return -1;
+	}
+	if ((*names = malloc(len + 1)) == NULL ||
+	    read_all(fd, *names, len) == -1)
+		return -1;
+	(*names)[len] = '\0';
 	return 0;
 }
 
@@ -125,7 +167,7 @@ int upgrade_exec(const struct upgrade_state *st, const char *path,
 		      (size_t)(st->nslots * st->naddrs) * sizeof(int32_t)) ==
 		-1 ||
 	    write_all(fd, st->procs, st->nprocs * sizeof(*st->procs)) == -1 ||
-	    lseek(fd, 0, SEEK_SET) == -1)
+	    write_names(fd, st->names) == -1 || lseek(fd, 0, SEEK_SET) == -1)
 		goto fail;
 	snprintf(num, sizeof(num), "%d", fd);
 	if (setenv(UPGRADE_ENV, num, 1) == -1)
@@ -193,7 +235,9 @@ int upgrade_load(struct upgrade_state *st)
 	if (st->slot_fds == NULL || st->procs == NULL ||
 	    read_all((int)fd, st->slot_fds, nslot_fds * sizeof(int32_t)) ==
 		-1 ||
-	    read_all((int)fd, st->procs, st->nprocs * sizeof(*st->procs)) == -1)
+	    read_all((int)fd, st->procs, st->nprocs * sizeof(*st->procs)) ==
+		-1 ||
+	    read_names((int)fd, &st->names) == -1)
 		goto bad;
 	close((int)fd);
 	/* The state comes from the previous image, but it indexes arrays:
@@ -235,6 +279,8 @@ void upgrade_free(struct upgrade_state *st)
 {
 	free(st->slot_fds);
 	free(st->procs);
+	free(st->names);
 	st->slot_fds = NULL;
 	st->procs = NULL;
+	st->names = NULL;
 }

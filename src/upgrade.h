@@ -35,6 +35,10 @@ struct upgrade_state {
 	int32_t *slot_fds; /* nslots * naddrs, slot 1 first; -1 for none */
 	size_t nprocs;
 	struct upgrade_proc *procs;
+	/* The addresses' LISTEN_FDNAMES names, ':'-joined in -l order, ""
+	 * for a derived one: socket activation's names are in no argv. NULL
+	 * when an older image handed over none. */
+	char *names;
 };
 
 /* Old image: writes st to a memfd, makes that fd and every fd st names

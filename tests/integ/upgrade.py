@@ -262,6 +262,38 @@ def test_sd_notify_across_an_upgrade():
         shutil.rmtree(d, ignore_errors=True)
 
 
+def test_names_survive_an_upgrade():
+    activate = shutil.which("systemd-socket-activate")
+    if activate is None:
+        ht.skip("systemd-socket-activate", "not installed (Debian's systemd package)")
+        return
+    # Socket activation's names are in no argv: the new image has them
+    # from the old one. -l's come again with the argv.
+    d = tempfile.mkdtemp(prefix="herd-integ-up-")
+    c = Copy(d)
+    port2 = ht.free_port()
+    try:
+        # The second socket's name comes from -l, which wins.
+        with ht.Herd("-l", "{addr}", "-l", "%s:%d" % (ht.HOST, port2), "--fdname=web:x",
+                     c.path, "-l", "{addr}",
+                     "-l", "api=%s:%d" % (ht.HOST, port2), "-w", "1", "--",
+                     sys.executable, PYAPP, prog=activate, wait_ready=False,
+                     name="systemd-socket-activate --fdname=web herd, upgraded") as h:
+            ht.wait_until(lambda: ht.port_is_free(h.port) is False, 5)
+            ht.until_answer(lambda: ht.get(h.addr, "/", timeout=10),
+                            lambda r: r.status == 200, timeout=15)
+            c.replace()
+            ok = upgrade(h, 2)
+            r = ht.until_answer(lambda: ht.get(h.addr, "/env"),
+                                lambda r: b"HERD_GENERATION=2\n" in r.body, timeout=10)
+            body = r.body.decode() if r is not None else ""
+            ht.ok(ok and "LISTEN_FDNAMES=web:api\n" in body,
+                  "names across an upgrade: the new generation's program sees "
+                  "LISTEN_FDNAMES=web:api", lambda: body + h.log()[-1500:])
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def test_upgrade_without_a_path():
     with ht.Herd("-w", "1", name="herd -w 1, USR2 while a reload is pending") as h:
         mark = h.mark()
@@ -341,7 +373,7 @@ def test_bad_handover_is_refused():
 
 ht.run(test_upgrades_under_load, test_symlinked_install_follows_the_link,
        test_pid_file_follows, test_broken_binary_is_refused, test_never_ready_is_given_up,
-       test_sd_notify_across_an_upgrade,
+       test_sd_notify_across_an_upgrade, test_names_survive_an_upgrade,
        test_upgrade_without_a_path, test_lost_control_socket_does_not_stop_the_pool,
        test_bad_handover_is_refused)
 ht.done()
