@@ -94,7 +94,8 @@ herd *herd_new(void);
 void herd_free(herd *h);
 
 /* Adds an address to listen on: "HOST:PORT", "[IPv6]:PORT", "PORT",
- * ":PORT" (all addresses) or "unix:/path". It is parsed now (EINVAL with a
+ * ":PORT" (all addresses) or "unix:/path", optionally after "NAME=", its
+ * name in a program's LISTEN_FDNAMES. It is parsed now (EINVAL with a
  * message in herd_error() when malformed) and bound by herd_run(). */
 int herd_listen(herd *h, const char *addr);
 int herd_set_workers(herd *h, int n); /* n >= 1; 0 means one per CPU */
