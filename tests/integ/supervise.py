@@ -359,14 +359,20 @@ def test_watchdog_trigger():
               "and it is replaced")
 
 
+def timed_stop(h, sig):
+    """Signals herd to stop: its workers then, its exit status, and how long
+    it took (None if it did not exit within 10 s)."""
+    workers = h.workers()
+    t0 = time.monotonic()
+    h.signal(sig)
+    status = h.wait_exit(10)
+    return workers, status, time.monotonic() - t0
+
+
 def test_stop_timeout():
     with supervised("-w", "1", "--shutdown-timeout", "1", "--stop-signal", "SIGTERM",
                     app=("--ignore-term",)) as h:
-        workers = h.workers()
-        t0 = time.monotonic()
-        h.signal(signal.SIGQUIT)
-        status = h.wait_exit(10)
-        secs = time.monotonic() - t0
+        workers, status, secs = timed_stop(h, signal.SIGQUIT)
         ht.ok(status == 0 and 0.8 <= secs < 4.5,
               "SIGQUIT, a child ignoring its stop signal, --shutdown-timeout 1: herd exits 0 "
               "after 1-4 s (%.1f s)" % secs, "status %r" % status)
@@ -374,11 +380,7 @@ def test_stop_timeout():
               "the log says it did not drain in time and was killed", lambda: h.log()[-1500:])
         ht.ok(not any(ht.alive(p) for p in workers), "and the child is gone")
     with supervised("-w", "1", app=("--ignore-term",)) as h:
-        workers = h.workers()
-        t0 = time.monotonic()
-        h.signal(signal.SIGTERM)
-        status = h.wait_exit(10)
-        secs = time.monotonic() - t0
+        workers, status, secs = timed_stop(h, signal.SIGTERM)
         ht.ok(status == 0 and secs < 4.5 and not any(ht.alive(p) for p in workers),
               "SIGTERM (fast stop), a child ignoring TERM: killed, herd exits 0 within "
               "3 s and a bit (%.1f s)" % secs, "status %r" % status)
@@ -395,11 +397,7 @@ DEAF_PASSFD = ("import os, socket, struct, time\n"
 def test_passfd_quit_escalates():
     with ht.Herd("-w", "1", "-m", "passfd", "--shutdown-timeout", "1", "--",
                  sys.executable, "-c", DEAF_PASSFD, name="herd -m passfd -- deaf program") as h:
-        workers = h.workers()
-        t0 = time.monotonic()
-        h.signal(signal.SIGQUIT)
-        status = h.wait_exit(10)
-        secs = time.monotonic() - t0
+        workers, status, secs = timed_stop(h, signal.SIGQUIT)
         ht.ok(status == 0 and 0.8 <= secs < 4.5,
               "passfd, a program deaf to QUIT, --shutdown-timeout 1: herd exits 0 after 1-4 s "
               "(%.1f s)" % secs, "status %r" % status)
