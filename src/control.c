@@ -313,32 +313,12 @@ static void client_run(struct client *cl)
 	client_reply(cl);
 }
 
-/* recv(), but fds a peer attached (where the kernel could not refuse
- * them) are closed through rights_close, never dropped by the kernel on
- * this thread for want of room. */
-static ssize_t client_recv(int fd, char *buf, size_t len)
-{
-	union {
-		char b[CMSG_SPACE(RIGHTS_MAX * sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct iovec iov = {buf, len};
-	struct msghdr mh = {.msg_iov = &iov,
-			    .msg_iovlen = 1,
-			    .msg_control = u.b,
-			    .msg_controllen = sizeof(u.b)};
-	ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-
-	if (n >= 0)
-		rights_close_msg(&mh);
-	return n;
-}
-
 static void client_read(struct client *cl)
 {
 	for (;;) {
-		ssize_t n = client_recv(cl->fd, cl->in + cl->in_len,
-					CONTROL_LINE_MAX - cl->in_len);
+		ssize_t n =
+		    rights_recv(cl->fd, cl->in + cl->in_len,
+				CONTROL_LINE_MAX - cl->in_len, MSG_DONTWAIT);
 
 		if (n == -1 && errno == EINTR)
 			continue;

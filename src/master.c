@@ -1830,9 +1830,14 @@ static const char *mode_name(herd_mode mode)
 
 /* RSS is read while --max-rss, or a status asked in the last RSS_WATCH_MS,
  * needs it (rss.h). Returns when to look again. */
+static int rss_needed(const struct master *m, uint64_t now)
+{
+	return m->h->max_rss_kib || now < m->rss_wanted;
+}
+
 static uint64_t sample_rss(struct master *m, uint64_t now)
 {
-	if (!m->h->max_rss_kib && now >= m->rss_wanted)
+	if (!rss_needed(m, now))
 		return UINT64_MAX;
 	return rss_sample(&m->procs, now);
 }
@@ -1997,7 +2002,7 @@ static void rss_watch(struct master *m)
 {
 	uint64_t now = herd_loop_now(m->loop);
 
-	if (!m->h->max_rss_kib && now >= m->rss_wanted)
+	if (!rss_needed(m, now))
 		rss_sample_all(&m->procs, now);
 	m->rss_wanted = now + RSS_WATCH_MS;
 	reconcile(m); /* arms the wake timer for sample_rss() */

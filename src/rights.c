@@ -179,3 +179,23 @@ void rights_close_msg(struct msghdr *mh)
 		}
 	}
 }
+
+ssize_t rights_recv(int fd, void *buf, size_t len, int flags)
+{
+	union {
+		char b[CMSG_SPACE(RIGHTS_MAX * sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = {buf, len};
+	struct msghdr mh = {.msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = u.b,
+			    .msg_controllen = sizeof(u.b)};
+	ssize_t n;
+
+	if (!rt.fallback) /* refused at the source: none can be attached */
+		return recv(fd, buf, len, flags);
+	if ((n = recvmsg(fd, &mh, flags | MSG_CMSG_CLOEXEC)) >= 0)
+		rights_close_msg(&mh);
+	return n;
+}

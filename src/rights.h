@@ -14,6 +14,8 @@
 #ifndef HERD_RIGHTS_H
 #define HERD_RIGHTS_H
 
+#include <sys/types.h>
+
 /* The largest number of fds one SCM_RIGHTS can carry (the kernel's
  * SCM_MAX_FD). A receive buffer with room for them all is never
  * truncated, so the kernel never drops fds on our thread. */
@@ -33,6 +35,11 @@ void rights_close_all(const int *fds, int n);
 /* rights_close on every fd of every SCM_RIGHTS in a received message. */
 struct msghdr;
 void rights_close_msg(struct msghdr *mh);
+
+/* recv() on a socket whose peer may attach fds: where the kernel could
+ * not refuse them, they are received (never dropped by the kernel on this
+ * thread for want of room) and closed through rights_close(). */
+ssize_t rights_recv(int fd, void *buf, size_t len, int flags);
 
 /* Whether the kernel refuses fds at the source for this process's
  * sockets (0 after a failed rights_refuse). */

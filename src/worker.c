@@ -120,22 +120,8 @@ static void load_changed(herd_worker *w);
 
 ssize_t herd_conn_recv(herd_worker *w, int fd, void *buf, size_t len)
 {
-	union {
-		char b[CMSG_SPACE(RIGHTS_MAX * sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct iovec iov = {buf, len};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-	ssize_t n;
-
 	(void)w;
-	if (rights_at_source())
-		return recv(fd, buf, len, 0);
-	mh.msg_control = u.b;
-	mh.msg_controllen = sizeof(u.b);
-	if ((n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC)) >= 0)
-		rights_close_msg(&mh);
-	return n;
+	return rights_recv(fd, buf, len, 0);
 }
 
 /* Whether fd may hold fds a peer queued that the kernel let through. */
