@@ -31,6 +31,7 @@
 #include "loop.h"
 #include "control.h"
 #include "mesh.h"
+#include "orphans.h"
 #include "proc.h"
 #include "rights.h"
 #include "rss.h"
@@ -138,6 +139,7 @@ struct master {
 	uint64_t unready_warn; /* start-up: when to say what is awaited */
 	int recheck;	       /* passfd: a worker reached --max-requests */
 	unsigned long long gone_total; /* connections of exited workers */
+	struct orphans orphans;	       /* at stop, what the pool left behind */
 	int notify_fd;	      /* --notify: the children's NOTIFY_SOCKET */
 	char notify_name[64]; /* its abstract name, '@' first */
 	struct slot_state slots[MAX_WORKERS];
@@ -2403,13 +2405,31 @@ static void announce(struct master *m)
 		 m->gen);
 }
 
+/* The pool is gone; herd exits when what it left is gone too. Only
+ * programs: herd is their subreaper, while in-process workers run code of
+ * this library's user, whose other children are not the pool's. */
+static uint64_t stop_orphans(struct master *m, uint64_t now)
+{
+	uint64_t grace = m->h->shutdown_ms, next = 0;
+
+	if (m->state == M_TERMINATING)
+		grace = earlier(grace, FAST_STOP_MS);
+	if (m->h->argv != NULL)
+		next = orphans_stop(&m->orphans, now, m->h->stop_signal, grace);
+	if (next == 0) {
+		loop_stop(m->loop);
+		return UINT64_MAX;
+	}
+	return next;
+}
+
 static void reconcile(struct master *m)
 {
 	uint64_t now = herd_loop_now(m->loop), next = UINT64_MAX;
 
 	if (m->state != M_RUNNING) {
 		if (m->procs.n == 0)
-			loop_stop(m->loop);
+			next = stop_orphans(m, now);
 	} else {
 		if (m->pending != 0 && now - m->pending_since >= m->pending_ms)
 			abandon_pending(m, "was not ready in time");
@@ -2565,6 +2585,9 @@ static void kill_all(struct master *m)
 static void master_free(struct master *m)
 {
 	kill_all(m);
+	if (m->h->argv != NULL) /* none, unless the loop failed */
+		orphans_kill_all();
+	orphans_free(&m->orphans);
 	if (m->sigfd >= 0)
 		close(m->sigfd);
 	if (m->h->argv != NULL) /* herd_run() returns to its caller */
