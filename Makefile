@@ -5,6 +5,7 @@
 #   make stress   storms, a long reload loop and valgrind on the release
 #                 build (tests/stress/; CI runs it too)
 #   make bench    herd against nginx with wrk, and lifecycle figures (bench/)
+#   make shape    file and function sizes, exported names (tools/shape.sh)
 #   make install  PREFIX (/usr/local) and DESTDIR honoured
 
 CC      ?= cc
@@ -28,7 +29,7 @@ PROG_SRC  = $(wildcard tests/progs/*.c)
 # $(call objs,DIR,SOURCES)
 objs = $(patsubst %.c,$(1)/obj/%.o,$(2))
 
-.PHONY: all run test unit asan stress bench fuzz install uninstall clean
+.PHONY: all run test unit asan stress bench fuzz shape install uninstall clean
 
 all: $(BUILD)/libherd.a $(BUILD)/herd $(patsubst examples/%.c,$(BUILD)/examples/%,$(EX_SRC))
 
@@ -123,6 +124,11 @@ fuzz: $(FUZZ_TARGETS)
 # Figures, not pass/fail: see bench/.
 $(BUILD)/chanbench: bench/chanbench.c $(BUILD)/libherd.a
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^
+
+# The code's shape against issue 14's goals: file and function sizes, and
+# the library's exported names. A report; tools/shape.sh --check fails.
+shape: $(BUILD)/libherd.a
+	tools/shape.sh $(BUILD)/libherd.a
 
 bench: all $(BUILD)/chanbench
 	python3 bench/run.py

@@ -43,8 +43,8 @@ os.environ.setdefault("HERD_BUILD", os.path.join(REPO, "build"))
 sys.path.insert(0, os.path.join(REPO, "tests", "integ"))
 import herdtest as ht  # noqa: E402
 
-HEAD_MAX = ht.source_define("demo/http_parse.h", "HTTP_HEAD_MAX", 8192)
-HEADER_TIMEOUT_S = ht.source_define("demo/http_worker.c", "HEADER_TIMEOUT_MS", 10000) / 1000
+HEAD_MAX = ht.source_define("HTTP_HEAD_MAX")
+HEADER_TIMEOUT_S = ht.source_define("HEADER_TIMEOUT_MS") / 1000
 TICK_MS = 1000.0 / os.sysconf("SC_CLK_TCK")
 
 

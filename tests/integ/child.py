@@ -14,7 +14,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import herdtest as ht  # noqa: E402
 
 CHILD = os.path.join(ht.BUILD, "examples", "passfd_child")
-INFLIGHT_MAX = ht.source_define("src/master.c", "INFLIGHT_MAX", 64)
+INFLIGHT_MAX = ht.source_define("INFLIGHT_MAX")
 
 
 def test_c_helpers_serve():

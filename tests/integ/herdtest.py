@@ -11,6 +11,7 @@ The Makefile's `prove tests/integ/*.py` runs this file too: run as a
 program, it tests its own helpers, which the other tests rely on.
 """
 import atexit
+import glob
 import http.client
 import os
 import re
@@ -108,14 +109,21 @@ def median(xs):
     return None if n == 0 else (s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2)
 
 
-def source_define(path, name, default):
-    """An integer #define from herd's source, so the tests follow it."""
-    try:
-        with open(os.path.join(REPO, path)) as f:
-            m = re.search(r"#define\s+%s\s+(\d+)" % name, f.read())
-        return int(m.group(1)) if m else default
-    except OSError:
-        return default
+def source_define(name):
+    """An integer #define from herd's source (src/, demo/, include/), so the
+    tests follow it wherever it lives. A name not found, or defined twice
+    with different values, is an error: a test falling back to a guess
+    after a refactoring moved the define would test nothing."""
+    rx = re.compile(r"^\s*#define\s+%s\s+\(?(\d+)" % re.escape(name), re.M)
+    found = set()
+    for d in ("src", "demo", "include"):
+        for path in glob.glob(os.path.join(REPO, d, "*.[ch]")):
+            with open(path) as f:
+                found.update(int(v) for v in rx.findall(f.read()))
+    if len(found) != 1:
+        raise LookupError("#define %s: %s in herd's source" %
+                          (name, "not found" if not found else "values %r" % sorted(found)))
+    return found.pop()
 
 
 def herd_version():

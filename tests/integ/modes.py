@@ -17,7 +17,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import herdtest as ht  # noqa: E402
 
 MODES = [("shared",), ("reuseport",), ("passfd",), ("passfd", "--balance", "rr")]
-INFLIGHT_MAX = ht.source_define("src/master.c", "INFLIGHT_MAX", 64)
+INFLIGHT_MAX = ht.source_define("INFLIGHT_MAX")
 
 
 def herd(mode, n=2, *extra):

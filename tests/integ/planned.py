@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import herdtest as ht  # noqa: E402
 
 SERVED = os.path.join(ht.REPO, "tests", "progs", "served.py")
-GAP_MS = ht.source_define("src/master.c", "PLANNED_GAP_MS", 100)
+GAP_MS = ht.source_define("PLANNED_GAP_MS")
 BACKOFF = r"restarting in \d+ ms"
 PLANNED = r"exited with status 0: a planned exit; replacing it"
 

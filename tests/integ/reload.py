@@ -14,7 +14,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import herdtest as ht  # noqa: E402
 
 N = 2
-MAX_DRAINING_GENS = ht.source_define("src/master.c", "MAX_DRAINING_GENS", 2)
+MAX_DRAINING_GENS = ht.source_define("MAX_DRAINING_GENS")
 
 
 def reload_once(h, problems):
@@ -148,7 +148,7 @@ def test_reload_abandoned_when_new_workers_die():
 def test_reload_abandoned_when_not_ready_in_time():
     # New workers SIGSTOPped as they appear never report ready; after
     # PENDING_READY_MS the reload is abandoned and they are stopped.
-    wait = ht.source_define("src/master.c", "PENDING_READY_MS", 30000) / 1000
+    wait = ht.source_define("PENDING_READY_MS") / 1000
     with ht.Herd("-w", "4", name="herd -w 4, new generation frozen") as h:
         outcome, old, gen, mark = reload_signalling_new_workers(h, signal.SIGSTOP, wait + 10)
         if outcome == "lost":

@@ -73,7 +73,7 @@ DIES_YOUNG = "if [ -e \"$0\" ]; then exec sleep 1000; fi; sleep 0.05; exit 3"
 
 
 def test_backoff_grows_then_resets_after_a_healthy_run():
-    healthy = ht.source_define("src/master.c", "HEALTHY_MS", 10000) / 1000
+    healthy = ht.source_define("HEALTHY_MS") / 1000
     d = tempfile.mkdtemp(prefix="herd-respawn-")
     flag = os.path.join(d, "flag")
     try:

@@ -93,9 +93,9 @@ def test_no_scaling_while_stopping():
 def test_ttin_stops_at_the_fd_limit():
     # The fd limit that lets the master hold exactly 2 workers through a
     # reload (src/master.c master_max_workers): SIGTTIN must not add a third.
-    per = ht.source_define("src/master.c", "FDS_PER_WORKER", 3) * \
-        (ht.source_define("src/master.c", "MAX_DRAINING_GENS", 2) + 2)
-    limit = ht.source_define("src/master.c", "FDS_BASE", 16) + 1 + 2 * per + per // 2
+    per = ht.source_define("FDS_PER_WORKER") * \
+        (ht.source_define("MAX_DRAINING_GENS") + 2)
+    limit = ht.source_define("FDS_BASE") + 1 + 2 * per + per // 2
     with ht.Herd("-c", 'ulimit -n %d && exec "$0" "$@"' % limit, ht.HERD, "-l", "{addr}",
                  "-w", "2", prog="/bin/sh", name="herd -w 2 at ulimit -n %d" % limit) as h:
         mark = h.mark()

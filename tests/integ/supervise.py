@@ -282,7 +282,7 @@ def test_crash_backoff():
 
 
 def test_start_limit():
-    START_LIMIT = ht.source_define("src/master.c", "START_LIMIT", 8)
+    START_LIMIT = ht.source_define("START_LIMIT")
     with supervised("-w", "1", app=("--exit-after", "0", "1"), wait_ready=False) as h:
         status = h.wait_exit(30)
         ht.ok(status == 1, "a program exiting 1 at every start, never ready: herd gives up "

@@ -13,8 +13,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import herdtest as ht  # noqa: E402
 
-HEAD_MAX = ht.source_define("demo/http_parse.h", "HTTP_HEAD_MAX", 8192)
-HEADER_TIMEOUT_MS = ht.source_define("demo/http_worker.c", "HEADER_TIMEOUT_MS", 10000)
+HEAD_MAX = ht.source_define("HTTP_HEAD_MAX")
+HEADER_TIMEOUT_MS = ht.source_define("HEADER_TIMEOUT_MS")
 
 
 def trickle(s, data, pause=0.0002):

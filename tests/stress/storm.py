@@ -243,7 +243,7 @@ ENDLESS = b"GET / HTTP/1.1\r\nHost: storm\r\nX-Slow: " + b"a" * 100000
 
 def slowloris(mode):
     name = label(mode)
-    timeout = ht.source_define("demo/http_worker.c", "HEADER_TIMEOUT_MS", 10000) / 1000
+    timeout = ht.source_define("HEADER_TIMEOUT_MS") / 1000
     with ht.Herd("-w", "1", *mode, report_clean=False,
                  name="herd -w 1 %s, slow clients" % name) as h:
         slow = {}  # socket: [connected at, bytes sent, closed at, what closed it]
