@@ -12,6 +12,7 @@ CC      ?= cc
 PREFIX  ?= /usr/local
 DESTDIR ?=
 BUILD   ?= build
+OBJCOPY ?= objcopy
 
 WARN    = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
           -Wmissing-prototypes -Wpointer-arith -Wformat=2 -Wvla
@@ -39,8 +40,21 @@ $(1)/obj/%.o: %.c $$(wildcard include/*.h src/*.h demo/*.h tests/unit/*.h)
 	@mkdir -p $$(dir $$@)
 	$$(CC) $$(ALL_CFLAGS) $(2) -c $$< -o $$@
 
-$(1)/libherd.a: $$(call objs,$(1),$$(LIB_SRC))
+# libherd.a, what programs link and what is installed, is one relocatable
+# object whose only global symbols are herd_*: every internal name
+# (log_open, chan_new, addr_parse...) is made local when it is built, so
+# none can clash with a name of the program that links it, and a new one
+# needs no prefix to stay private. The unit tests, test programs and
+# benches that reach inside link libherd_int.a, the plain archive.
+$(1)/libherd_int.a: $$(call objs,$(1),$$(LIB_SRC))
+	rm -f $$@
 	$$(AR) rcs $$@ $$^
+
+$(1)/libherd.a: $$(call objs,$(1),$$(LIB_SRC))
+	$$(LD) -r -o $(1)/libherd.o $$^
+	$$(OBJCOPY) --wildcard --keep-global-symbol='herd_*' $(1)/libherd.o
+	rm -f $$@
+	$$(AR) rcs $$@ $(1)/libherd.o
 
 $(1)/herd: $$(call objs,$(1),cmd/herd.c $$(DEMO_SRC)) $(1)/libherd.a
 	$$(CC) $(2) $$(LDFLAGS) -o $$@ $$^
@@ -55,12 +69,12 @@ $(eval $(call variant,$(BUILD)/asan,$(SAN)))
 
 ASAN_UNIT = $(patsubst tests/unit/%.c,$(BUILD)/asan/tests/%,$(UNIT_SRC))
 
-$(BUILD)/asan/tests/%: $(BUILD)/asan/obj/tests/unit/%.o $(call objs,$(BUILD)/asan,$(DEMO_SRC)) $(BUILD)/asan/libherd.a
+$(BUILD)/asan/tests/%: $(BUILD)/asan/obj/tests/unit/%.o $(call objs,$(BUILD)/asan,$(DEMO_SRC)) $(BUILD)/asan/libherd_int.a
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN) $(LDFLAGS) -o $@ $^
 
 # Programs on libherd that the integration tests drive.
-$(BUILD)/asan/progs/%: $(BUILD)/asan/obj/tests/progs/%.o $(BUILD)/asan/libherd.a
+$(BUILD)/asan/progs/%: $(BUILD)/asan/obj/tests/progs/%.o $(BUILD)/asan/libherd_int.a
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN) $(LDFLAGS) -o $@ $^
 
@@ -72,7 +86,7 @@ run: all
 	$(BUILD)/herd -l 127.0.0.1:8080
 
 # The release build's test programs, for make stress.
-$(BUILD)/progs/%: $(BUILD)/obj/tests/progs/%.o $(BUILD)/libherd.a
+$(BUILD)/progs/%: $(BUILD)/obj/tests/progs/%.o $(BUILD)/libherd_int.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^
 
@@ -122,7 +136,7 @@ fuzz: $(FUZZ_TARGETS)
 	done
 
 # Figures, not pass/fail: see bench/.
-$(BUILD)/chanbench: bench/chanbench.c $(BUILD)/libherd.a
+$(BUILD)/chanbench: bench/chanbench.c $(BUILD)/libherd_int.a
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^
 
 # The code's shape against issue 14's goals: file and function sizes, and
