@@ -64,6 +64,18 @@ def ok(cond, name, diag_=None):
     return bool(cond)
 
 
+def todo(cond, name, reason, diag_=None):
+    """A test of what is not built yet (TAP's TODO): its failure is
+    expected and fails nothing; prove reports it when it passes."""
+    global _count
+    _count += 1
+    print("%s %d - %s # TODO %s" % ("ok" if cond else "not ok", _count,
+                                     str(name).replace("#", "No."), reason), flush=True)
+    if not cond and diag_ is not None:
+        diag(diag_() if callable(diag_) else diag_)
+    return bool(cond)
+
+
 def skip(name, reason):
     """A test that could not be run here; not a failure."""
     global _count
@@ -255,12 +267,15 @@ class Herd:
 
     args may use {addr} (HOST:PORT), {port} and {dir} (a private temporary
     directory). Unless tcp=False or args already hold {addr}, "-l {addr}"
-    is put first. Use as a context manager: leaving the block kills the
+    is put first. env (added to the test's environment) and cwd are herd's,
+    and so its programs'. Use as a context manager: leaving the block kills the
     master and every worker and reports sanitizer findings as a test.
     """
 
     def __init__(self, *args, prog=None, tcp=True, name=None, report_clean=True,
-                 wait_ready=True, stderr_pipe=False):
+                 wait_ready=True, stderr_pipe=False, env=None, cwd=None):
+        self.env = dict(os.environ, **env) if env else None
+        self.cwd = cwd
         self.stderr_pipe = stderr_pipe  # stderr is a pipe: see close_log_reader
         self.pipe_reader = None
         self.prog = prog or HERD
@@ -310,7 +325,8 @@ class Herd:
                 if self.stderr_pipe:
                     r, err = os.pipe()
                 self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
-                                             stdout=out, stderr=err, close_fds=True)
+                                             stdout=out, stderr=err, close_fds=True,
+                                             env=self.env, cwd=self.cwd)
                 if self.stderr_pipe:
                     os.close(err)
                     self.pipe_reader = _PipeReader(r, self.out_path)

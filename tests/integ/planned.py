@@ -5,13 +5,10 @@ slot gets a successor at once (no back-off, no restart counted), and one of
 a reload's new generation does not abandon the reload. A program that exits
 0 at every start is paced (one start per slot per PLANNED_GAP_MS), not
 forked in a tight loop. tests/progs/served.py N is the program; real
-php-cgi with cgi-fcgi as the client when they are installed."""
+php-cgi, with cgi-fcgi as the client, is in servers.py."""
 import os
-import shutil
 import signal
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 
@@ -107,53 +104,4 @@ def test_exit_at_once_paced():
         ht.ok(h.running(), "herd keeps running")
 
 
-PHP = "<?php echo 'php ok ', getmypid(), \"\\n\";\n"
-
-
-def cgi_fcgi(port, script):
-    env = dict(os.environ, SCRIPT_FILENAME=script, REQUEST_METHOD="GET",
-               REDIRECT_STATUS="200", QUERY_STRING="")
-    try:
-        p = subprocess.run(["cgi-fcgi", "-bind", "-connect", "%s:%d" % (ht.HOST, port)],
-                           env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=10)
-    except subprocess.TimeoutExpired:
-        return False
-    return p.returncode == 0 and b"php ok " in p.stdout
-
-
-def test_php_cgi():
-    name = "php-cgi recycling after PHP_FCGI_MAX_REQUESTS=5"
-    missing = [p for p in ("php-cgi", "cgi-fcgi") if shutil.which(p) is None]
-    if missing:
-        ht.skip(name, "%s not installed" % " and ".join(missing))
-        return
-    d = tempfile.mkdtemp(prefix="herd-php-")
-    script = os.path.join(d, "x.php")
-    with open(script, "w") as f:
-        f.write(PHP)
-    saved = dict(os.environ)
-
-    def restore():
-        os.environ.clear()
-        os.environ.update(saved)
-    # The children inherit the environment herd starts with.
-    os.environ.update(PHP_FCGI_CHILDREN="0", PHP_FCGI_MAX_REQUESTS="5")
-    try:
-        with ht.Herd("--fd0", "-w", "2", "--", "php-cgi", name="herd --fd0 -w 2 -- php-cgi") as h:
-            restore()
-            got, failed, slowest = timed(lambda: cgi_fcgi(h.port, script), 200, threads=2)
-            ht.diag("php-cgi: 200 requests, %d answered, %d failed, slowest %.3f s; %d planned "
-                    "exits, %d back-offs" % (got, failed, slowest, h.count_log(PLANNED),
-                                             h.count_log(BACKOFF)))
-            ht.ok(got == 200, "%s: 200 of 200 requests answered (%d failed)" % (name, failed))
-            ht.ok(slowest < 2, "%s: no multi-second stall (slowest %.3f s)" % (name, slowest))
-            ht.ok(h.count_log(PLANNED) >= 20, "%s: its exits are planned" % name,
-                  lambda: h.log()[-1500:])
-            ht.ok(h.count_log(BACKOFF) == 0, "%s: no back-off" % name, lambda: h.log()[-1500:])
-    finally:
-        restore()
-    shutil.rmtree(d, ignore_errors=True)
-
-
-ht.run(test_recycling_under_load, test_reload_under_load, test_exit_at_once_paced,
-       test_php_cgi)
+ht.run(test_recycling_under_load, test_reload_under_load, test_exit_at_once_paced)
