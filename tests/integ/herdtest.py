@@ -64,18 +64,6 @@ def ok(cond, name, diag_=None):
     return bool(cond)
 
 
-def todo(cond, name, reason, diag_=None):
-    """A test of what is not built yet (TAP's TODO): its failure is
-    expected and fails nothing; prove reports it when it passes."""
-    global _count
-    _count += 1
-    print("%s %d - %s # TODO %s" % ("ok" if cond else "not ok", _count,
-                                     str(name).replace("#", "No."), reason), flush=True)
-    if not cond and diag_ is not None:
-        diag(diag_() if callable(diag_) else diag_)
-    return bool(cond)
-
-
 def skip(name, reason):
     """A test that could not be run here; not a failure."""
     global _count
