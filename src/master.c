@@ -85,6 +85,8 @@ struct slot_state {
 	unsigned restarts;   /* crashes of its serving workers, ever */
 	uint64_t not_before; /* back-off: no respawn before this time */
 	uint64_t paced;	     /* after a planned exit: no start before this */
+	unsigned proven; /* its program of this generation served, then ended
+			    as planned: a successor is ready once it runs */
 	int *fds; /* reuseport, slots above 0: its sockets, -1 for unix */
 };
 
@@ -810,6 +812,7 @@ static void proc_exited(struct master *m, struct proc *p, int status)
 	} else if (planned_exit(m, status, ran == 1)) {
 		/* Not a crash: no back-off, no restart counted; in a pending
 		 * generation it is replaced, the reload not abandoned. */
+		m->slots[slot].proven = gen;
 		log_info("%s: a planned exit; replacing it in %llu ms", what,
 			 (unsigned long long)slot_pace(m, slot, lived));
 	} else if (never_ran && !m->announced) {
@@ -1362,6 +1365,12 @@ static uint64_t ready_by_delay(struct master *m, uint64_t now)
 
 		if (p->state != PS_STARTING)
 			continue;
+		/* Its predecessor in the slot ran the same program and served:
+		 * waiting out the delay again would keep a generation whose
+		 * workers live less than it (php-cgi under load) from ever
+		 * being ready, and its reload from completing. */
+		if (m->slots[p->slot].proven == p->gen)
+			at = p->started;
 		if (now < at) {
 			next = earlier(next, at);
 			continue;

@@ -93,6 +93,23 @@ def test_reload_under_load():
         ht.ok(load.failed == 0 and load.ok > 20, "no request fails meanwhile", load.summary())
 
 
+def test_reload_workers_shorter_than_delay():
+    # 5 requests a life under load is far less than the default ready
+    # delay (1 s): a slot whose worker served and ended as planned has
+    # proven the program, and its successor is ready once it runs.
+    # Otherwise no slot of the new generation would ever be ready.
+    with served(5) as h:
+        load = ht.Load(h.addr, close=4, keepalive=0, path="/").start()
+        time.sleep(0.5)
+        mark = h.mark()
+        h.signal(signal.SIGHUP)
+        ready = h.wait_log(r"generation 2 ready", since=mark, timeout=15)
+        load.stop()
+        ht.ok(ready, "a reload completes while workers live less than the ready delay",
+              lambda: h.log()[mark:][-2000:])
+        ht.ok(load.failed == 0 and load.ok > 20, "no request fails meanwhile", load.summary())
+
+
 def test_exit_at_once_paced():
     # `true` exits 0 at every start: planned, but never a tight fork loop.
     with ht.Herd("-w", "1", "--", "/bin/true", wait_ready=False, name="herd -- true") as h:
@@ -104,4 +121,5 @@ def test_exit_at_once_paced():
         ht.ok(h.running(), "herd keeps running")
 
 
-ht.run(test_recycling_under_load, test_reload_under_load, test_exit_at_once_paced)
+ht.run(test_recycling_under_load, test_reload_under_load,
+       test_reload_workers_shorter_than_delay, test_exit_at_once_paced)

@@ -103,7 +103,7 @@ ROWS = [
     Row("Node", ["node"], "herd -l 127.0.0.1:8000 -w 2 -- node app.js", {"app.js": NODE}),
     Row("php-cgi", ["php-cgi", "cgi-fcgi"],
         "PHP_FCGI_CHILDREN=0 PHP_FCGI_MAX_REQUESTS=5 "
-        "herd --fd0 -l 127.0.0.1:9000 -w 2 --ready-delay 0.1 -- php-cgi",
+        "herd --fd0 -l 127.0.0.1:9000 -w 2 -- php-cgi",
         {"index.php": PHP}, addr="127.0.0.1:9000", fcgi=True, recycles=(PLANNED, 5)),
 ]
 
