@@ -17,6 +17,7 @@
 #include "channel.h"
 #include "log.h"
 #include "loop.h"
+#include "ratelimit.h"
 #include "rights.h"
 
 unsigned long msg_refused[MSG_ERR_END];
@@ -438,7 +439,7 @@ static void refused(struct chan *c, enum msg_error e)
 	msg_refused[e]++;
 	/* Counted always, logged at first and then every 1000th, so a
 	 * flood cannot fill the disk. */
-	if (c->refused++ < 10 || c->refused % 1000 == 0)
+	if (ratelimit_sample(&c->refused, 10, 1000))
 		log_warn("channel fd %d: message refused (%s); %lu so far",
 			 c->fd, msg_error_name(e), c->refused);
 }

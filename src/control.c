@@ -15,11 +15,11 @@
 #include "listen.h"
 #include "log.h"
 #include "loop.h"
+#include "ratelimit.h"
 #include "rights.h"
 
 #define CLIENT_TIMEOUT_MS 2000 /* to send its line, and to read the reply */
 #define CLIENTS_MAX	  16
-#define WARN_EVERY_MS	  1000 /* at most one warning line a second */
 #define REPLY_MAX	  (1 << 20)
 
 struct ctl_reply {
@@ -46,11 +46,10 @@ struct control {
 	control_fn fn;
 	void *arg;
 	struct client *clients[CLIENTS_MAX];
-	int watching;	      /* the listener is in the loop */
-	int closing;	      /* control_close: no more watching */
-	herd_timer *resume;   /* after an accept error: watch again */
-	uint64_t warned_at;   /* the last warning line */
-	unsigned long unsaid; /* warnings not logged since */
+	int watching;		   /* the listener is in the loop */
+	int closing;		   /* control_close: no more watching */
+	herd_timer *resume;	   /* after an accept error: watch again */
+	struct ratelimit warnings; /* warn_limited's */
 };
 
 /* Clients and strangers decide how often these warnings come: at most one
@@ -58,24 +57,21 @@ struct control {
 __attribute__((format(printf, 2, 3))) static void
 warn_limited(struct control *c, const char *fmt, ...)
 {
-	uint64_t now = herd_loop_now(c->loop);
+	unsigned long unsaid;
 	char text[160];
 	va_list ap;
 
-	if (c->warned_at != 0 && now - c->warned_at < WARN_EVERY_MS) {
-		c->unsaid++;
+	if (ratelimit(&c->warnings, herd_loop_now(c->loop), 1, &unsaid) !=
+	    RL_LOG)
 		return;
-	}
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
-	if (c->unsaid > 0)
+	if (unsaid > 0)
 		log_warn("%s: %s (and %lu more like it, not logged)",
-			 c->http ? "metrics" : "control", text, c->unsaid);
+			 c->http ? "metrics" : "control", text, unsaid);
 	else
 		log_warn("%s: %s", c->http ? "metrics" : "control", text);
-	c->warned_at = now;
-	c->unsaid = 0;
 }
 
 static void on_listen(herd_loop *l, int lfd, unsigned events, void *arg);

@@ -33,6 +33,7 @@
 #include "mesh.h"
 #include "orphans.h"
 #include "proc.h"
+#include "ratelimit.h"
 #include "rights.h"
 #include "rss.h"
 #include "upgrade.h"
@@ -96,9 +97,7 @@ struct master {
 	sigset_t oldmask;
 	pid_t pid;
 	struct proctab procs;
-	uint64_t status_since; /* log_status's current second */
-	unsigned status_lines;
-	unsigned long status_unsaid;
+	struct ratelimit status_rl; /* log_status's lines */
 	int nworkers;
 	unsigned gen;	  /* the generation that serves */
 	unsigned pending; /* the generation starting after a reload, or 0 */
@@ -1128,25 +1127,21 @@ static void reap(struct master *m)
 static void log_status(struct master *m, const struct proc *p,
 		       const unsigned char *data, size_t len)
 {
-	uint64_t now = herd_loop_now(m->loop);
+	enum rl_verdict v;
+	unsigned long unsaid;
 	char text[201];
 	size_t n = len < sizeof(text) - 1 ? len : sizeof(text) - 1;
 
-	if (now - m->status_since >= 1000) {
-		if (m->status_unsaid > 0)
-			log_warn("worker status: %lu lines were not logged",
-				 m->status_unsaid);
-		m->status_since = now;
-		m->status_lines = 0;
-		m->status_unsaid = 0;
-	}
-	if (m->status_lines++ >= STATUS_BURST) {
-		if (m->status_unsaid++ == 0)
-			log_warn("worker status: more than %d lines in a "
-				 "second; not logging the rest of it",
-				 STATUS_BURST);
+	v = ratelimit(&m->status_rl, herd_loop_now(m->loop), STATUS_BURST,
+		      &unsaid);
+	if (unsaid > 0)
+		log_warn("worker status: %lu lines were not logged", unsaid);
+	if (v == RL_DROP_FIRST)
+		log_warn("worker status: more than %d lines in a "
+			 "second; not logging the rest of it",
+			 STATUS_BURST);
+	if (v != RL_LOG)
 		return;
-	}
 	for (size_t i = 0; i < n; i++)
 		text[i] =
 		    data[i] >= 0x20 && data[i] < 0x7f ? (char)data[i] : '?';
