@@ -11,6 +11,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "accept.h"
 #include "control.h"
 #include "listen.h"
 #include "log.h"
@@ -423,6 +424,9 @@ static void on_listen(herd_loop *l, int lfd, unsigned events, void *arg)
 			if (errno == EAGAIN || errno == EINTR ||
 			    errno == ECONNABORTED)
 				return;
+			/* Not once per episode (accept.h): strangers may
+			 * end one with a connection, so the line keeps to
+			 * the warnings' one a second. */
 			warn_limited(c, "accept: %s; pausing for %d ms",
 				     strerror(errno), ACCEPT_PAUSE_MS);
 			watch_listener(c, 0);

@@ -49,15 +49,15 @@ int addr_bind_another(struct listen_addr *a);
  * the master opens slot sockets in slot order and closes them from the top
  * down, so a slot's index is its number. Returns 0, or -1 with errno. */
 int addr_steer(int fd, const uint16_t *idx, size_t n);
-#define ACCEPT_BATCH	64  /* connections per wake-up per socket */
-#define ACCEPT_PAUSE_MS 100 /* stop accepting this long after EMFILE & co */
+#define ACCEPT_BATCH 64 /* connections per wake-up per socket */
 
 /* accept4(SOCK_NONBLOCK | SOCK_CLOEXEC), going past what concerns one
  * connection only (EINTR, ECONNABORTED, EPROTO, EPERM from a firewall) at
  * most ACCEPT_BATCH times. Returns the fd, or -1 with errno: EAGAIN when
  * none waits; anything else (EMFILE, ENFILE, ENOBUFS, ENOMEM...) means
  * the caller should pause accepting rather than spin on a level-triggered
- * readiness it cannot consume. Shared by workers and the passfd master. */
+ * readiness it cannot consume (accept.h). Shared by workers and the passfd
+ * master. */
 int addr_accept(int lfd);
 /* A TCP listening socket a worker shut down (shutdown(2) on a shared socket
  * stops it for every process that holds it) listens again. Returns 1 if it

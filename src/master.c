@@ -29,6 +29,7 @@
 #include "internal.h"
 #include "log.h"
 #include "loop.h"
+#include "accept.h"
 #include "control.h"
 #include "mesh.h"
 #include "orphans.h"
@@ -111,8 +112,7 @@ struct master {
 	int exit_code;
 	int announced;
 	int accepting;		     /* passfd: the listeners are watched */
-	uint64_t accept_pause_until; /* passfd: out of fds until then */
-	int starved;		     /* passfd: the pause was logged */
+	struct accept_pause starved; /* passfd: out of fds */
 	size_t rr;		     /* passfd: where the next pick starts */
 	size_t picked;		     /* passfd: where pick() found one */
 	struct chan *leftover[LEFTOVER_MAX]; /* passfd: dead workers' ends */
@@ -1684,11 +1684,9 @@ static void leftover_dispatch(struct master *m)
 
 static void accept_failed(struct master *m, int e)
 {
-	m->accept_pause_until = herd_loop_now(m->loop) + ACCEPT_PAUSE_MS;
-	if (!m->starved)
+	if (accept_pause(&m->starved, herd_loop_now(m->loop)))
 		log_warn("accept: %s; pausing accepts for %d ms at a time",
 			 strerror(e), ACCEPT_PAUSE_MS);
-	m->starved = 1;
 }
 
 static void on_listener(herd_loop *l, int lfd, unsigned events, void *arg)
@@ -1708,7 +1706,7 @@ static void on_listener(herd_loop *l, int lfd, unsigned events, void *arg)
 				accept_failed(m, errno);
 			break;
 		}
-		m->starved = 0;
+		accept_resumed(&m->starved, herd_loop_now(m->loop), NULL, NULL);
 		pass_connection(m, p, fd);
 	}
 	if (m->recheck) {
@@ -1739,7 +1737,7 @@ static void passfd_update(struct master *m)
 	if (m->state == M_RUNNING)
 		leftover_dispatch(m);
 	want = m->state == M_RUNNING &&
-	       herd_loop_now(m->loop) >= m->accept_pause_until &&
+	       !accept_paused(&m->starved, herd_loop_now(m->loop)) &&
 	       any_can_take(m);
 	if (want == m->accepting)
 		return;
@@ -2460,8 +2458,8 @@ static void reconcile(struct master *m)
 		next = earlier(next, warn_unready(m, now));
 		steer(m);
 		slot_sockets_retire(m);
-		if (m->accept_pause_until > now)
-			next = earlier(next, m->accept_pause_until);
+		if (accept_paused(&m->starved, now))
+			next = earlier(next, m->starved.until);
 	}
 	passfd_update(m);
 	/* Last: the steps above may have set new deadlines. */

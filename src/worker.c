@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "accept.h"
 #include "channel.h"
 #include "internal.h"
 #include "log.h"
@@ -51,10 +52,9 @@ struct herd_worker {
 	herd_timer *heartbeat;
 	herd_timer *report; /* armed while a load change is unreported */
 	herd_timer *resume;
-	uint64_t starved_since; /* accept paused for lack of fds; 0: not */
-	unsigned long starved_count;
+	struct accept_pause starved; /* accepts paused for lack of fds */
 	herd_timer *chan_resume;
-	uint64_t chan_starved_since; /* master channel paused: no fd free */
+	struct accept_pause chan_starved; /* master channel: no fd free */
 };
 
 static void worker_finish(herd_worker *w, int code)
@@ -291,26 +291,22 @@ static void resume_accept(herd_loop *l, herd_timer *t, void *arg)
  * another worker for it. Logged once per starvation episode. */
 static void accept_starved(herd_worker *w, int e)
 {
-	w->starved_count++;
-	if (w->starved_since == 0) {
-		w->starved_since = herd_loop_now(w->loop);
+	if (accept_pause(&w->starved, herd_loop_now(w->loop)))
 		log_warn("accept: %s; pausing accepts for %d ms at a time",
 			 strerror(e), ACCEPT_PAUSE_MS);
-	}
 	listeners_watch(w, 0);
 	herd_timer_start(w->resume, ACCEPT_PAUSE_MS);
 }
 
 static void starvation_over(herd_worker *w)
 {
-	if (w->starved_since == 0)
-		return;
-	log_info(
-	    "accept: fds available again after %llu ms (%lu pauses)",
-	    (unsigned long long)(herd_loop_now(w->loop) - w->starved_since),
-	    w->starved_count);
-	w->starved_since = 0;
-	w->starved_count = 0;
+	uint64_t ms;
+	unsigned long pauses;
+
+	if (accept_resumed(&w->starved, herd_loop_now(w->loop), &ms, &pauses))
+		log_info("accept: fds available again after %llu ms (%lu "
+			 "pauses)",
+			 (unsigned long long)ms, pauses);
 }
 
 static void got_connection(herd_worker *w, int fd)
@@ -489,12 +485,10 @@ static void resume_master(herd_loop *l, herd_timer *t, void *arg)
  * ones to others, or leaves them in the backlog) and look again later. */
 static void master_starved(herd_worker *w)
 {
-	if (w->chan_starved_since == 0) {
-		w->chan_starved_since = herd_loop_now(w->loop);
+	if (accept_pause(&w->chan_starved, herd_loop_now(w->loop)))
 		log_warn("channel: %s; leaving the master's messages queued, "
 			 "looking again every %d ms",
 			 strerror(errno), ACCEPT_PAUSE_MS);
-	}
 	chan_pause(w->master, 1);
 	herd_timer_start(w->chan_resume, ACCEPT_PAUSE_MS);
 }
@@ -502,7 +496,7 @@ static void master_starved(herd_worker *w)
 static void on_master(herd_loop *l, int fd, unsigned events, void *arg)
 {
 	herd_worker *w = arg;
-	uint64_t before = w->total;
+	uint64_t before = w->total, ms;
 	struct msg m;
 	int r = 0;
 
@@ -517,12 +511,10 @@ static void on_master(herd_loop *l, int fd, unsigned events, void *arg)
 			master_starved(w);
 			break;
 		}
-		if (w->chan_starved_since != 0) {
+		if (accept_resumed(&w->chan_starved, herd_loop_now(w->loop),
+				   &ms, NULL))
 			log_info("channel: fds available again after %llu ms",
-				 (unsigned long long)(herd_loop_now(w->loop) -
-						      w->chan_starved_since));
-			w->chan_starved_since = 0;
-		}
+				 (unsigned long long)ms);
 		if ((r = chan_recv(w->master, &m)) != 1)
 			break;
 		from_master(w, &m);
