@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "channel.h"
+#include "cmsg.h"
 #include "internal.h"
 #include "log.h"
 #include "loop.h"
@@ -1247,25 +1248,6 @@ static int notify_message(struct master *m, struct proc *p, char *text,
 	return changed;
 }
 
-/* The sender is who the kernel says (SCM_CREDENTIALS), not what the
- * message claims: only a worker's own process is heard. */
-static int notify_sender(struct msghdr *mh, pid_t *pid)
-{
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c != NULL;
-	     c = CMSG_NXTHDR(mh, c)) {
-		struct ucred cred;
-
-		if (c->cmsg_level == SOL_SOCKET &&
-		    c->cmsg_type == SCM_CREDENTIALS &&
-		    c->cmsg_len == CMSG_LEN(sizeof(cred))) {
-			memcpy(&cred, CMSG_DATA(c), sizeof(cred));
-			*pid = cred.pid;
-			return 0;
-		}
-	}
-	return -1;
-}
-
 static void on_notify(herd_loop *l, int fd, unsigned events, void *arg)
 {
 	struct master *m = arg;
@@ -1298,7 +1280,9 @@ static void on_notify(herd_loop *l, int fd, unsigned events, void *arg)
 			break;
 		}
 		rights_close_msg(&mh); /* fd stores are not kept */
-		if (notify_sender(&mh, &pid) == 0)
+		/* The sender is who the kernel says, not what the message
+		 * claims: only a worker's own process is heard. */
+		if (cmsg_pid(&mh, &pid) == 0)
 			p = proc_by_pid(&m->procs, pid);
 		if (p == NULL || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
 			log_debug("notify: dropped a message from pid %d%s",
