@@ -464,72 +464,51 @@ static void on_listen(herd_loop *l, int lfd, unsigned events, void *arg)
 	}
 }
 
-/* Whether a server listens on the socket file at path: 1 it took our
- * connection, 2 its backlog is full, 0 the file is stale (ECONNREFUSED:
- * nobody listens), -1 cannot tell (errno). The connect does not wait: a
- * listener that never accepts would block a blocking connect once its
- * backlog is full, and herd's start with it. On a unix socket EAGAIN means
- * just that full backlog: someone listens. */
-static int path_live(const char *path)
+/* The socket's directory, 0700, unless it exists. */
+static int make_dir(const char *path, char *err, size_t errlen)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	int fd, r, e;
+	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)], *slash;
+	struct stat st;
 
-	memcpy(sa.sun_path, path, strlen(path));
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd == -1)
-		return -1;
-	r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-	e = errno;
-	close(fd);
-	if (r == 0)
-		return 1;
-	if (e == EAGAIN || e == EINPROGRESS)
-		return 2;
-	if (e == ECONNREFUSED || e == ENOENT) /* ENOENT: gone meanwhile */
+	snprintf(dir, sizeof(dir), "%s", path);
+	if ((slash = strrchr(dir, '/')) == NULL || slash == dir)
 		return 0;
-	errno = e;
-	return -1;
+	*slash = '\0';
+	if (stat(dir, &st) == -1 && errno == ENOENT && mkdir(dir, 0700) == -1) {
+		snprintf(err, errlen, "--control %s: cannot create %s: %s",
+			 path, dir, strerror(errno));
+		return -1;
+	}
+	return 0;
 }
 
 /* A socket file someone answers on belongs to a live herd: not ours to
  * take. One nobody answers on is left from a dead one: replaced. */
 static int prepare_path(const char *path, char *err, size_t errlen)
 {
-	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)], *slash;
-	struct stat st;
-
-	snprintf(dir, sizeof(dir), "%s", path);
-	if ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
-		*slash = '\0';
-		if (stat(dir, &st) == -1 && errno == ENOENT &&
-		    mkdir(dir, 0700) == -1) {
-			snprintf(err, errlen,
-				 "--control %s: cannot create %s: %s", path,
-				 dir, strerror(errno));
-			return -1;
-		}
-	}
-	if (lstat(path, &st) == -1)
-		return errno == ENOENT ? 0 : -1;
-	if (!S_ISSOCK(st.st_mode)) {
+	if (make_dir(path, err, errlen) == -1)
+		return -1;
+	switch (unix_probe(path)) {
+	case UNIX_ABSENT:
+		return 0;
+	case UNIX_STALE:
+		return unix_unlink_stale(path);
+	case UNIX_NOT_SOCKET:
 		snprintf(err, errlen,
 			 "--control %s: exists and is not a socket", path);
 		return -1;
-	}
-	switch (path_live(path)) {
-	case 1:
+	case UNIX_LIVE:
 		snprintf(err, errlen,
 			 "--control %s: another herd answers there", path);
 		return -1;
-	case 2:
+	case UNIX_FULL:
 		snprintf(err, errlen,
 			 "--control %s: a server listens there but does not "
 			 "accept (its backlog is full); not replaced",
 			 path);
 		return -1;
-	case 0:
-		return unlink(path) == -1 && errno != ENOENT ? -1 : 0;
+	case UNIX_UNKNOWN:
+		break;
 	}
 	snprintf(err, errlen,
 		 "--control %s: cannot tell whether a server listens there: "

@@ -38,6 +38,20 @@ void addr_fdname(const struct listen_addr *a, char *buf, size_t buflen);
  * server is replaced; one a live server answers on is refused. Returns 0,
  * or -1 with errno set and a message in err. */
 int addr_bind(struct listen_addr *a, char *err, size_t errlen);
+/* What is at a unix socket path, for a server about to bind there. */
+enum unix_state {
+	UNIX_ABSENT,	 /* nothing: free */
+	UNIX_NOT_SOCKET, /* a file of another kind */
+	UNIX_LIVE,	 /* a server took a test connection */
+	UNIX_FULL,	 /* a server listens, its backlog full */
+	UNIX_STALE,	 /* nobody listens: left by a dead server */
+	UNIX_UNKNOWN,	 /* cannot tell: errno says why */
+};
+/* Looks at path (lstat, then a connection that does not wait). */
+enum unix_state unix_probe(const char *path);
+/* Removes a stale socket file: 0 (also when it is gone already), or -1
+ * with errno. */
+int unix_unlink_stale(const char *path);
 /* Another listening socket on the same address, for a reuseport slot:
  * returns its fd (nonblocking, CLOEXEC) or -1 with errno set. */
 int addr_bind_another(struct listen_addr *a);
