@@ -290,13 +290,36 @@ static int peer_allowed(int fd, struct ucred *cred)
 	return cred->uid == 0 || cred->uid == getuid();
 }
 
+/* A client accepted into slot; its line is most often there already. */
+static void client_add(struct control *c, int fd, int slot)
+{
+	struct client *cl = calloc(1, sizeof(*cl));
+
+	if (cl == NULL ||
+	    (cl->timer = herd_timer_new(c->loop, on_client_timeout, cl)) ==
+		NULL ||
+	    herd_loop_add(c->loop, fd, HERD_READ, on_client, cl) == -1) {
+		warn_limited(c, "a client dropped: %s", strerror(errno));
+		if (cl != NULL)
+			herd_timer_free(cl->timer);
+		free(cl);
+		rights_close(fd);
+		return;
+	}
+	cl->c = c;
+	cl->fd = fd;
+	c->clients[slot] = cl;
+	herd_timer_start(cl->timer, CLIENT_TIMEOUT_MS);
+	client_read(cl);
+}
+
 static void on_listen(herd_loop *l, int lfd, unsigned events, void *arg)
 {
 	struct control *c = arg;
 
+	(void)l;
 	(void)events;
 	for (int k = 0; k < CLIENTS_MAX; k++) {
-		struct client *cl = NULL;
 		struct ucred cred = {0, (uid_t)-1, (gid_t)-1};
 		int fd, slot = -1;
 
@@ -332,23 +355,7 @@ static void on_listen(herd_loop *l, int lfd, unsigned events, void *arg)
 			rights_close(fd);
 			continue;
 		}
-		if ((cl = calloc(1, sizeof(*cl))) == NULL ||
-		    (cl->timer = herd_timer_new(l, on_client_timeout, cl)) ==
-			NULL ||
-		    herd_loop_add(l, fd, HERD_READ, on_client, cl) == -1) {
-			warn_limited(c, "a client dropped: %s",
-				     strerror(errno));
-			if (cl != NULL)
-				herd_timer_free(cl->timer);
-			free(cl);
-			rights_close(fd);
-			continue;
-		}
-		cl->c = c;
-		cl->fd = fd;
-		c->clients[slot] = cl;
-		herd_timer_start(cl->timer, CLIENT_TIMEOUT_MS);
-		client_read(cl); /* its line is most often there already */
+		client_add(c, fd, slot);
 	}
 }
 
