@@ -383,11 +383,11 @@ static int prepare_path(const char *path, char *err, size_t errlen)
 {
 	if (make_dir(path, err, errlen) == -1)
 		return -1;
-	switch (unix_probe(path)) {
+	switch (unix_clear(path)) {
 	case UNIX_ABSENT:
 		return 0;
-	case UNIX_STALE:
-		return unix_unlink_stale(path);
+	case UNIX_STALE: /* not removed: control_open() says why */
+		return -1;
 	case UNIX_NOT_SOCKET:
 		snprintf(err, errlen,
 			 "--control %s: exists and is not a socket", path);

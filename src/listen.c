@@ -269,9 +269,13 @@ enum unix_state unix_probe(const char *path)
 	return unix_connect(path);
 }
 
-int unix_unlink_stale(const char *path)
+enum unix_state unix_clear(const char *path)
 {
-	return unlink(path) == -1 && errno != ENOENT ? -1 : 0;
+	enum unix_state st = unix_probe(path);
+
+	if (st != UNIX_STALE)
+		return st;
+	return unlink(path) == -1 && errno != ENOENT ? UNIX_STALE : UNIX_ABSENT;
 }
 
 /* A stale socket file is replaced; a live one, or one that cannot be
@@ -280,11 +284,10 @@ static int unix_prepare(const struct listen_addr *a, char *err, size_t errlen)
 {
 	const char *path = ((const struct sockaddr_un *)&a->sa)->sun_path;
 
-	switch (unix_probe(path)) {
+	switch (unix_clear(path)) {
 	case UNIX_ABSENT:
 		return 0;
 	case UNIX_STALE:
-		return unix_unlink_stale(path);
 	case UNIX_UNKNOWN:
 		snprintf(err, errlen, "%s: %s", a->text, strerror(errno));
 		return -1;

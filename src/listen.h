@@ -49,9 +49,11 @@ enum unix_state {
 };
 /* Looks at path (lstat, then a connection that does not wait). */
 enum unix_state unix_probe(const char *path);
-/* Removes a stale socket file: 0 (also when it is gone already), or -1
- * with errno. */
-int unix_unlink_stale(const char *path);
+/* Clears path for a bind: a stale socket file is removed. Returns
+ * UNIX_ABSENT once the path is free, else what stands there and must not
+ * be replaced; UNIX_STALE when its removal failed (errno), UNIX_UNKNOWN
+ * with errno when the probe could not tell. */
+enum unix_state unix_clear(const char *path);
 /* Another listening socket on the same address, for a reuseport slot:
  * returns its fd (nonblocking, CLOEXEC) or -1 with errno set. */
 int addr_bind_another(struct listen_addr *a);

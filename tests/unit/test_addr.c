@@ -164,9 +164,9 @@ static void unix_states(void)
 	is_int(unix_probe(path), UNIX_LIVE, "probe: room again: live");
 	close(l);
 	is_int(unix_probe(path), UNIX_STALE, "probe: closed, its file stale");
-	is_int(unix_unlink_stale(path), 0, "a stale file is removed");
-	is_int(unix_unlink_stale(path), 0, "and one gone already is fine");
-	is_int(unix_probe(path), UNIX_ABSENT, "probe: nothing there again");
+	is_int(unix_clear(path), UNIX_ABSENT, "clear: a stale file is removed");
+	ok(access(path, F_OK) == -1, "gone");
+	is_int(unix_clear(path), UNIX_ABSENT, "clear: nothing there is free");
 }
 
 int main(void)
