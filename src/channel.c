@@ -15,8 +15,10 @@
 #include <unistd.h>
 
 #include "channel.h"
+#include "cmsg.h"
 #include "log.h"
 #include "loop.h"
+#include "ratelimit.h"
 #include "rights.h"
 
 unsigned long msg_refused[MSG_ERR_END];
@@ -399,38 +401,46 @@ static void chan_io(herd_loop *l, int fd, unsigned events, void *arg)
 
 /* ---- receiving ----------------------------------------------------------- */
 
+struct collected {
+	int *fds;
+	int n, max;
+	int bad;       /* a control message other than SCM_RIGHTS */
+	int truncated; /* fds beyond max, closed */
+};
+
+static int collect_one(const struct cmsg *c, void *arg)
+{
+	struct collected *k = arg;
+
+	if (c->level != SOL_SOCKET || c->type != SCM_RIGHTS) {
+		k->bad = 1;
+		return 0;
+	}
+	for (size_t i = 0; i < c->nfds; i++) {
+		int fd = cmsg_fd(c, i);
+
+		if (k->n < k->max) {
+			k->fds[k->n++] = fd;
+		} else {
+			rights_close(fd);
+			k->truncated = 1;
+		}
+	}
+	return 0;
+}
+
 /* Gathers the fds of every SCM_RIGHTS in mh into fds (closing any beyond
  * max, and flagging those as MSG_CTRUNC); reports other control messages
  * through *bad. */
 static int collect_fds(struct msghdr *mh, int *fds, int max, int *bad)
 {
-	int n = 0;
+	struct collected k = {fds, 0, max, 0, 0};
 
-	*bad = 0;
-	for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm != NULL;
-	     cm = CMSG_NXTHDR(mh, cm)) {
-		size_t k;
-
-		if (cm->cmsg_level != SOL_SOCKET ||
-		    cm->cmsg_type != SCM_RIGHTS) {
-			*bad = 1;
-			continue;
-		}
-		k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < k; i++) {
-			int fd;
-
-			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int),
-			       sizeof(fd));
-			if (n < max)
-				fds[n++] = fd;
-			else { /* as if the kernel had truncated them */
-				rights_close(fd);
-				mh->msg_flags |= MSG_CTRUNC;
-			}
-		}
-	}
-	return n;
+	cmsg_walk(mh, collect_one, &k);
+	if (k.truncated) /* as if the kernel had truncated them */
+		mh->msg_flags |= MSG_CTRUNC;
+	*bad = k.bad;
+	return k.n;
 }
 
 static void refused(struct chan *c, enum msg_error e)
@@ -438,7 +448,7 @@ static void refused(struct chan *c, enum msg_error e)
 	msg_refused[e]++;
 	/* Counted always, logged at first and then every 1000th, so a
 	 * flood cannot fill the disk. */
-	if (c->refused++ < 10 || c->refused % 1000 == 0)
+	if (ratelimit_sample(&c->refused, 10, 1000))
 		log_warn("channel fd %d: message refused (%s); %lu so far",
 			 c->fd, msg_error_name(e), c->refused);
 }

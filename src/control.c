@@ -1,5 +1,6 @@
 /*
- * control.c: the control socket (control.h).
+ * control.c: the control socket (control.h): clients, their command
+ * lines, and sending the reply that reply.c builds.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -11,22 +12,16 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "accept.h"
 #include "control.h"
 #include "listen.h"
 #include "log.h"
 #include "loop.h"
+#include "ratelimit.h"
 #include "rights.h"
 
 #define CLIENT_TIMEOUT_MS 2000 /* to send its line, and to read the reply */
 #define CLIENTS_MAX	  16
-#define WARN_EVERY_MS	  1000 /* at most one warning line a second */
-#define REPLY_MAX	  (1 << 20)
-
-struct ctl_reply {
-	char *buf;
-	size_t len, cap;
-	int failed;
-};
 
 struct client {
 	struct control *c;
@@ -46,11 +41,10 @@ struct control {
 	control_fn fn;
 	void *arg;
 	struct client *clients[CLIENTS_MAX];
-	int watching;	      /* the listener is in the loop */
-	int closing;	      /* control_close: no more watching */
-	herd_timer *resume;   /* after an accept error: watch again */
-	uint64_t warned_at;   /* the last warning line */
-	unsigned long unsaid; /* warnings not logged since */
+	int watching;		   /* the listener is in the loop */
+	int closing;		   /* control_close: no more watching */
+	herd_timer *resume;	   /* after an accept error: watch again */
+	struct ratelimit warnings; /* warn_limited's */
 };
 
 /* Clients and strangers decide how often these warnings come: at most one
@@ -58,24 +52,21 @@ struct control {
 __attribute__((format(printf, 2, 3))) static void
 warn_limited(struct control *c, const char *fmt, ...)
 {
-	uint64_t now = herd_loop_now(c->loop);
+	unsigned long unsaid;
 	char text[160];
 	va_list ap;
 
-	if (c->warned_at != 0 && now - c->warned_at < WARN_EVERY_MS) {
-		c->unsaid++;
+	if (ratelimit(&c->warnings, herd_loop_now(c->loop), 1, &unsaid) !=
+	    RL_LOG)
 		return;
-	}
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
-	if (c->unsaid > 0)
+	if (unsaid > 0)
 		log_warn("%s: %s (and %lu more like it, not logged)",
-			 c->http ? "metrics" : "control", text, c->unsaid);
+			 c->http ? "metrics" : "control", text, unsaid);
 	else
 		log_warn("%s: %s", c->http ? "metrics" : "control", text);
-	c->warned_at = now;
-	c->unsaid = 0;
 }
 
 static void on_listen(herd_loop *l, int lfd, unsigned events, void *arg);
@@ -101,94 +92,6 @@ static void resume_listener(herd_loop *l, herd_timer *t, void *arg)
 	(void)l;
 	(void)t;
 	watch_listener(arg, 1);
-}
-
-__attribute__((format(printf, 2, 0))) static void
-vappend(struct ctl_reply *r, const char *fmt, va_list ap)
-{
-	va_list again;
-	int n;
-
-	va_copy(again, ap);
-	n = vsnprintf(NULL, 0, fmt, again);
-	va_end(again);
-	if (n < 0 || r->len + (size_t)n + 1 > REPLY_MAX)
-		return;
-	if (r->len + (size_t)n + 1 > r->cap) {
-		size_t cap = (r->len + (size_t)n + 1) * 2;
-		char *b = realloc(r->buf, cap);
-
-		if (b == NULL)
-			return;
-		r->buf = b;
-		r->cap = cap;
-	}
-	vsnprintf(r->buf + r->len, (size_t)n + 1, fmt, ap);
-	r->len += (size_t)n;
-}
-
-void ctl_printf(struct ctl_reply *r, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vappend(r, fmt, ap);
-	va_end(ap);
-}
-
-void ctl_fail(struct ctl_reply *r, const char *fmt, ...)
-{
-	va_list ap;
-
-	r->failed = 1;
-	r->len = 0; /* the error replaces whatever was written */
-	va_start(ap, fmt);
-	vappend(r, fmt, ap);
-	va_end(ap);
-}
-
-/* The length of the UTF-8 character at s, or 0 when the bytes there are
- * not one (a stray or missing continuation byte, an overlong form, a
- * surrogate, beyond U+10FFFF). Reads no further than the first bad byte,
- * so never past the string's NUL. */
-static size_t utf8_char(const unsigned char *s)
-{
-	size_t n = s[0] >= 0xf0 ? 4 : s[0] >= 0xe0 ? 3 : 2;
-	unsigned lo = 0x80, hi = 0xbf;
-
-	if (s[0] < 0xc2 || s[0] > 0xf4)
-		return 0;
-	if (s[0] == 0xe0 || s[0] == 0xf0)
-		lo = s[0] == 0xe0 ? 0xa0 : 0x90;
-	if (s[0] == 0xed || s[0] == 0xf4)
-		hi = s[0] == 0xed ? 0x9f : 0x8f;
-	if (s[1] < lo || s[1] > hi)
-		return 0;
-	for (size_t i = 2; i < n; i++)
-		if (s[i] < 0x80 || s[i] > 0xbf)
-			return 0;
-	return n;
-}
-
-void ctl_json_string(struct ctl_reply *r, const char *str)
-{
-	const unsigned char *s = (const unsigned char *)str;
-
-	ctl_printf(r, "\"");
-	while (*s != '\0') {
-		size_t n = *s < 0x80 ? 1 : utf8_char(s);
-
-		if (*s == '"' || *s == '\\')
-			ctl_printf(r, "\\%c", *s);
-		else if (*s < 0x20)
-			ctl_printf(r, "\\u%04x", *s);
-		else if (n == 0) /* JSON is UTF-8: such a byte has no place */
-			ctl_printf(r, "\\ufffd");
-		else
-			ctl_printf(r, "%.*s", (int)n, (const char *)s);
-		s += n > 0 ? n : 1;
-	}
-	ctl_printf(r, "\"");
 }
 
 static void client_free(struct client *cl)
@@ -269,24 +172,6 @@ static const char *line_malformed(const char *in, size_t len)
 	return NULL;
 }
 
-/* An error reply quotes the client's own words back ("unknown command
- * 'x'"): bytes outside printable ASCII go out as \xHH (and '\' as "\\"),
- * so that a reply, printed by herd ctl on a terminal, carries no escape
- * sequence a client sent. */
-static void append_printable(struct ctl_reply *out, const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (c == '\\')
-			ctl_printf(out, "\\\\");
-		else if (c < 0x20 || c > 0x7e)
-			ctl_printf(out, "\\x%02x", c);
-		else
-			ctl_printf(out, "%c", c);
-	}
-}
-
 /* The first line of the reply says how it went; the body follows. */
 static void client_run(struct client *cl)
 {
@@ -303,7 +188,7 @@ static void client_run(struct client *cl)
 		cl->c->fn(cl->c->arg, cmd, args, &r);
 	if (r.failed) {
 		ctl_printf(&cl->out, "error: ");
-		append_printable(&cl->out, r.buf, r.len);
+		ctl_printable(&cl->out, r.buf, r.len);
 		ctl_printf(&cl->out, "\n");
 	} else {
 		ctl_printf(&cl->out, "ok\n%.*s", (int)r.len,
@@ -405,13 +290,36 @@ static int peer_allowed(int fd, struct ucred *cred)
 	return cred->uid == 0 || cred->uid == getuid();
 }
 
+/* A client accepted into slot; its line is most often there already. */
+static void client_add(struct control *c, int fd, int slot)
+{
+	struct client *cl = calloc(1, sizeof(*cl));
+
+	if (cl == NULL ||
+	    (cl->timer = herd_timer_new(c->loop, on_client_timeout, cl)) ==
+		NULL ||
+	    herd_loop_add(c->loop, fd, HERD_READ, on_client, cl) == -1) {
+		warn_limited(c, "a client dropped: %s", strerror(errno));
+		if (cl != NULL)
+			herd_timer_free(cl->timer);
+		free(cl);
+		rights_close(fd);
+		return;
+	}
+	cl->c = c;
+	cl->fd = fd;
+	c->clients[slot] = cl;
+	herd_timer_start(cl->timer, CLIENT_TIMEOUT_MS);
+	client_read(cl);
+}
+
 static void on_listen(herd_loop *l, int lfd, unsigned events, void *arg)
 {
 	struct control *c = arg;
 
+	(void)l;
 	(void)events;
 	for (int k = 0; k < CLIENTS_MAX; k++) {
-		struct client *cl = NULL;
 		struct ucred cred = {0, (uid_t)-1, (gid_t)-1};
 		int fd, slot = -1;
 
@@ -427,6 +335,9 @@ static void on_listen(herd_loop *l, int lfd, unsigned events, void *arg)
 			if (errno == EAGAIN || errno == EINTR ||
 			    errno == ECONNABORTED)
 				return;
+			/* Not once per episode (accept.h): strangers may
+			 * end one with a connection, so the line keeps to
+			 * the warnings' one a second. */
 			warn_limited(c, "accept: %s; pausing for %d ms",
 				     strerror(errno), ACCEPT_PAUSE_MS);
 			watch_listener(c, 0);
@@ -444,92 +355,55 @@ static void on_listen(herd_loop *l, int lfd, unsigned events, void *arg)
 			rights_close(fd);
 			continue;
 		}
-		if ((cl = calloc(1, sizeof(*cl))) == NULL ||
-		    (cl->timer = herd_timer_new(l, on_client_timeout, cl)) ==
-			NULL ||
-		    herd_loop_add(l, fd, HERD_READ, on_client, cl) == -1) {
-			warn_limited(c, "a client dropped: %s",
-				     strerror(errno));
-			if (cl != NULL)
-				herd_timer_free(cl->timer);
-			free(cl);
-			rights_close(fd);
-			continue;
-		}
-		cl->c = c;
-		cl->fd = fd;
-		c->clients[slot] = cl;
-		herd_timer_start(cl->timer, CLIENT_TIMEOUT_MS);
-		client_read(cl); /* its line is most often there already */
+		client_add(c, fd, slot);
 	}
 }
 
-/* Whether a server listens on the socket file at path: 1 it took our
- * connection, 2 its backlog is full, 0 the file is stale (ECONNREFUSED:
- * nobody listens), -1 cannot tell (errno). The connect does not wait: a
- * listener that never accepts would block a blocking connect once its
- * backlog is full, and herd's start with it. On a unix socket EAGAIN means
- * just that full backlog: someone listens. */
-static int path_live(const char *path)
+/* The socket's directory, 0700, unless it exists. */
+static int make_dir(const char *path, char *err, size_t errlen)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	int fd, r, e;
+	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)], *slash;
+	struct stat st;
 
-	memcpy(sa.sun_path, path, strlen(path));
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd == -1)
-		return -1;
-	r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-	e = errno;
-	close(fd);
-	if (r == 0)
-		return 1;
-	if (e == EAGAIN || e == EINPROGRESS)
-		return 2;
-	if (e == ECONNREFUSED || e == ENOENT) /* ENOENT: gone meanwhile */
+	snprintf(dir, sizeof(dir), "%s", path);
+	if ((slash = strrchr(dir, '/')) == NULL || slash == dir)
 		return 0;
-	errno = e;
-	return -1;
+	*slash = '\0';
+	if (stat(dir, &st) == -1 && errno == ENOENT && mkdir(dir, 0700) == -1) {
+		snprintf(err, errlen, "--control %s: cannot create %s: %s",
+			 path, dir, strerror(errno));
+		return -1;
+	}
+	return 0;
 }
 
 /* A socket file someone answers on belongs to a live herd: not ours to
  * take. One nobody answers on is left from a dead one: replaced. */
 static int prepare_path(const char *path, char *err, size_t errlen)
 {
-	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)], *slash;
-	struct stat st;
-
-	snprintf(dir, sizeof(dir), "%s", path);
-	if ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
-		*slash = '\0';
-		if (stat(dir, &st) == -1 && errno == ENOENT &&
-		    mkdir(dir, 0700) == -1) {
-			snprintf(err, errlen,
-				 "--control %s: cannot create %s: %s", path,
-				 dir, strerror(errno));
-			return -1;
-		}
-	}
-	if (lstat(path, &st) == -1)
-		return errno == ENOENT ? 0 : -1;
-	if (!S_ISSOCK(st.st_mode)) {
+	if (make_dir(path, err, errlen) == -1)
+		return -1;
+	switch (unix_clear(path)) {
+	case UNIX_ABSENT:
+		return 0;
+	case UNIX_STALE: /* not removed: control_open() says why */
+		return -1;
+	case UNIX_NOT_SOCKET:
 		snprintf(err, errlen,
 			 "--control %s: exists and is not a socket", path);
 		return -1;
-	}
-	switch (path_live(path)) {
-	case 1:
+	case UNIX_LIVE:
 		snprintf(err, errlen,
 			 "--control %s: another herd answers there", path);
 		return -1;
-	case 2:
+	case UNIX_FULL:
 		snprintf(err, errlen,
 			 "--control %s: a server listens there but does not "
 			 "accept (its backlog is full); not replaced",
 			 path);
 		return -1;
-	case 0:
-		return unlink(path) == -1 && errno != ENOENT ? -1 : 0;
+	case UNIX_UNKNOWN:
+		break;
 	}
 	snprintf(err, errlen,
 		 "--control %s: cannot tell whether a server listens there: "

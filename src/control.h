@@ -11,11 +11,11 @@
 #include <stddef.h>
 
 #include "herd.h"
+#include "reply.h"
 
 #define CONTROL_LINE_MAX 512
 
 struct control;
-struct ctl_reply;
 
 /* Runs one command: cmd is the first word, args the rest (may be ""). */
 typedef void (*control_fn)(void *arg, const char *cmd, const char *args,
@@ -40,14 +40,5 @@ int control_fd(const struct control *c);
 /* Splits a command line in place: *cmd its first word, *args the rest,
  * both without surrounding blanks or the line's end. Pure; fuzzed. */
 void control_split(char *line, char **cmd, char **args);
-
-void ctl_printf(struct ctl_reply *r, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-void ctl_fail(struct ctl_reply *r, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-/* str as a JSON string, quotes included: '"', '\' and control characters
- * escaped, bytes that are not UTF-8 as U+FFFD. Every string in a JSON reply
- * goes through it: addresses are the user's text (unix:/tmp/a"b). */
-void ctl_json_string(struct ctl_reply *r, const char *str);
 
 #endif

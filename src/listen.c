@@ -228,29 +228,78 @@ int addr_parse(const char *s, struct listen_addr *a, char *err, size_t errlen)
 
 /* ---- binding ------------------------------------------------------------- */
 
-/* A unix socket file that nobody accepts on is stale: ECONNREFUSED. */
+/* The test connection does not wait: a listener that never accepts would
+ * block a blocking connect once its backlog is full, and herd's start with
+ * it. On a unix socket EAGAIN means just that full backlog: someone
+ * listens. Only ECONNREFUSED (nobody listens) makes the file stale. */
+static enum unix_state unix_connect(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd, r, e;
+
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		errno = ENAMETOOLONG;
+		return UNIX_UNKNOWN;
+	}
+	memcpy(sa.sun_path, path, strlen(path));
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		return UNIX_UNKNOWN;
+	r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	e = errno;
+	close(fd);
+	if (r == 0)
+		return UNIX_LIVE;
+	if (e == EAGAIN || e == EINPROGRESS)
+		return UNIX_FULL;
+	if (e == ECONNREFUSED || e == ENOENT) /* ENOENT: gone meanwhile */
+		return UNIX_STALE;
+	errno = e;
+	return UNIX_UNKNOWN;
+}
+
+enum unix_state unix_probe(const char *path)
+{
+	struct stat st;
+
+	if (lstat(path, &st) == -1)
+		return errno == ENOENT ? UNIX_ABSENT : UNIX_UNKNOWN;
+	if (!S_ISSOCK(st.st_mode))
+		return UNIX_NOT_SOCKET;
+	return unix_connect(path);
+}
+
+enum unix_state unix_clear(const char *path)
+{
+	enum unix_state st = unix_probe(path);
+
+	if (st != UNIX_STALE)
+		return st;
+	return unlink(path) == -1 && errno != ENOENT ? UNIX_STALE : UNIX_ABSENT;
+}
+
+/* A stale socket file is replaced; a live one, or one that cannot be
+ * told, is not. */
 static int unix_prepare(const struct listen_addr *a, char *err, size_t errlen)
 {
-	const struct sockaddr_un *un = (const struct sockaddr_un *)&a->sa;
-	struct stat st;
-	int fd, rc, e;
+	const char *path = ((const struct sockaddr_un *)&a->sa)->sun_path;
 
-	if (lstat(un->sun_path, &st) == -1)
-		return errno == ENOENT ? 0 : -1;
-	if (!S_ISSOCK(st.st_mode)) {
+	switch (unix_clear(path)) {
+	case UNIX_ABSENT:
+		return 0;
+	case UNIX_STALE:
+	case UNIX_UNKNOWN:
+		snprintf(err, errlen, "%s: %s", a->text, strerror(errno));
+		return -1;
+	case UNIX_NOT_SOCKET:
 		snprintf(err, errlen, "%s: exists and is not a socket",
 			 a->text);
 		errno = EEXIST;
 		return -1;
+	case UNIX_LIVE:
+	case UNIX_FULL:
+		break;
 	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd == -1)
-		return -1;
-	rc = connect(fd, (const struct sockaddr *)un, a->len);
-	e = errno;
-	close(fd);
-	if (rc == -1 && e == ECONNREFUSED)
-		return unlink(un->sun_path);
 	snprintf(err, errlen, "%s: a running server is listening there",
 		 a->text);
 	errno = EADDRINUSE;

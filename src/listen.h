@@ -38,6 +38,22 @@ void addr_fdname(const struct listen_addr *a, char *buf, size_t buflen);
  * server is replaced; one a live server answers on is refused. Returns 0,
  * or -1 with errno set and a message in err. */
 int addr_bind(struct listen_addr *a, char *err, size_t errlen);
+/* What is at a unix socket path, for a server about to bind there. */
+enum unix_state {
+	UNIX_ABSENT,	 /* nothing: free */
+	UNIX_NOT_SOCKET, /* a file of another kind */
+	UNIX_LIVE,	 /* a server took a test connection */
+	UNIX_FULL,	 /* a server listens, its backlog full */
+	UNIX_STALE,	 /* nobody listens: left by a dead server */
+	UNIX_UNKNOWN,	 /* cannot tell: errno says why */
+};
+/* Looks at path (lstat, then a connection that does not wait). */
+enum unix_state unix_probe(const char *path);
+/* Clears path for a bind: a stale socket file is removed. Returns
+ * UNIX_ABSENT once the path is free, else what stands there and must not
+ * be replaced; UNIX_STALE when its removal failed (errno), UNIX_UNKNOWN
+ * with errno when the probe could not tell. */
+enum unix_state unix_clear(const char *path);
 /* Another listening socket on the same address, for a reuseport slot:
  * returns its fd (nonblocking, CLOEXEC) or -1 with errno set. */
 int addr_bind_another(struct listen_addr *a);
@@ -49,15 +65,15 @@ int addr_bind_another(struct listen_addr *a);
  * the master opens slot sockets in slot order and closes them from the top
  * down, so a slot's index is its number. Returns 0, or -1 with errno. */
 int addr_steer(int fd, const uint16_t *idx, size_t n);
-#define ACCEPT_BATCH	64  /* connections per wake-up per socket */
-#define ACCEPT_PAUSE_MS 100 /* stop accepting this long after EMFILE & co */
+#define ACCEPT_BATCH 64 /* connections per wake-up per socket */
 
 /* accept4(SOCK_NONBLOCK | SOCK_CLOEXEC), going past what concerns one
  * connection only (EINTR, ECONNABORTED, EPROTO, EPERM from a firewall) at
  * most ACCEPT_BATCH times. Returns the fd, or -1 with errno: EAGAIN when
  * none waits; anything else (EMFILE, ENFILE, ENOBUFS, ENOMEM...) means
  * the caller should pause accepting rather than spin on a level-triggered
- * readiness it cannot consume. Shared by workers and the passfd master. */
+ * readiness it cannot consume (accept.h). Shared by workers and the passfd
+ * master. */
 int addr_accept(int lfd);
 /* A TCP listening socket a worker shut down (shutdown(2) on a shared socket
  * stops it for every process that holds it) listens again. Returns 1 if it

@@ -26,13 +26,16 @@
 #include <unistd.h>
 
 #include "channel.h"
+#include "cmsg.h"
 #include "internal.h"
 #include "log.h"
 #include "loop.h"
+#include "accept.h"
 #include "control.h"
 #include "mesh.h"
 #include "orphans.h"
 #include "proc.h"
+#include "ratelimit.h"
 #include "rights.h"
 #include "rss.h"
 #include "upgrade.h"
@@ -98,9 +101,7 @@ struct master {
 	sigset_t oldmask;
 	pid_t pid;
 	struct proctab procs;
-	uint64_t status_since; /* log_status's current second */
-	unsigned status_lines;
-	unsigned long status_unsaid;
+	struct ratelimit status_rl; /* log_status's lines */
 	int nworkers;
 	unsigned gen;	  /* the generation that serves */
 	unsigned pending; /* the generation starting after a reload, or 0 */
@@ -114,8 +115,7 @@ struct master {
 	int exit_code;
 	int announced;
 	int accepting;		     /* passfd: the listeners are watched */
-	uint64_t accept_pause_until; /* passfd: out of fds until then */
-	int starved;		     /* passfd: the pause was logged */
+	struct accept_pause starved; /* passfd: out of fds */
 	size_t rr;		     /* passfd: where the next pick starts */
 	size_t picked;		     /* passfd: where pick() found one */
 	struct chan *leftover[LEFTOVER_MAX]; /* passfd: dead workers' ends */
@@ -1131,25 +1131,21 @@ static void reap(struct master *m)
 static void log_status(struct master *m, const struct proc *p,
 		       const unsigned char *data, size_t len)
 {
-	uint64_t now = herd_loop_now(m->loop);
+	enum rl_verdict v;
+	unsigned long unsaid;
 	char text[201];
 	size_t n = len < sizeof(text) - 1 ? len : sizeof(text) - 1;
 
-	if (now - m->status_since >= 1000) {
-		if (m->status_unsaid > 0)
-			log_warn("worker status: %lu lines were not logged",
-				 m->status_unsaid);
-		m->status_since = now;
-		m->status_lines = 0;
-		m->status_unsaid = 0;
-	}
-	if (m->status_lines++ >= STATUS_BURST) {
-		if (m->status_unsaid++ == 0)
-			log_warn("worker status: more than %d lines in a "
-				 "second; not logging the rest of it",
-				 STATUS_BURST);
+	v = ratelimit(&m->status_rl, herd_loop_now(m->loop), STATUS_BURST,
+		      &unsaid);
+	if (unsaid > 0)
+		log_warn("worker status: %lu lines were not logged", unsaid);
+	if (v == RL_DROP_FIRST)
+		log_warn("worker status: more than %d lines in a "
+			 "second; not logging the rest of it",
+			 STATUS_BURST);
+	if (v != RL_LOG)
 		return;
-	}
 	for (size_t i = 0; i < n; i++)
 		text[i] =
 		    data[i] >= 0x20 && data[i] < 0x7f ? (char)data[i] : '?';
@@ -1255,25 +1251,6 @@ static int notify_message(struct master *m, struct proc *p, char *text,
 	return changed;
 }
 
-/* The sender is who the kernel says (SCM_CREDENTIALS), not what the
- * message claims: only a worker's own process is heard. */
-static int notify_sender(struct msghdr *mh, pid_t *pid)
-{
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c != NULL;
-	     c = CMSG_NXTHDR(mh, c)) {
-		struct ucred cred;
-
-		if (c->cmsg_level == SOL_SOCKET &&
-		    c->cmsg_type == SCM_CREDENTIALS &&
-		    c->cmsg_len == CMSG_LEN(sizeof(cred))) {
-			memcpy(&cred, CMSG_DATA(c), sizeof(cred));
-			*pid = cred.pid;
-			return 0;
-		}
-	}
-	return -1;
-}
-
 static void on_notify(herd_loop *l, int fd, unsigned events, void *arg)
 {
 	struct master *m = arg;
@@ -1306,7 +1283,9 @@ static void on_notify(herd_loop *l, int fd, unsigned events, void *arg)
 			break;
 		}
 		rights_close_msg(&mh); /* fd stores are not kept */
-		if (notify_sender(&mh, &pid) == 0)
+		/* The sender is who the kernel says, not what the message
+		 * claims: only a worker's own process is heard. */
+		if (cmsg_pid(&mh, &pid) == 0)
 			p = proc_by_pid(&m->procs, pid);
 		if (p == NULL || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
 			log_debug("notify: dropped a message from pid %d%s",
@@ -1698,11 +1677,9 @@ static void leftover_dispatch(struct master *m)
 
 static void accept_failed(struct master *m, int e)
 {
-	m->accept_pause_until = herd_loop_now(m->loop) + ACCEPT_PAUSE_MS;
-	if (!m->starved)
+	if (accept_pause(&m->starved, herd_loop_now(m->loop)))
 		log_warn("accept: %s; pausing accepts for %d ms at a time",
 			 strerror(e), ACCEPT_PAUSE_MS);
-	m->starved = 1;
 }
 
 static void on_listener(herd_loop *l, int lfd, unsigned events, void *arg)
@@ -1722,7 +1699,7 @@ static void on_listener(herd_loop *l, int lfd, unsigned events, void *arg)
 				accept_failed(m, errno);
 			break;
 		}
-		m->starved = 0;
+		accept_resumed(&m->starved, herd_loop_now(m->loop), NULL, NULL);
 		pass_connection(m, p, fd);
 	}
 	if (m->recheck) {
@@ -1753,7 +1730,7 @@ static void passfd_update(struct master *m)
 	if (m->state == M_RUNNING)
 		leftover_dispatch(m);
 	want = m->state == M_RUNNING &&
-	       herd_loop_now(m->loop) >= m->accept_pause_until &&
+	       !accept_paused(&m->starved, herd_loop_now(m->loop)) &&
 	       any_can_take(m);
 	if (want == m->accepting)
 		return;
@@ -2474,8 +2451,8 @@ static void reconcile(struct master *m)
 		next = earlier(next, warn_unready(m, now));
 		steer(m);
 		slot_sockets_retire(m);
-		if (m->accept_pause_until > now)
-			next = earlier(next, m->accept_pause_until);
+		if (accept_paused(&m->starved, now))
+			next = earlier(next, m->starved.until);
 	}
 	passfd_update(m);
 	/* Last: the steps above may have set new deadlines. */

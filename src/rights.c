@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "cmsg.h"
 #include "log.h"
 #include "rights.h"
 
@@ -163,21 +164,17 @@ void rights_close_all(const int *fds, int n)
 		rights_close(fds[i]);
 }
 
+static int close_rights(const struct cmsg *c, void *arg)
+{
+	(void)arg;
+	for (size_t i = 0; i < c->nfds; i++)
+		rights_close(cmsg_fd(c, i));
+	return 0;
+}
+
 void rights_close_msg(struct msghdr *mh)
 {
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c != NULL;
-	     c = CMSG_NXTHDR(mh, c)) {
-		size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-			continue;
-		for (size_t i = 0; i < n; i++) {
-			int fd;
-
-			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
-			rights_close(fd);
-		}
-	}
+	cmsg_walk(mh, close_rights, NULL);
 }
 
 ssize_t rights_recv(int fd, void *buf, size_t len, int flags)

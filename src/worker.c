@@ -2,34 +2,29 @@
  * worker.c: the in-process worker runtime: an event loop with the master
  * channel, the inbox from peer workers, the listening sockets (shared mode:
  * every worker accepts on the same sockets, woken one at a time by
- * EPOLLEXCLUSIVE), its own signals, and the application's fds.
+ * EPOLLEXCLUSIVE), its own signals, and the application's fds. Its peers
+ * (the other workers' inboxes) are in peers.c.
  */
 #include <errno.h>
 #include <signal.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "accept.h"
 #include "channel.h"
 #include "internal.h"
 #include "log.h"
 #include "loop.h"
+#include "peers.h"
 #include "rights.h"
 
 #define HEARTBEAT_MS   1000
 #define LOAD_REPORT_MS 20   /* at most this often a load change is reported */
 #define RECV_BATCH     64   /* channel messages per wake-up */
 #define SWEEP_MAX      4096 /* a listener's backlog, as listen.c asks */
-
-struct peer {
-	int slot;
-	pid_t pid;
-	unsigned gen;
-	struct chan *chan; /* write-only: the peer's inbox */
-};
 
 struct herd_worker {
 	herd *h;
@@ -44,17 +39,15 @@ struct herd_worker {
 	uint64_t total;
 	struct chan *master;
 	struct chan *inbox;
-	struct peer *peers;
-	size_t npeers;
+	struct peers peers;
 	int sigfd;
 	int accepting;
 	herd_timer *heartbeat;
 	herd_timer *report; /* armed while a load change is unreported */
 	herd_timer *resume;
-	uint64_t starved_since; /* accept paused for lack of fds; 0: not */
-	unsigned long starved_count;
+	struct accept_pause starved; /* accepts paused for lack of fds */
 	herd_timer *chan_resume;
-	uint64_t chan_starved_since; /* master channel paused: no fd free */
+	struct accept_pause chan_starved; /* master channel: no fd free */
 };
 
 static void worker_finish(herd_worker *w, int code)
@@ -169,23 +162,9 @@ static void send_master(herd_worker *w, uint32_t type, const void *data,
 			 strerror(errno));
 }
 
-/* During a reload two generations share slot numbers: the newest wins. */
-static struct peer *peer_in_slot(herd_worker *w, int slot)
-{
-	struct peer *best = NULL;
-
-	for (size_t i = 0; i < w->npeers; i++)
-		if (w->peers[i].slot == slot &&
-		    (best == NULL || w->peers[i].gen > best->gen))
-			best = &w->peers[i];
-	return best;
-}
-
 int herd_worker_send(herd_worker *w, int to, const void *data, size_t len)
 {
 	struct msg_hdr h = header(w, MSG_APP, len, to);
-	struct peer *p;
-	int rc = 0;
 
 	if (len > HERD_MSG_MAX) {
 		errno = EMSGSIZE;
@@ -193,18 +172,7 @@ int herd_worker_send(herd_worker *w, int to, const void *data, size_t len)
 	}
 	if (to == HERD_TO_MASTER)
 		return chan_send(w->master, &h, data, NULL, 0);
-	if (to == HERD_TO_ALL) {
-		for (size_t i = 0; i < w->npeers; i++)
-			if (chan_send(w->peers[i].chan, &h, data, NULL, 0) ==
-			    -1)
-				rc = -1;
-		return rc;
-	}
-	if ((p = peer_in_slot(w, to)) == NULL) {
-		errno = ENOENT;
-		return -1;
-	}
-	return chan_send(p->chan, &h, data, NULL, 0);
+	return peers_send(&w->peers, &h, data);
 }
 
 static void send_load(herd_worker *w)
@@ -291,26 +259,22 @@ static void resume_accept(herd_loop *l, herd_timer *t, void *arg)
  * another worker for it. Logged once per starvation episode. */
 static void accept_starved(herd_worker *w, int e)
 {
-	w->starved_count++;
-	if (w->starved_since == 0) {
-		w->starved_since = herd_loop_now(w->loop);
+	if (accept_pause(&w->starved, herd_loop_now(w->loop)))
 		log_warn("accept: %s; pausing accepts for %d ms at a time",
 			 strerror(e), ACCEPT_PAUSE_MS);
-	}
 	listeners_watch(w, 0);
 	herd_timer_start(w->resume, ACCEPT_PAUSE_MS);
 }
 
 static void starvation_over(herd_worker *w)
 {
-	if (w->starved_since == 0)
-		return;
-	log_info(
-	    "accept: fds available again after %llu ms (%lu pauses)",
-	    (unsigned long long)(herd_loop_now(w->loop) - w->starved_since),
-	    w->starved_count);
-	w->starved_since = 0;
-	w->starved_count = 0;
+	uint64_t ms;
+	unsigned long pauses;
+
+	if (accept_resumed(&w->starved, herd_loop_now(w->loop), &ms, &pauses))
+		log_info("accept: fds available again after %llu ms (%lu "
+			 "pauses)",
+			 (unsigned long long)ms, pauses);
 }
 
 static void got_connection(herd_worker *w, int fd)
@@ -397,64 +361,14 @@ static void start_drain(herd_worker *w)
 
 /* ---- messages in --------------------------------------------------------- */
 
-static void peer_open_one(herd_worker *w, const struct msg_peer *mp, int fd)
-{
-	struct peer *v;
-	struct chan *c;
-
-	for (size_t i = 0; i < w->npeers; i++) {
-		if (w->peers[i].pid == mp->pid) { /* already known */
-			close(fd);
-			return;
-		}
-	}
-	v = realloc(w->peers, (w->npeers + 1) * sizeof(*v));
-	if (v != NULL)
-		w->peers = v;
-	if (v == NULL || (c = chan_new(fd, 0, w->loop, NULL, NULL)) == NULL) {
-		log_error("peer slot %d: out of memory", mp->slot);
-		close(fd);
-		return;
-	}
-	w->peers[w->npeers++] = (struct peer){mp->slot, mp->pid, mp->gen, c};
-}
-
-/* OPEN_CHANNEL: one msg_peer per fd, in order (msg_decode checked it). */
-static void peer_open(herd_worker *w, const struct msg *m)
-{
-	for (int i = 0; i < m->nfds; i++) {
-		struct msg_peer mp;
-
-		memcpy(&mp, m->data + (size_t)i * sizeof(mp), sizeof(mp));
-		peer_open_one(w, &mp, m->fds[i]);
-	}
-}
-
-/* CLOSE_CHANNEL: a list of msg_peer (msg_decode checked its size). */
-static void peer_close(herd_worker *w, const struct msg *m)
-{
-	for (size_t k = 0; k < m->hdr.len / sizeof(struct msg_peer); k++) {
-		struct msg_peer mp;
-
-		memcpy(&mp, m->data + k * sizeof(mp), sizeof(mp));
-		for (size_t i = 0; i < w->npeers; i++) {
-			if (w->peers[i].pid == mp.pid) {
-				chan_free(w->peers[i].chan);
-				w->peers[i] = w->peers[--w->npeers];
-				break;
-			}
-		}
-	}
-}
-
 static void from_master(herd_worker *w, const struct msg *m)
 {
 	switch (m->hdr.type) {
 	case MSG_OPEN_CHANNEL:
-		peer_open(w, m);
+		peers_open(&w->peers, m, w->loop);
 		break;
 	case MSG_CLOSE_CHANNEL:
-		peer_close(w, m);
+		peers_close(&w->peers, m);
 		break;
 	case MSG_QUIT:
 		start_drain(w);
@@ -489,12 +403,10 @@ static void resume_master(herd_loop *l, herd_timer *t, void *arg)
  * ones to others, or leaves them in the backlog) and look again later. */
 static void master_starved(herd_worker *w)
 {
-	if (w->chan_starved_since == 0) {
-		w->chan_starved_since = herd_loop_now(w->loop);
+	if (accept_pause(&w->chan_starved, herd_loop_now(w->loop)))
 		log_warn("channel: %s; leaving the master's messages queued, "
 			 "looking again every %d ms",
 			 strerror(errno), ACCEPT_PAUSE_MS);
-	}
 	chan_pause(w->master, 1);
 	herd_timer_start(w->chan_resume, ACCEPT_PAUSE_MS);
 }
@@ -502,7 +414,7 @@ static void master_starved(herd_worker *w)
 static void on_master(herd_loop *l, int fd, unsigned events, void *arg)
 {
 	herd_worker *w = arg;
-	uint64_t before = w->total;
+	uint64_t before = w->total, ms;
 	struct msg m;
 	int r = 0;
 
@@ -517,12 +429,10 @@ static void on_master(herd_loop *l, int fd, unsigned events, void *arg)
 			master_starved(w);
 			break;
 		}
-		if (w->chan_starved_since != 0) {
+		if (accept_resumed(&w->chan_starved, herd_loop_now(w->loop),
+				   &ms, NULL))
 			log_info("channel: fds available again after %llu ms",
-				 (unsigned long long)(herd_loop_now(w->loop) -
-						      w->chan_starved_since));
-			w->chan_starved_since = 0;
-		}
+				 (unsigned long long)ms);
 		if ((r = chan_recv(w->master, &m)) != 1)
 			break;
 		from_master(w, &m);
@@ -644,9 +554,7 @@ static int worker_init(herd_worker *w, int chan_fd, int inbox_fd)
 
 static void worker_free(herd_worker *w)
 {
-	for (size_t i = 0; i < w->npeers; i++)
-		chan_free(w->peers[i].chan);
-	free(w->peers);
+	peers_free(&w->peers);
 	chan_free(w->master);
 	chan_free(w->inbox);
 	listeners_close(w);

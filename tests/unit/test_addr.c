@@ -1,9 +1,10 @@
-/* test_addr.c: the -l address syntax, and binding a unix socket over a
- * stale file but never over a live one. */
+/* test_addr.c: the -l address syntax, binding a unix socket over a stale
+ * file but never over a live one, and what unix_probe() sees at a path. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -117,6 +118,57 @@ static void unix_sockets(void)
 	ok(access(path + 5, F_OK) == -1, "addr_close removes the file");
 }
 
+/* A unix listener whose backlog is full: connections made until the
+ * kernel says EAGAIN, none accepted. Returns the listener; the
+ * connections are closed with *fds. */
+static int full_listener(const char *path, int *fds, int max, int *n)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	if (l == -1 || bind(l, (struct sockaddr *)&sa, sizeof(sa)) == -1 ||
+	    listen(l, 0) == -1)
+		return -1;
+	for (*n = 0; *n < max; ++*n) {
+		fds[*n] = socket(AF_UNIX,
+				 SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (connect(fds[*n], (struct sockaddr *)&sa, sizeof(sa)) ==
+		    -1) {
+			close(fds[*n]);
+			break;
+		}
+	}
+	return l;
+}
+
+static void unix_states(void)
+{
+	char path[64];
+	int fds[16], n = 0, l;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/tmp/herd-probe-%d.sock", (int)getpid());
+	is_int(unix_probe(path), UNIX_ABSENT, "probe: nothing there");
+	if ((f = fopen(path, "w")) != NULL)
+		fclose(f);
+	is_int(unix_probe(path), UNIX_NOT_SOCKET, "probe: a plain file");
+	unlink(path);
+	l = full_listener(path, fds, 16, &n);
+	ok(l >= 0 && n < 16, "a listener with a full backlog (%d waiting)", n);
+	is_int(unix_probe(path), UNIX_FULL, "probe: its backlog is full");
+	for (int i = 0; i < n; i++) {
+		close(fds[i]);
+		close(accept(l, NULL, NULL)); /* a place in the backlog */
+	}
+	is_int(unix_probe(path), UNIX_LIVE, "probe: room again: live");
+	close(l);
+	is_int(unix_probe(path), UNIX_STALE, "probe: closed, its file stale");
+	is_int(unix_clear(path), UNIX_ABSENT, "clear: a stale file is removed");
+	ok(access(path, F_OK) == -1, "gone");
+	is_int(unix_clear(path), UNIX_ABSENT, "clear: nothing there is free");
+}
+
 int main(void)
 {
 	good("127.0.0.1:8080", AF_INET, 8080, 0);
@@ -147,5 +199,6 @@ int main(void)
 	formats("unix:/tmp/a.sock", "unix:/tmp/a.sock");
 	names();
 	unix_sockets();
+	unix_states();
 	return done_testing();
 }
