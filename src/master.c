@@ -947,7 +947,7 @@ static int upgrade_collect(struct master *m, struct upgrade_state *st)
 			? 0
 			: (p->deadline > now ? p->deadline - now : 1);
 	}
-	return 0;
+	return output_collect(st);
 }
 
 static void upgrade_exec_now(struct master *m)
@@ -1103,6 +1103,8 @@ static int upgrade_resume(struct master *m)
 					on_worker_chan, p)) == NULL)
 			return -1;
 	}
+	if (output_resume(m->loop, st, &m->procs) == -1)
+		return -1;
 	log_info("upgrade: resumed as %s %s (pid %d) with %zu workers of "
 		 "generation %u",
 		 h->upgrade_path ? h->upgrade_path : "herd", HERD_VERSION,

@@ -25,6 +25,7 @@
 #include "log.h"
 #include "loop.h"
 #include "output.h"
+#include "upgrade.h"
 
 #define WINDOW_MS 1000
 /* Room log.c leaves for the text of a line, at most 1023 bytes in all:
@@ -465,4 +466,47 @@ void output_close_all(void)
 	}
 	/* The timer is the loop's, freed with it. */
 	memset(&outputs, 0, sizeof(outputs));
+}
+
+/* ---- binary upgrade ------------------------------------------------------ */
+
+int output_collect(struct upgrade_state *st)
+{
+	size_t n = 0;
+
+	for (struct output *o = outputs.head; o != NULL; o = o->next)
+		n += o->fd >= 0;
+	if ((st->outs = calloc(n + 1, sizeof(*st->outs))) == NULL)
+		return -1;
+	for (struct output *o = outputs.head; o != NULL; o = o->next) {
+		if (o->fd < 0)
+			continue;
+		emit_partial(o);
+		say_dropped(o);
+		st->outs[st->nouts++] = (struct upgrade_output){
+		    o->fd, (int32_t)o->pid, o->slot, o->attached, o->gen};
+	}
+	return 0;
+}
+
+int output_resume(herd_loop *loop, const struct upgrade_state *st,
+		  struct proctab *t)
+{
+	if (st->nouts > 0 && setup(loop) == -1)
+		return -1;
+	for (size_t i = 0; i < st->nouts; i++) {
+		const struct upgrade_output *u = &st->outs[i];
+		struct proc *p = u->attached ? proc_by_pid(t, u->pid) : NULL;
+		struct output *o = adopt(u->fd, u->slot, u->pid, u->gen);
+
+		if (o == NULL)
+			return -1;
+		if (p != NULL) {
+			p->out = o;
+		} else {
+			o->attached = 0;
+			outputs.lingering++;
+		}
+	}
+	return 0;
 }

@@ -49,4 +49,13 @@ void output_gone(struct output *o);
 /* The master is exiting: reads what is left (bounded) and closes all. */
 void output_close_all(void);
 
+struct upgrade_state;
+/* Binary upgrade: partial lines are logged, and the open read ends are
+ * listed in st (st->outs, malloc'ed) for the new image. 0 or -1. */
+int output_collect(struct upgrade_state *st);
+/* The new image adopts the pipes the old one listed, each with its worker
+ * in t where it is still there. 0, or -1 with errno. */
+int output_resume(herd_loop *loop, const struct upgrade_state *st,
+		  struct proctab *t);
+
 #endif
