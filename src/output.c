@@ -60,7 +60,7 @@ static struct {
 
 int output_captured(const herd *h)
 {
-	return h->argv != NULL;
+	return h->argv != NULL && !h->inherit_output;
 }
 
 /* ---- making lines printable ---------------------------------------------- */

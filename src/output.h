@@ -9,7 +9,8 @@
  * goes beyond the rate is read and counted, never left in the pipe, so a
  * program never waits on herd for long. A pipe outlives its worker while
  * the worker's own children still hold it, up to OUTPUT_LINGER_MAX such
- * pipes. In-process workers keep herd's own stdout and stderr.
+ * pipes. In-process workers, and programs run with --inherit-output, keep
+ * herd's own stdout and stderr instead.
  */
 #ifndef HERD_OUTPUT_H
 #define HERD_OUTPUT_H
@@ -29,7 +30,8 @@
 
 struct output;
 
-/* Whether the children of h have their output captured: programs. */
+/* Whether the children of h have their output captured: programs only,
+ * unless --inherit-output. */
 int output_captured(const herd *h);
 /* A new pipe for the worker about to be forked in slot with generation
  * gen, already watched in loop: *wfd is the write end for the child,
