@@ -228,6 +228,8 @@ static void emit_partial(struct output *o)
 	o->len = 0;
 }
 
+/* Splits what was read into lines: a line is logged at its newline, or in
+ * a piece once OUTPUT_LINE_MAX bytes of it wait. */
 static void feed(struct output *o, const unsigned char *s, size_t n)
 {
 	while (n > 0) {
@@ -240,7 +242,7 @@ static void feed(struct output *o, const unsigned char *s, size_t n)
 		o->len += k;
 		s += k;
 		n -= k;
-		if (k == take && nl != NULL) {
+		if (nl != NULL && take <= room) { /* the line ends here */
 			emit(o, o->line, o->len, 0);
 			o->len = 0;
 			s++; /* the newline */
