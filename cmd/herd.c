@@ -75,6 +75,9 @@ static const char usage_text[] =
     "                              instead of starting new ones\n"
     "      --reopen-signal SIG     on a log reopen (USR1), send SIG to the\n"
     "                              children (default: none)\n"
+    "      --inherit-output        children write to herd's stdout and\n"
+    "                              stderr untouched (default: each line\n"
+    "                              they write is logged, rate limited)\n"
     "\n"
     "Signals to the master: HUP reload, QUIT graceful stop, TERM/INT fast\n"
     "stop, USR1 reopen logs (see --reopen-signal), USR2 upgrade to the\n"
@@ -94,6 +97,7 @@ enum {
 	OPT_STOP_SIGNAL,
 	OPT_RELOAD_SIGNAL,
 	OPT_REOPEN_SIGNAL,
+	OPT_INHERIT_OUTPUT,
 	OPT_CHECK,
 	OPT_UPGRADE_TIMEOUT,
 	OPT_CONTROL,
@@ -117,6 +121,7 @@ static const struct option options[] = {
     {"stop-signal", required_argument, NULL, OPT_STOP_SIGNAL},
     {"reload-signal", required_argument, NULL, OPT_RELOAD_SIGNAL},
     {"reopen-signal", required_argument, NULL, OPT_REOPEN_SIGNAL},
+    {"inherit-output", no_argument, NULL, OPT_INHERIT_OUTPUT},
     {"check", no_argument, NULL, OPT_CHECK},
     {"control", required_argument, NULL, OPT_CONTROL},
     {"max-requests", required_argument, NULL, OPT_MAX_REQUESTS},
@@ -362,6 +367,9 @@ static int apply(herd *h, int c, const char *arg, int *verbosity)
 	case OPT_REOPEN_SIGNAL:
 		return apply_signal(h, "--reopen-signal", arg,
 				    herd_set_reopen_signal);
+	case OPT_INHERIT_OUTPUT:
+		herd_set_inherit_output(h, 1);
+		return 0;
 	case 'v':
 		(*verbosity)++;
 		return 0;
@@ -425,7 +433,8 @@ static int parse_args(herd *h, int argc, char **argv, int *exit_now)
 			g.check = 1;
 			continue;
 		}
-		if (c >= OPT_FD0 && c <= OPT_RELOAD_SIGNAL &&
+		if (((c >= OPT_FD0 && c <= OPT_RELOAD_SIGNAL) ||
+		     c == OPT_INHERIT_OUTPUT) &&
 		    c != OPT_WATCHDOG) {
 			g.program_only = 1;
 			g.program_opt = option_name(c);

@@ -180,6 +180,11 @@ int herd_set_reload_signal(herd *h, int sig);
  * forwarded, as USR1's default action kills most runtimes; a passfd child
  * still gets REOPEN on its channel. A signal: it is sent to the children. */
 int herd_set_reopen_signal(herd *h, int sig);
+/* 0 (the default): what a child writes to stdout or stderr is logged by
+ * the master, a line at a time with its slot, pid and generation (bounded
+ * and rate limited). 1: the children inherit herd's own stdout and stderr
+ * and write there untouched. */
+void herd_set_inherit_output(herd *h, int on);
 
 /* For programs run by herd in passfd mode, the C side of the channel
  * protocol (docs/protocol.md). herd_child_channel() returns the channel fd

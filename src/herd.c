@@ -495,6 +495,11 @@ int herd_set_reopen_signal(herd *h, int sig)
 	return 0;
 }
 
+void herd_set_inherit_output(herd *h, int on)
+{
+	h->inherit_output = on != 0;
+}
+
 void herd_set_userdata(herd *h, void *ud)
 {
 	h->ud = ud;
@@ -776,10 +781,11 @@ static int check_program(herd *h)
 {
 	if (h->argv == NULL &&
 	    (h->notify || h->handoff != HERD_HANDOFF_SYSTEMD ||
-	     h->reload_signal != 0 || h->reopen_signal != 0))
+	     h->reload_signal != 0 || h->reopen_signal != 0 ||
+	     h->inherit_output))
 		return fail(h, "%s",
-			    "notify, fd 0, reload and reopen signals apply "
-			    "to a program only");
+			    "notify, fd 0, reload and reopen signals and "
+			    "inherited output apply to a program only");
 	if (h->max_requests > 0 && h->argv != NULL &&
 	    h->mode != HERD_MODE_PASSFD)
 		return fail(h, "%s",

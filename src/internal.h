@@ -39,8 +39,9 @@ struct herd {
 	uint64_t watchdog_ms;	 /* 0: none */
 	uint64_t ready_delay_ms; /* without notify */
 	int stop_signal;
-	int reload_signal; /* 0: a reload replaces the workers */
-	int reopen_signal; /* 0: a log reopen is not forwarded */
+	int reload_signal;  /* 0: a reload replaces the workers */
+	int reopen_signal;  /* 0: a log reopen is not forwarded */
+	int inherit_output; /* children write to herd's stdout, stderr */
 
 	/* binary upgrade (herd_set_upgrade) */
 	char *upgrade_path; /* the binary, where it was at start */

@@ -34,6 +34,7 @@
 #include "control.h"
 #include "mesh.h"
 #include "orphans.h"
+#include "output.h"
 #include "proc.h"
 #include "ratelimit.h"
 #include "rights.h"
@@ -61,7 +62,8 @@
 #define RSS_WATCH_MS 10000 /* RSS is sampled this long after a status */
 /* The master's fds: per worker its channel, its inbox's write end and its
  * pidfd (a program: its pidfd, its exec error pipe, and in passfd mode its
- * channel; passfd adds a copy of the worker's end, counted apart); besides,
+ * channel; passfd adds a copy of the worker's end, and a program's output
+ * pipe one more, counted apart); besides,
  * stdio, the log, epoll, signalfd, the listeners, and the socketpairs and
  * dups of a spawn in progress. */
 #define FDS_PER_WORKER 3
@@ -491,11 +493,12 @@ static char **child_env(struct master *m, int slot, unsigned gen, size_t nsocks)
 	return env;
 }
 
-/* In a new child of a program's pool: its sockets (or its channel) at fd 3
- * on, or its one socket at fd 0; privileges dropped; exec. Any failure is
- * reported on err_fd, for the master to log with its errno. */
+/* In a new child of a program's pool: its output pipe (out_w, unless -1)
+ * on fds 1 and 2, its sockets (or its channel) at fd 3 on, or its one
+ * socket at fd 0; privileges dropped; exec. Any failure is reported on
+ * err_fd, for the master to log with its errno. */
 static void child_exec(struct master *m, int slot, unsigned gen, int chan_fd,
-		       int err_fd)
+		       int err_fd, int out_w)
 {
 	herd *h = m->h;
 	struct spawn_layout lay = {.n = 0, .first = 3};
@@ -503,6 +506,11 @@ static void child_exec(struct master *m, int slot, unsigned gen, int chan_fd,
 	size_t n = 0;
 	char **env;
 
+	/* First, while out_w is still itself: its number may be one the
+	 * layout fills. Fds 1 and 2 hold nothing the layout needs: its fds
+	 * are above 2, since herd_run() opened 0-2 before any socket. */
+	if (out_w >= 0 && output_child(out_w) == -1)
+		spawn_fail(err_fd, SPAWN_LAYOUT, errno);
 	child_listeners(m, slot);
 	if (h->cpu_affinity)
 		child_pin_cpu(slot);
@@ -568,19 +576,23 @@ static int spawn_one(struct master *m, unsigned gen, int slot)
 {
 	int flags = SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC;
 	int ext = m->h->argv != NULL, passfd = m->h->mode == HERD_MODE_PASSFD;
-	int ch[2] = {-1, -1}, ib[2] = {-1, -1}, ep[2] = {-1, -1};
+	int ch[2] = {-1, -1}, ib[2] = {-1, -1}, ep[2] = {-1, -1}, ow = -1;
+	struct output *out = NULL;
 	struct proc *p = NULL;
 	pid_t pid = -1;
 
 	/* In-process workers: a channel, and an inbox if workers read their
 	 * peers' messages (herd_on_message): without, the peer mesh, N^2 fds
 	 * passed at every reload of N, would serve nobody. Programs: an exec
-	 * error pipe, and a channel in passfd mode only. */
+	 * error pipe, an output pipe unless --inherit-output, and a channel in
+	 * passfd mode only. Out of fds, the start fails like any other. */
 	if (slot_sockets_open(m, slot) == -1 ||
 	    ((!ext || passfd) && socketpair(AF_UNIX, flags, 0, ch) == -1) ||
 	    (!ext && m->h->on_message != NULL &&
 	     socketpair(AF_UNIX, flags, 0, ib) == -1) ||
 	    (ext && pipe2(ep, O_CLOEXEC | O_NONBLOCK) == -1) ||
+	    (output_captured(m->h) &&
+	     (out = output_open(m->loop, slot, gen, &ow)) == NULL) ||
 	    (p = proc_add(&m->procs)) == NULL)
 		goto fail;
 	/* The master's end and the inbox take no fds: refused before the
@@ -597,7 +609,7 @@ static int spawn_one(struct master *m, unsigned gen, int slot)
 		goto fail;
 	if ((pid = spawn_fork(m->pid)) == 0) {
 		if (ext)
-			child_exec(m, slot, gen, ch[1], ep[1]);
+			child_exec(m, slot, gen, ch[1], ep[1], ow);
 		child_run(m, slot, gen, ch[1], ib[0]);
 	}
 	if (pid == -1)
@@ -610,12 +622,19 @@ static int spawn_one(struct master *m, unsigned gen, int slot)
 		close(ib[0]);
 	if (ep[1] >= 0)
 		close(ep[1]);
+	if (ow >= 0)
+		close(ow);
+	output_started(out, pid);
+	p->out = out;
 	p->exec_err = ep[0];
 	return proc_started(m, p, pid, ch[0], ib[1]);
 fail:
 	log_error("cannot start worker %d: %s", slot, strerror(errno));
 	if (p != NULL)
 		proc_remove(&m->procs, p);
+	output_discard(out);
+	if (ow >= 0)
+		close(ow);
 	for (int i = 0; i < 2; i++) {
 		if (ch[i] >= 0)
 			close(ch[i]);
@@ -755,6 +774,7 @@ static void proc_gone(struct master *m, struct proc *p)
 		close(p->inbox_w);
 	if (p->exec_err >= 0)
 		close(p->exec_err);
+	output_gone(p->out);
 	proc_remove(&m->procs, p);
 }
 
@@ -932,7 +952,7 @@ static int upgrade_collect(struct master *m, struct upgrade_state *st)
 			? 0
 			: (p->deadline > now ? p->deadline - now : 1);
 	}
-	return 0;
+	return output_collect(st);
 }
 
 static void upgrade_exec_now(struct master *m)
@@ -1088,6 +1108,8 @@ static int upgrade_resume(struct master *m)
 					on_worker_chan, p)) == NULL)
 			return -1;
 	}
+	if (output_resume(m->loop, st, &m->procs) == -1)
+		return -1;
 	log_info("upgrade: resumed as %s %s (pid %d) with %zu workers of "
 		 "generation %u",
 		 h->upgrade_path ? h->upgrade_path : "herd", HERD_VERSION,
@@ -1511,9 +1533,11 @@ static void reopen(struct master *m)
 
 int master_max_workers(const herd *h)
 {
-	int passfd = h->mode == HERD_MODE_PASSFD;
-	/* passfd: the dead workers' channels kept for what they never read */
-	rlim_t base = FDS_BASE + h->naddrs + (passfd ? LEFTOVER_MAX : 0);
+	int passfd = h->mode == HERD_MODE_PASSFD, out = output_captured(h);
+	/* passfd: the dead workers' channels kept for what they never read;
+	 * programs: output pipes their descendants still hold */
+	rlim_t base = FDS_BASE + h->naddrs + (passfd ? LEFTOVER_MAX : 0) +
+		      (out ? OUTPUT_LINGER_MAX : 0);
 	struct rlimit rl;
 	rlim_t room;
 
@@ -1524,7 +1548,7 @@ int master_max_workers(const herd *h)
 	/* passfd: the copy of the worker's end; reuseport: each slot's own
 	 * sockets, shared by its generations */
 	room = (rl.rlim_cur - base) /
-	       ((FDS_PER_WORKER + passfd) * GENS_ALIVE +
+	       ((FDS_PER_WORKER + passfd + out) * GENS_ALIVE +
 		(h->mode == HERD_MODE_REUSEPORT ? h->naddrs : 0));
 	return room < MAX_WORKERS ? (int)room : MAX_WORKERS;
 }
@@ -2574,6 +2598,7 @@ static void master_free(struct master *m)
 	if (m->h->argv != NULL) /* none, unless the loop failed */
 		orphans_kill_all();
 	orphans_free(&m->orphans);
+	output_close_all(); /* what the workers' descendants left in pipes */
 	if (m->sigfd >= 0)
 		close(m->sigfd);
 	if (m->h->argv != NULL) /* herd_run() returns to its caller */

@@ -22,6 +22,7 @@
 enum proc_state { PS_STARTING, PS_READY, PS_DRAINING, PS_STOPPING };
 
 struct chan;
+struct output;
 
 struct proc {
 	pid_t pid;
@@ -50,6 +51,7 @@ struct proc {
 	uint64_t assigned;     /* passfd: connections passed to it */
 	unsigned long rss_kib; /* sampled by the master (sample_rss) */
 	uint64_t rss_at;       /* when, ms; 0 never */
+	struct output *out;    /* a program's stdout and stderr, or NULL */
 };
 
 struct proctab {

@@ -84,21 +84,30 @@ static int write_names(int fd, const char *names)
 	return write_all(fd, names, len);
 }
 
+/* Reads n bytes of an optional record: 0 when the hand-over ends before
+ * it (an older image wrote nothing more), 1 when read, -1 on a short one. */
+static int read_more(int fd, void *p, size_t n)
+{
+	ssize_t r;
+
+	do
+		r = read(fd, p, 1);
+	while (r == -1 && errno == EINTR);
+	if (r <= 0)
+		return (int)r;
+	return read_all(fd, (char *)p + 1, n - 1) == -1 ? -1 : 1;
+}
+
 /* NULL in *names, and 0, when the hand-over ends before them (an older
  * image); -1 on a short or oversized record. */
 static int read_names(int fd, char **names)
 {
 	uint32_t len;
-	ssize_t r;
+	int r;
 
 	*names = NULL;
-	do
-		r = read(fd, &len, 1);
-	while (r == -1 && errno == EINTR);
-	if (r <= 0)
-		return (int)r;
-	if (read_all(fd, (char *)&len + 1, sizeof(len) - 1) == -1)
-		return -1;
+	if ((r = read_more(fd, &len, sizeof(len))) <= 0)
+		return r;
 	if (len > NAMES_MAX) {
 		errno = EPROTO;
 		return -1;
@@ -107,7 +116,42 @@ static int read_names(int fd, char **names)
 	    read_all(fd, *names, len) == -1)
 		return -1;
 	(*names)[len] = '\0';
-	return 0;
+	return 1;
+}
+
+/* After the names: a count, the record size (a check), the records. */
+static int write_outputs(int fd, const struct upgrade_state *st)
+{
+	uint32_t head[2] = {(uint32_t)st->nouts, sizeof(*st->outs)};
+
+	if (st->names == NULL && st->nouts == 0)
+		return 0;
+	if (st->names == NULL) { /* the reader would take them for names */
+		errno = EINVAL;
+		return -1;
+	}
+	if (write_all(fd, head, sizeof(head)) == -1)
+		return -1;
+	return write_all(fd, st->outs, st->nouts * sizeof(*st->outs));
+}
+
+static int read_outputs(int fd, struct upgrade_state *st)
+{
+	uint32_t head[2];
+	int r;
+
+	if (st->names == NULL || (r = read_more(fd, head, sizeof(head))) == 0)
+		return 0;
+	if (r == -1)
+		return -1;
+	if (head[0] > 1u << 16 || head[1] != sizeof(*st->outs)) {
+		errno = EPROTO;
+		return -1;
+	}
+	if ((st->outs = calloc(head[0] + 1, sizeof(*st->outs))) == NULL)
+		return -1;
+	st->nouts = head[0];
+	return read_all(fd, st->outs, st->nouts * sizeof(*st->outs));
 }
 
 /* Calls fn on every fd the state names. */
@@ -128,6 +172,8 @@ static void each_fd(const struct upgrade_state *st, void (*fn)(int, int),
 		fn(p->worker_end, arg);
 		fn(p->exec_err, arg);
 	}
+	for (size_t i = 0; i < st->nouts; i++)
+		fn(st->outs[i].fd, arg);
 }
 
 static void set_cloexec(int fd, int on)
@@ -167,7 +213,8 @@ int upgrade_exec(const struct upgrade_state *st, const char *path,
 		      (size_t)(st->nslots * st->naddrs) * sizeof(int32_t)) ==
 		-1 ||
 	    write_all(fd, st->procs, st->nprocs * sizeof(*st->procs)) == -1 ||
-	    write_names(fd, st->names) == -1 || lseek(fd, 0, SEEK_SET) == -1)
+	    write_names(fd, st->names) == -1 || write_outputs(fd, st) == -1 ||
+	    lseek(fd, 0, SEEK_SET) == -1)
 		goto fail;
 	snprintf(num, sizeof(num), "%d", fd);
 	if (setenv(UPGRADE_ENV, num, 1) == -1)
@@ -237,7 +284,8 @@ int upgrade_load(struct upgrade_state *st)
 		-1 ||
 	    read_all((int)fd, st->procs, st->nprocs * sizeof(*st->procs)) ==
 		-1 ||
-	    read_names((int)fd, &st->names) == -1)
+	    read_names((int)fd, &st->names) == -1 ||
+	    read_outputs((int)fd, st) == -1)
 		goto bad;
 	close((int)fd);
 	/* The state comes from the previous image, but it indexes arrays:
@@ -250,6 +298,10 @@ int upgrade_load(struct upgrade_state *st)
 		    st->procs[i].state < PS_STARTING ||
 		    st->procs[i].state > PS_STOPPING)
 			goto range;
+	for (size_t i = 0; i < st->nouts; i++)
+		if (st->outs[i].fd < 0 || st->outs[i].slot < 0 ||
+		    st->outs[i].slot >= MAX_WORKERS)
+			goto range;
 	each_fd(st, set_cloexec, 1);
 	for (int i = 0; i < st->naddrs; i++)
 		ok &= check_fd(st->addr_fds[i]);
@@ -258,6 +310,8 @@ int upgrade_load(struct upgrade_state *st)
 	for (size_t i = 0; i < st->nprocs; i++)
 		ok &=
 		    check_fd(st->procs[i].chan) && check_fd(st->procs[i].pidfd);
+	for (size_t i = 0; i < st->nouts; i++)
+		ok &= check_fd(st->outs[i].fd);
 	if (!ok) {
 		errno = EBADF;
 		upgrade_free(st);
@@ -280,6 +334,9 @@ void upgrade_free(struct upgrade_state *st)
 	free(st->slot_fds);
 	free(st->procs);
 	free(st->names);
+	free(st->outs);
+	st->outs = NULL;
+	st->nouts = 0;
 	st->slot_fds = NULL;
 	st->procs = NULL;
 	st->names = NULL;

@@ -24,6 +24,13 @@ struct upgrade_proc {
 	uint64_t deadline_left_ms; /* 0: none */
 };
 
+/* A program's output pipe (output.c): its read end and whose it is. */
+struct upgrade_output {
+	int32_t fd, pid, slot;
+	int32_t attached; /* 0: its worker is gone, its descendants hold it */
+	uint32_t gen;
+};
+
 struct upgrade_state {
 	int32_t nworkers;
 	uint32_t gen, last_gen;
@@ -39,6 +46,11 @@ struct upgrade_state {
 	 * for a derived one: socket activation's names are in no argv. NULL
 	 * when an older image handed over none. */
 	char *names;
+	/* The programs' output pipes, after the names for the same reason
+	 * (an image that knows nothing of them ignores them, and one that
+	 * does finds none in an older image's hand-over). */
+	size_t nouts;
+	struct upgrade_output *outs;
 };
 
 /* Old image: writes st to a memfd, makes that fd and every fd st names
