@@ -11,16 +11,20 @@
  * means the exec happened).
  */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <grp.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
-#include <unistd.h>
 
-#include "internal.h"
+#include "channel.h"
+#include "master.h"
+#include "output.h"
+#include "rights.h"
 #include "log.h"
 
 /* Every disposition back to default: one of SIG_IGN survives exec. For a
@@ -197,4 +201,312 @@ void spawn_exec(char **argv, char **env, const struct spawn_layout *lay,
 		spawn_fail(err_fd, SPAWN_LAYOUT, errno);
 	execvpe(argv[0], argv, env);
 	spawn_fail(err_fd, SPAWN_EXEC, errno);
+}
+
+/* ---- the master's side: a worker's start, and its child until exec ---- */
+
+/* In the child: the listeners this worker accepts on, by mode. The child's
+ * copy of h is its own to change. */
+static void child_listeners(struct master *m, int slot)
+{
+	const int *mine = m->slots[slot].fds;
+	herd *h = m->h;
+
+	for (size_t i = 0; i < h->naddrs; i++) {
+		if (h->mode == HERD_MODE_PASSFD)
+			h->addrs[i].fd = -1; /* the master accepts */
+		else if (mine != NULL && mine[i] >= 0)
+			h->addrs[i].fd = mine[i];
+	}
+}
+
+/* nginx's worker_cpu_affinity auto: slot i on the i-th allowed CPU. */
+static void child_pin_cpu(int slot)
+{
+	cpu_set_t allowed, one;
+	int k;
+
+	if (sched_getaffinity(0, sizeof(allowed), &allowed) == -1 ||
+	    CPU_COUNT(&allowed) == 0)
+		return;
+	k = slot % CPU_COUNT(&allowed);
+	for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+		if (!CPU_ISSET(cpu, &allowed) || k-- > 0)
+			continue;
+		CPU_ZERO(&one);
+		CPU_SET(cpu, &one);
+		if (sched_setaffinity(0, sizeof(one), &one) == -1)
+			log_warn("worker %d: cannot pin to CPU %d: %s", slot,
+				 cpu, strerror(errno));
+		return;
+	}
+}
+
+/* A new worker leaves the master's memory alone: it stays reachable
+ * through the_master (so the sanitizers and valgrind see no leak), and it
+ * is never written, so never copied. Freeing it, as this did, wrote to
+ * every page of the master's heap in every new worker: copy-on-write
+ * faults in proportion to the table, which made a reload at 512 workers
+ * a third slower. Its fds were closed by spawn_close_except(). */
+static void child_run(struct master *m, int slot, unsigned gen, int chan_fd,
+		      int inbox_fd)
+{
+	herd *h = m->h;
+	int keep[MAX_LISTEN + 6];
+	size_t n = 0;
+	int code;
+
+	child_listeners(m, slot);
+	if (h->cpu_affinity)
+		child_pin_cpu(slot);
+	keep[n++] = 0;
+	keep[n++] = 1;
+	keep[n++] = 2;
+	keep[n++] = log_fd();
+	keep[n++] = chan_fd;
+	keep[n++] = inbox_fd;
+	for (size_t i = 0; i < h->naddrs; i++)
+		keep[n++] = h->addrs[i].fd;
+	if (spawn_close_except(keep, n) == -1) {
+		log_error("worker %d: closing inherited fds: %s", slot,
+			  strerror(errno));
+		_exit(1);
+	}
+	if (spawn_drop_privileges(h, m->pid) == -1) {
+		log_error("worker %d: cannot become user %s: %s", slot, h->user,
+			  strerror(errno));
+		_exit(HERD_EXIT_CONFIG);
+	}
+	code = worker_main(h, slot, gen, chan_fd, inbox_fd);
+	herd_free(h);
+	log_close();
+	exit(code);
+}
+
+static const char *const child_vars[] = {
+    "LISTEN_FDS",      "LISTEN_PID",   "LISTEN_FDNAMES",  "HERD_SLOT",
+    "HERD_GENERATION", "HERD_WORKERS", "HERD_CHANNEL_FD", "NOTIFY_SOCKET",
+    "WATCHDOG_USEC",   "WATCHDOG_PID",
+};
+#define NCHILD_VARS (sizeof(child_vars) / sizeof(child_vars[0]))
+static int is_child_var(const char *entry)
+{
+	for (size_t i = 0; i < NCHILD_VARS; i++) {
+		size_t n = strlen(child_vars[i]);
+
+		if (strncmp(entry, child_vars[i], n) == 0 && entry[n] == '=')
+			return 1;
+	}
+	return 0;
+}
+
+__attribute__((format(printf, 3, 4))) static void env_add(char **env, size_t *n,
+							  const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(&env[*n], fmt, ap) != -1)
+		(*n)++;
+	va_end(ap);
+}
+
+/* herd's environment without what herd sets, then what herd sets. The
+ * child's memory: exec replaces it. */
+static char **child_env(struct master *m, int slot, unsigned gen, size_t nsocks)
+{
+	extern char **environ;
+	herd *h = m->h;
+	size_t n = 0, cap = NCHILD_VARS + 1;
+	pid_t pid = getpid();
+	char **env, names[MAX_LISTEN * (FDNAME_MAX + 1)];
+
+	for (char **e = environ; *e != NULL; e++)
+		cap++;
+	if ((env = calloc(cap, sizeof(*env))) == NULL)
+		return NULL;
+	for (char **e = environ; *e != NULL; e++)
+		if (!is_child_var(*e))
+			env[n++] = *e;
+	env_add(env, &n, "HERD_SLOT=%d", slot);
+	env_add(env, &n, "HERD_GENERATION=%u", gen);
+	env_add(env, &n, "HERD_WORKERS=%d", m->nworkers);
+	if (h->mode == HERD_MODE_PASSFD) {
+		env_add(env, &n, "HERD_CHANNEL_FD=3");
+	} else if (h->handoff == HERD_HANDOFF_SYSTEMD) {
+		/* In fd order; a reuseport slot's sockets are its own but
+		 * stand for the same addresses, so take the same names. */
+		char *w = names;
+
+		for (size_t i = 0; i < nsocks; i++) {
+			if (i > 0)
+				*w++ = ':';
+			addr_fdname(&h->addrs[i], w, FDNAME_MAX + 1);
+			w += strlen(w);
+		}
+		*w = '\0';
+		env_add(env, &n, "LISTEN_FDS=%zu", nsocks);
+		env_add(env, &n, "LISTEN_PID=%d", (int)pid);
+		env_add(env, &n, "LISTEN_FDNAMES=%s", names);
+	}
+	if (h->notify)
+		env_add(env, &n, "NOTIFY_SOCKET=%s", m->notify_name);
+	if (h->notify && h->watchdog_ms > 0) {
+		env_add(env, &n, "WATCHDOG_USEC=%llu",
+			(unsigned long long)h->watchdog_ms * 1000);
+		env_add(env, &n, "WATCHDOG_PID=%d", (int)pid);
+	}
+	env[n] = NULL;
+	return env;
+}
+
+/* In a new child of a program's pool: its output pipe (out_w, unless -1)
+ * on fds 1 and 2, its sockets (or its channel) at fd 3 on, or its one
+ * socket at fd 0; privileges dropped; exec. Any failure is reported on
+ * err_fd, for the master to log with its errno. */
+static void child_exec(struct master *m, int slot, unsigned gen, int chan_fd,
+		       int err_fd, int out_w)
+{
+	herd *h = m->h;
+	struct spawn_layout lay = {.n = 0, .first = 3};
+	int keep[MAX_LISTEN + 5];
+	size_t n = 0;
+	char **env;
+
+	/* First, while out_w is still itself: its number may be one the
+	 * layout fills. Fds 1 and 2 hold nothing the layout needs: its fds
+	 * are above 2, since herd_run() opened 0-2 before any socket. */
+	if (out_w >= 0 && output_child(out_w) == -1)
+		spawn_fail(err_fd, SPAWN_LAYOUT, errno);
+	child_listeners(m, slot);
+	if (h->cpu_affinity)
+		child_pin_cpu(slot);
+	if (chan_fd >= 0) {
+		lay.fds[lay.n++] = chan_fd;
+	} else if (h->handoff == HERD_HANDOFF_FD0) {
+		lay.fds[lay.n++] = h->addrs[0].fd;
+		lay.first = 0;
+	} else {
+		for (size_t i = 0; i < h->naddrs; i++)
+			lay.fds[lay.n++] = h->addrs[i].fd;
+	}
+	keep[n++] = 0;
+	keep[n++] = 1;
+	keep[n++] = 2;
+	keep[n++] = err_fd;
+	for (size_t i = 0; i < lay.n; i++)
+		keep[n++] = lay.fds[i];
+	if (spawn_close_except(keep, n) == -1)
+		spawn_fail(err_fd, SPAWN_LAYOUT, errno);
+	if (spawn_drop_privileges(h, m->pid) == -1)
+		spawn_fail(err_fd, SPAWN_PRIVILEGES, errno);
+	if ((env = child_env(m, slot, gen, lay.n)) == NULL)
+		spawn_fail(err_fd, SPAWN_LAYOUT, errno);
+	spawn_exec(h->argv, env, &lay, err_fd);
+	_exit(127); /* not reached: spawn_exec exits on failure */
+}
+
+/* Returns -1 when the worker was started but cannot be spoken to: it is
+ * being stopped, and its slot should back off. */
+static int proc_started(struct master *m, struct proc *p, pid_t pid,
+			int chan_fd, int inbox_w)
+{
+	uint64_t n = m->h->max_requests;
+
+	/* Up to a tenth more, so that workers started together do not all
+	 * recycle together. */
+	p->request_limit = n ? n + (uint64_t)random() % (n / 10 + 1) : 0;
+	p->pid = pid;
+	p->state = PS_STARTING;
+	p->started = herd_loop_now(m->loop);
+	p->inbox_w = inbox_w;
+	if ((p->pidfd = spawn_pidfd(pid)) == -1)
+		log_debug("pidfd_open: %s; signalling by pid", strerror(errno));
+	if (chan_fd < 0) /* a program outside passfd mode: signals only */
+		p->chan = NULL;
+	else if ((p->chan = chan_new(chan_fd, MSG_TO_MASTER, m->loop,
+				     on_worker_chan, p)) == NULL) {
+		log_error("worker %d: no channel: %s", p->slot,
+			  strerror(errno));
+		close(chan_fd);
+		terminate_proc(m, p);
+		return -1;
+	}
+	log_info("worker %d started (pid %d, generation %u)", p->slot, (int)pid,
+		 p->gen);
+	return 0; /* mesh_update() tells its peers, at the end of the turn */
+}
+
+int spawn_one(struct master *m, unsigned gen, int slot)
+{
+	int flags = SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC;
+	int ext = m->h->argv != NULL, passfd = m->h->mode == HERD_MODE_PASSFD;
+	int ch[2] = {-1, -1}, ib[2] = {-1, -1}, ep[2] = {-1, -1}, ow = -1;
+	struct output *out = NULL;
+	struct proc *p = NULL;
+	pid_t pid = -1;
+
+	/* In-process workers: a channel, and an inbox if workers read their
+	 * peers' messages (herd_on_message): without, the peer mesh, N^2 fds
+	 * passed at every reload of N, would serve nobody. Programs: an exec
+	 * error pipe, an output pipe unless --inherit-output, and a channel in
+	 * passfd mode only. Out of fds, the start fails like any other. */
+	if (slot_sockets_open(m, slot) == -1 ||
+	    ((!ext || passfd) && socketpair(AF_UNIX, flags, 0, ch) == -1) ||
+	    (!ext && m->h->on_message != NULL &&
+	     socketpair(AF_UNIX, flags, 0, ib) == -1) ||
+	    (ext && pipe2(ep, O_CLOEXEC | O_NONBLOCK) == -1) ||
+	    (output_captured(m->h) &&
+	     (out = output_open(m->loop, slot, gen, &ow)) == NULL) ||
+	    (p = proc_add(&m->procs)) == NULL)
+		goto fail;
+	/* The master's end and the inbox take no fds: refused before the
+	 * worker exists, so none can be queued (see rights.h). */
+	if (ch[0] >= 0)
+		rights_refuse(ch[0]);
+	if (ib[0] >= 0)
+		rights_refuse(ib[0]);
+	p->slot = slot;
+	p->gen = gen;
+	/* A program's channel is blocking, the simplest to read; it is its
+	 * own, and the master reads its copy with MSG_DONTWAIT. */
+	if (ext && passfd && fd_blocking(ch[1], 1) == -1)
+		goto fail;
+	if ((pid = spawn_fork(m->pid)) == 0) {
+		if (ext)
+			child_exec(m, slot, gen, ch[1], ep[1], ow);
+		child_run(m, slot, gen, ch[1], ib[0]);
+	}
+	if (pid == -1)
+		goto fail;
+	if (passfd)
+		p->worker_end = ch[1]; /* see leftover_keep() */
+	else if (ch[1] >= 0)
+		close(ch[1]);
+	if (ib[0] >= 0)
+		close(ib[0]);
+	if (ep[1] >= 0)
+		close(ep[1]);
+	if (ow >= 0)
+		close(ow);
+	output_started(out, pid);
+	p->out = out;
+	p->exec_err = ep[0];
+	return proc_started(m, p, pid, ch[0], ib[1]);
+fail:
+	log_error("cannot start worker %d: %s", slot, strerror(errno));
+	if (p != NULL)
+		proc_remove(&m->procs, p);
+	output_discard(out);
+	if (ow >= 0)
+		close(ow);
+	for (int i = 0; i < 2; i++) {
+		if (ch[i] >= 0)
+			close(ch[i]);
+		if (ib[i] >= 0)
+			close(ib[i]);
+		if (ep[i] >= 0)
+			close(ep[i]);
+	}
+	return -1;
 }

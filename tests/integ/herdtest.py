@@ -541,7 +541,7 @@ def _fd_common(problems, who, anon, other, logfile, want_anon):
 
 def fd_problems(h, n, nlisteners=1, mesh=False):
     """What is wrong with the fds of the master and its n workers; empty
-    when all is as it should be (src/master.c spawn_one and child_run,
+    when all is as it should be (src/spawn.c spawn_one and child_run,
     src/worker.c):
 
       worker: 0-2, the log (the --log file, or stderr reopened), the

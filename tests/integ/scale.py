@@ -92,7 +92,7 @@ def test_no_scaling_while_stopping():
 
 def test_ttin_stops_at_the_fd_limit():
     # The fd limit that lets the master hold exactly 2 workers through a
-    # reload (src/master.c master_max_workers): SIGTTIN must not add a third.
+    # reload (src/ctl.c master_max_workers): SIGTTIN must not add a third.
     per = ht.source_define("FDS_PER_WORKER") * \
         (ht.source_define("MAX_DRAINING_GENS") + 2)
     limit = ht.source_define("FDS_BASE") + 1 + 2 * per + per // 2

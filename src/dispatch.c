@@ -1,0 +1,198 @@
+/*
+ * dispatch.c: passfd mode: the master accepts and hands each connection to the
+ * least busy ready worker; what a dead worker never received goes to the
+ * others.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "channel.h"
+#include "log.h"
+#include "master.h"
+
+/* Passed to the worker and not yet reported received by it. */
+static uint64_t inflight(const struct proc *p)
+{
+	return p->assigned > p->total ? p->assigned - p->total : 0;
+}
+
+/* Only the serving generation gets connections (a reload stops sending to
+ * the old one), and never a worker whose channel is backed up. */
+static int can_take(const struct master *m, const struct proc *p)
+{
+	return p->gen == m->gen && p->state == PS_READY && p->chan != NULL &&
+	       chan_queued(p->chan) == 0 && !chan_dead(p->chan) &&
+	       inflight(p) < INFLIGHT_MAX;
+}
+
+/* The worker for the next connection, or NULL when none can take it: one
+ * pass over the table, starting past the last worker given one, so rr
+ * takes turns and least's ties do not all go to one worker. Only
+ * pass_connection() moves that start: a pick that finds nothing to accept
+ * must not use up a worker's turn. */
+static struct proc *pick(struct master *m)
+{
+	size_t n = m->procs.n, chosen = 0;
+	uint64_t best_load = UINT64_MAX;
+	struct proc *best = NULL;
+
+	for (size_t k = 0; k < n; k++) {
+		size_t i = (m->rr + k) % n;
+		struct proc *p = m->procs.v[i];
+		uint64_t load = p->active + inflight(p);
+
+		if (!can_take(m, p) || load >= best_load)
+			continue;
+		best = p;
+		best_load = load;
+		chosen = i;
+		if (m->h->balance == HERD_BALANCE_RR)
+			break; /* the first that can take it */
+	}
+	m->picked = chosen;
+	return best;
+}
+
+/* p is what pick() just returned. */
+static void pass_connection(struct master *m, struct proc *p, int fd)
+{
+	m->rr = m->picked + 1; /* the next search starts past this one */
+	p->assigned++;
+	if (m->h->argv != NULL && m->h->max_requests && !p->recycle &&
+	    p->assigned >= p->request_limit)
+		m->recheck = 1; /* a program's count is the master's */
+	/* can_take() saw an empty queue and a live channel, so this sends or
+	 * queues; it fails (and closes fd) only when memory runs out. */
+	if (proc_send(m, p, MSG_CONNECTION, NULL, 0, &fd, 1) == -1)
+		log_warn("connection for worker %d dropped: %s", p->slot,
+			 strerror(errno));
+}
+
+/* A passfd worker's channel outlives the worker: the master holds a copy
+ * of the worker's end, so the connections sent to a worker that died (or
+ * exited) before receiving them are still in that end's receive queue,
+ * not reset with it. They go to other workers as soon as one can take
+ * them, before any new connection is accepted. */
+void leftover_keep(struct master *m, struct proc *p)
+{
+	struct chan *c;
+
+	if (p->worker_end < 0)
+		return;
+	if (p->chan != NULL)
+		chan_flush(p->chan); /* what is queued joins the rest */
+	if ((c = chan_new(p->worker_end, MSG_TO_WORKER, NULL, NULL, NULL)) ==
+	    NULL) {
+		close(p->worker_end);
+		p->worker_end = -1;
+		return;
+	}
+	p->worker_end = -1;
+	if (m->nleftover == LEFTOVER_MAX) { /* the oldest is dropped */
+		chan_free(m->leftover[0]);
+		memmove(m->leftover, m->leftover + 1,
+			(LEFTOVER_MAX - 1) * sizeof(*m->leftover));
+		m->nleftover--;
+	}
+	m->leftover[m->nleftover++] = c;
+}
+
+static void leftover_dispatch(struct master *m)
+{
+	unsigned long moved = 0;
+	struct proc *p;
+	struct msg msg;
+
+	while (m->nleftover > 0 && (p = pick(m)) != NULL) {
+		struct chan *c = m->leftover[0];
+
+		if (chan_recv(c, &msg) == 1) {
+			if (msg.hdr.type == MSG_CONNECTION) {
+				pass_connection(m, p, msg.fds[0]);
+				moved++;
+			} else {
+				for (int i = 0; i < msg.nfds; i++)
+					close(msg.fds[i]);
+			}
+			continue;
+		}
+		chan_free(c); /* drained */
+		memmove(m->leftover, m->leftover + 1,
+			(m->nleftover - 1) * sizeof(*m->leftover));
+		m->nleftover--;
+	}
+	if (moved > 0)
+		log_info("passfd: %lu connections a gone worker never received "
+			 "were handed to others",
+			 moved);
+}
+
+static void accept_failed(struct master *m, int e)
+{
+	if (accept_pause(&m->starved, herd_loop_now(m->loop)))
+		log_warn("accept: %s; pausing accepts for %d ms at a time",
+			 strerror(e), ACCEPT_PAUSE_MS);
+}
+
+static void on_listener(herd_loop *l, int lfd, unsigned events, void *arg)
+{
+	struct master *m = arg;
+
+	(void)l;
+	(void)events;
+	for (int i = 0; i < ACCEPT_BATCH; i++) {
+		struct proc *p = pick(m);
+		int fd;
+
+		if (p == NULL)
+			break; /* every worker is full: the backlog waits */
+		if ((fd = addr_accept(lfd)) == -1) {
+			if (errno != EAGAIN)
+				accept_failed(m, errno);
+			break;
+		}
+		accept_resumed(&m->starved, herd_loop_now(m->loop), NULL, NULL);
+		pass_connection(m, p, fd);
+	}
+	if (m->recheck) {
+		m->recheck = 0;
+		reconcile(m);
+	}
+	passfd_update(m);
+}
+
+static int any_can_take(const struct master *m)
+{
+	for (size_t i = 0; i < m->procs.n; i++)
+		if (can_take(m, m->procs.v[i]))
+			return 1;
+	return 0;
+}
+
+/* Watches the listeners exactly while a connection could be handed out:
+ * when every worker is full the master stops reading them, and the
+ * backlog waits in the kernel instead of in the master. */
+void passfd_update(struct master *m)
+{
+	herd *h = m->h;
+	int want;
+
+	if (h->mode != HERD_MODE_PASSFD)
+		return;
+	if (m->state == M_RUNNING)
+		leftover_dispatch(m);
+	want = m->state == M_RUNNING &&
+	       !accept_paused(&m->starved, herd_loop_now(m->loop)) &&
+	       any_can_take(m);
+	if (want == m->accepting)
+		return;
+	for (size_t i = 0; i < h->naddrs; i++) {
+		if (want && herd_loop_add(m->loop, h->addrs[i].fd, HERD_READ,
+					  on_listener, m) == -1)
+			log_error("watch %s: %s", h->addrs[i].text,
+				  strerror(errno));
+		else if (!want)
+			herd_loop_del(m->loop, h->addrs[i].fd);
+	}
+	m->accepting = want;
+}

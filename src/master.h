@@ -1,0 +1,215 @@
+/*
+ * master.h: the master's state and the functions its files share (private
+ * to the master; libherd exports only herd_*).
+ */
+#ifndef HERD_MASTER_H
+#define HERD_MASTER_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "accept.h"
+#include "control.h"
+#include "internal.h"
+#include "loop.h"
+#include "mesh.h"
+#include "orphans.h"
+#include "proc.h"
+#include "ratelimit.h"
+
+#define BACKOFF_FIRST_MS  100 /* second quick death in a row */
+#define BACKOFF_MAX_MS	  5000
+#define HEALTHY_MS	  10000 /* alive this long: the back-off resets */
+#define PLANNED_GAP_MS	  100	/* planned exits: starts in a slot this apart */
+#define START_LIMIT	  8 /* quick deaths in a row before ever ready: exit 1 */
+#define STATUS_BURST	  20	/* worker status lines logged per second */
+#define PENDING_READY_MS  30000 /* a reload not ready by then is abandoned */
+#define FAST_STOP_MS	  3000	/* SIGTERM, then SIGKILL after this */
+#define MAX_DRAINING_GENS 2	/* older generations are killed outright */
+#define RECV_BATCH	  64
+/* Workers started in one turn of the loop: a reload of 512 goes in turns
+ * of this many, and signals, control clients and passfd's accepts are
+ * served between them. Each start is a fork and its introduction. */
+#define SPAWN_BATCH  2
+#define REAP_BATCH   64	   /* exits handled in one turn */
+#define RETIRE_BATCH 16	   /* old workers draining at once: retire_old() */
+#define STARTING_MAX 4	   /* in-process workers starting at once */
+#define EXEC_POLL_MS 10	   /* ready delay over, exec not yet seen */
+#define RSS_WATCH_MS 10000 /* RSS is sampled this long after a status */
+/* The master's fds: per worker its channel, its inbox's write end and its
+ * pidfd (a program: its pidfd, its exec error pipe, and in passfd mode its
+ * channel; passfd adds a copy of the worker's end, and a program's output
+ * pipe one more, counted apart); besides,
+ * stdio, the log, epoll, signalfd, the listeners, and the socketpairs and
+ * dups of a spawn in progress. */
+#define FDS_PER_WORKER 3
+/* passfd: connections passed to a worker and not yet reported received;
+ * beyond, the worker is skipped (it may be stuck), and what a worker that
+ * dies had in flight is bounded by it. */
+#define INFLIGHT_MAX 64
+#define FDS_BASE     16
+/* passfd: the channels of dead workers, kept until what was sent on them
+ * and never received is handed to other workers (or dropped, oldest
+ * first, beyond this many). */
+#define LEFTOVER_MAX 16
+/* Generations alive at once: serving, pending and the draining ones. */
+#define GENS_ALIVE (MAX_DRAINING_GENS + 2)
+/* Start-up: a pool not ready this long after the start is warned about,
+ * and again at this interval, until it is. */
+#define UNREADY_FIRST_MS 5000
+#define UNREADY_EVERY_MS 30000
+
+enum master_state { M_RUNNING, M_QUITTING, M_TERMINATING };
+
+struct slot_state {
+	unsigned fails;	     /* quick deaths in a row */
+	unsigned restarts;   /* crashes of its serving workers, ever */
+	uint64_t not_before; /* back-off: no respawn before this time */
+	uint64_t paced;	     /* after a planned exit: no start before this */
+	unsigned proven; /* its program of this generation served, then ended
+			    as planned: a successor is ready once it runs */
+	int *fds; /* reuseport, slots above 0: its sockets, -1 for unix */
+};
+
+struct master {
+	herd *h;
+	herd_loop *loop;
+	int sigfd;
+	int masked; /* oldmask holds the mask to restore */
+	sigset_t oldmask;
+	pid_t pid;
+	struct proctab procs;
+	struct ratelimit status_rl; /* log_status's lines */
+	int nworkers;
+	unsigned gen;	  /* the generation that serves */
+	unsigned pending; /* the generation starting after a reload, or 0 */
+	unsigned last_gen;
+	uint64_t pending_since;
+	uint64_t pending_ms; /* abandoned if not ready within this */
+	pid_t check_pid;     /* upgrade: the new binary's --check run */
+	uint64_t check_deadline;
+	int upgraded; /* this image was started by an upgrade */
+	enum master_state state;
+	int exit_code;
+	int announced;
+	int accepting;		     /* passfd: the listeners are watched */
+	struct accept_pause starved; /* passfd: out of fds */
+	size_t rr;		     /* passfd: where the next pick starts */
+	size_t picked;		     /* passfd: where pick() found one */
+	struct chan *leftover[LEFTOVER_MAX]; /* passfd: dead workers' ends */
+	size_t nleftover;
+	uint16_t steer[MAX_WORKERS]; /* reuseport: slots taking connections */
+	size_t nsteer;
+	int steer_warned;
+	int reap_more;	       /* reap() stopped at REAP_BATCH */
+	unsigned spawn_budget; /* starts left in this turn (SPAWN_BATCH) */
+	uint64_t spawn_pass;   /* the loop's turn that budget is for */
+	int spawn_held;	       /* the budget is what STARTING_MAX leaves */
+	struct mesh mesh;      /* the peers' open-channel mesh */
+	herd_timer *wake;
+	herd_timer *sd_watchdog; /* WATCHDOG=1 to herd's service manager */
+	uint64_t sd_watchdog_ms;
+	struct control *control;    /* --control */
+	struct control *metrics;    /* --metrics */
+	uint64_t started;	    /* ms, monotonic */
+	unsigned reloads;	    /* completed, upgrades included */
+	unsigned reloads_abandoned; /* never ready, or failed to start */
+	unsigned long restarts;	    /* crashes of serving workers, ever */
+	uint64_t rss_wanted;   /* status asked for RSS: sample until then */
+	uint64_t unready_warn; /* start-up: when to say what is awaited */
+	int recheck;	       /* passfd: a worker reached --max-requests */
+	unsigned long long gone_total; /* connections of exited workers */
+	struct orphans orphans;	       /* at stop, what the pool left behind */
+	int notify_fd;	      /* --notify: the children's NOTIFY_SOCKET */
+	char notify_name[64]; /* its abstract name, '@' first */
+	struct slot_state slots[MAX_WORKERS];
+};
+
+/* The one master of this process (master.c). */
+extern struct master *the_master;
+
+static inline uint64_t earlier(uint64_t a, uint64_t b)
+{
+	return a < b ? a : b;
+}
+
+/* master.c */
+void reconcile(struct master *m);
+
+/* tell.c */
+void proc_signal(const struct proc *p, int sig);
+int proc_send(struct master *m, struct proc *p, uint32_t type, const void *data,
+	      size_t len, const int *fds, int nfds);
+void quit_proc(struct master *m, struct proc *p);
+void terminate_proc(struct master *m, struct proc *p);
+void reopen_program(struct master *m, struct proc *p);
+void escalate(struct master *m, struct proc *p, uint64_t now);
+
+/* reuseport.c */
+void slot_sockets_close(struct master *m, int slot);
+int slot_sockets_open(struct master *m, int slot);
+void slot_sockets_retire(struct master *m);
+void steer(struct master *m);
+
+/* exit.c */
+int exec_done(struct proc *p);
+void describe_exit(int status, char *buf, size_t len);
+uint64_t slot_backoff(struct master *m, int slot, uint64_t lived, int ready);
+void proc_gone(struct master *m, struct proc *p);
+void reap(struct master *m);
+
+/* handover.c */
+void upgrade_checked(struct master *m, int status);
+int upgrade_start(struct master *m);
+int upgrade_resume(struct master *m);
+
+/* report.c */
+void log_status(struct master *m, const struct proc *p,
+		const unsigned char *data, size_t len);
+void mark_ready(struct master *m, struct proc *p);
+void on_worker_chan(herd_loop *l, int fd, unsigned events, void *arg);
+
+/* notify.c */
+void on_notify(herd_loop *l, int fd, unsigned events, void *arg);
+int notify_open(struct master *m);
+
+/* supervise.c */
+void abandon_pending(struct master *m, const char *why);
+uint64_t ready_by_delay(struct master *m, uint64_t now);
+uint64_t enforce_watchdog(struct master *m, uint64_t now);
+uint64_t recycle(struct master *m, uint64_t now);
+uint64_t enforce_deadlines(struct master *m, uint64_t now);
+void spawn_budget(struct master *m);
+uint64_t fill_slots(struct master *m, unsigned gen, uint64_t now);
+void promote_pending(struct master *m);
+int retiring(const struct master *m, const struct proc *p);
+void retire_old(struct master *m);
+void bound_retiring(struct master *m);
+uint64_t warn_unready(struct master *m, uint64_t now);
+void announce(struct master *m);
+
+/* ctl.c */
+void graceful_stop(struct master *m);
+void fast_stop(struct master *m);
+void reload(struct master *m);
+void reopen(struct master *m);
+void scale(struct master *m, int delta);
+void control_command(void *arg, const char *cmd, const char *args,
+		     struct ctl_reply *r);
+
+/* dispatch.c */
+void leftover_keep(struct master *m, struct proc *p);
+void passfd_update(struct master *m);
+
+/* status.c */
+uint64_t sample_rss(struct master *m, uint64_t now);
+void status(struct master *m, int json, struct ctl_reply *r);
+void metrics(struct master *m, struct ctl_reply *r);
+void rss_watch(struct master *m);
+
+/* spawn.c */
+int spawn_one(struct master *m, unsigned gen, int slot);
+
+#endif

@@ -1,0 +1,125 @@
+/*
+ * reuseport.c: reuseport mode: each slot's own listening sockets, opened in
+ * slot order and closed from the top, and the steering of new connections to
+ * the slots that serve.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "master.h"
+
+void slot_sockets_close(struct master *m, int slot)
+{
+	struct slot_state *s = &m->slots[slot];
+
+	if (s->fds == NULL)
+		return;
+	for (size_t i = 0; i < m->h->naddrs; i++)
+		if (s->fds[i] >= 0)
+			close(s->fds[i]);
+	free(s->fds);
+	s->fds = NULL;
+}
+
+static int slot_open_one(struct master *m, int slot)
+{
+	struct slot_state *s = &m->slots[slot];
+	herd *h = m->h;
+
+	if ((s->fds = malloc(h->naddrs * sizeof(int))) == NULL)
+		return -1;
+	for (size_t i = 0; i < h->naddrs; i++)
+		s->fds[i] = -1;
+	for (size_t i = 0; i < h->naddrs; i++) {
+		if (!h->addrs[i].reuseport)
+			continue;
+		if ((s->fds[i] = addr_bind_another(&h->addrs[i])) == -1 ||
+		    (h->argv != NULL && fd_blocking(s->fds[i], 1) == -1)) {
+			int e = errno;
+
+			log_error("slot %d: cannot listen on %s: %s", slot,
+				  h->addrs[i].text, strerror(e));
+			slot_sockets_close(m, slot);
+			errno = e;
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Slot 0 uses the sockets bound at start (with SO_REUSEPORT); every other
+ * slot gets its own on the same addresses, kept across respawns and
+ * reloads, so a slot's backlog outlives its worker. They are opened in
+ * slot order, lower slots first, so that the kernel's index of a slot's
+ * socket in the reuseport group is the slot's number (see addr_steer). */
+int slot_sockets_open(struct master *m, int slot)
+{
+	if (m->h->mode != HERD_MODE_REUSEPORT)
+		return 0;
+	for (int k = 1; k <= slot; k++)
+		if (m->slots[k].fds == NULL && slot_open_one(m, k) == -1)
+			return -1;
+	return 0;
+}
+
+/* A retired slot's sockets close once no worker of the slot is left (the
+ * steering sent it nothing new meanwhile), and only from the top slot
+ * down: the kernel fills a closed socket's place in the group with the
+ * last one, and the top one is the last, so index == slot still holds. */
+void slot_sockets_retire(struct master *m)
+{
+	for (int s = MAX_WORKERS - 1; s >= m->nworkers && s > 0; s--) {
+		if (m->slots[s].fds == NULL)
+			continue;
+		for (size_t i = 0; i < m->procs.n; i++)
+			if (m->procs.v[i]->slot == s)
+				return;
+		slot_sockets_close(m, s); /* what is queued is reset */
+	}
+}
+
+/* reuseport: new connections go only to the slots that have a ready
+ * worker. A slot being retired, or whose worker died or is starting, gets
+ * none, so nothing waits in its backlog; the kernel's own hash would give
+ * every socket in the group its share. Before anything is ready, every
+ * slot takes its share and the backlogs wait for the workers. */
+void steer(struct master *m)
+{
+	unsigned char ready[MAX_WORKERS] = {0};
+	uint16_t live[MAX_WORKERS];
+	size_t n = 0;
+	int failed = 0;
+	herd *h = m->h;
+
+	if (h->mode != HERD_MODE_REUSEPORT)
+		return;
+	for (size_t i = 0; i < m->procs.n; i++)
+		if (m->procs.v[i]->state == PS_READY)
+			ready[m->procs.v[i]->slot] = 1;
+	for (int s = 0; s < m->nworkers; s++)
+		if (ready[s])
+			live[n++] = (uint16_t)s;
+	for (int s = 0; n == 0 && s < m->nworkers; s++)
+		live[s] = (uint16_t)s;
+	if (n == 0)
+		n = (size_t)m->nworkers;
+	if (n == m->nsteer && memcmp(live, m->steer, n * sizeof(*live)) == 0)
+		return;
+	for (size_t i = 0; i < h->naddrs; i++) {
+		if (!h->addrs[i].reuseport ||
+		    addr_steer(h->addrs[i].fd, live, n) == 0)
+			continue;
+		failed = 1; /* not recorded: tried again on the next pass */
+		if (!m->steer_warned++)
+			log_warn("reuseport: cannot steer connections on %s "
+				 "(%s); the kernel spreads them over every "
+				 "slot's socket",
+				 h->addrs[i].text, strerror(errno));
+	}
+	memcpy(m->steer, live, n * sizeof(*live));
+	m->nsteer = failed ? 0 : n;
+	log_debug("reuseport: new connections go to %zu of %d slots", n,
+		  m->nworkers);
+}

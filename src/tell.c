@@ -1,0 +1,87 @@
+/*
+ * tell.c: the master talking to a worker: channel messages and signals, and the
+ * drain, stop and escalation that go through them.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "channel.h"
+#include "log.h"
+#include "master.h"
+
+void proc_signal(const struct proc *p, int sig)
+{
+	if (spawn_signal(p->pidfd, p->pid, sig) == -1 && errno != ESRCH)
+		log_warn("signal %d to worker %d (pid %d): %s", sig, p->slot,
+			 (int)p->pid, strerror(errno));
+}
+
+/* Takes ownership of fds, as chan_send does. */
+int proc_send(struct master *m, struct proc *p, uint32_t type, const void *data,
+	      size_t len, const int *fds, int nfds)
+{
+	struct msg_hdr hdr = {type, (uint32_t)len, m->pid, -1, m->gen, 0};
+
+	if (p->chan == NULL) {
+		for (int i = 0; i < nfds; i++)
+			close(fds[i]);
+		errno = EPIPE;
+		return -1;
+	}
+	return chan_send(p->chan, &hdr, data, fds, nfds);
+}
+
+/* An in-process worker is told on its channel. So is a passfd program: its
+ * stop signal would cut short what waits on the channel (most runtimes die
+ * of TERM), so the signal comes only if it is still there at the shutdown
+ * timeout (enforce_deadlines). Other programs have only the signal. */
+void quit_proc(struct master *m, struct proc *p)
+{
+	int sent = proc_send(m, p, MSG_QUIT, NULL, 0, NULL, 0) == 0;
+
+	if (m->h->argv != NULL && !sent) {
+		proc_signal(p, m->h->stop_signal);
+		p->signalled = 1;
+	} else if (!sent) {
+		proc_signal(p, SIGQUIT);
+	}
+	p->state = PS_DRAINING;
+	p->deadline = herd_loop_now(m->loop) + m->h->shutdown_ms;
+}
+
+void terminate_proc(struct master *m, struct proc *p)
+{
+	uint64_t fast = earlier(m->h->shutdown_ms, FAST_STOP_MS);
+	uint64_t deadline = herd_loop_now(m->loop) + fast;
+
+	int sent = proc_send(m, p, MSG_TERMINATE, NULL, 0, NULL, 0) == 0;
+
+	if (m->h->argv != NULL || !sent)
+		proc_signal(p, SIGTERM);
+	p->state = PS_STOPPING;
+	p->deadline = p->deadline ? earlier(p->deadline, deadline) : deadline;
+}
+
+/* A program hears of it on its passfd channel, and by --reopen-signal
+ * only if it named one: USR1's default action kills Python, Node and Go. */
+void reopen_program(struct master *m, struct proc *p)
+{
+	if (p->chan != NULL)
+		proc_send(m, p, MSG_REOPEN, NULL, 0, NULL, 0);
+	if (m->h->reopen_signal != 0)
+		proc_signal(p, m->h->reopen_signal);
+}
+
+/* A passfd program still draining at the shutdown timeout gets its stop
+ * signal, and the fast stop's time to act on it before SIGKILL. */
+void escalate(struct master *m, struct proc *p, uint64_t now)
+{
+	int sig = m->h->stop_signal;
+
+	log_warn("worker %d (pid %d) did not drain in time; sending it "
+		 "signal %d (%s)",
+		 p->slot, (int)p->pid, sig, strsignal(sig));
+	proc_signal(p, sig);
+	p->signalled = 1;
+	p->deadline = now + earlier(m->h->shutdown_ms, FAST_STOP_MS);
+}
