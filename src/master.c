@@ -225,13 +225,12 @@ static void master_free(struct master *m)
 	the_master = NULL;
 }
 
-int master_run(herd *h)
+static struct master *master_new(herd *h)
 {
 	struct master *m = calloc(1, sizeof(*m));
-	int rc = 0;
 
 	if (m == NULL)
-		return 1;
+		return NULL;
 	m->h = h;
 	m->pid = getpid();
 	m->mesh.pid = m->pid;
@@ -248,14 +247,19 @@ int master_run(herd *h)
 	 * killed worker would otherwise become the master's child). */
 	if (h->argv != NULL && prctl(PR_SET_CHILD_SUBREAPER, 1) == -1)
 		log_warn("PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
+	return m;
+}
+
+/* The loop and the master's own event sources. */
+static int master_open(struct master *m)
+{
 	if ((m->loop = loop_new()) == NULL || setup_signals(m) == -1 ||
 	    notify_open(m) == -1 || sdnotify_open() == -1 ||
 	    (m->wake = herd_timer_new(m->loop, on_wake, m)) == NULL ||
 	    (m->sd_watchdog = herd_timer_new(m->loop, on_sd_watchdog, m)) ==
 		NULL) {
 		log_error("master start-up failed: %s", strerror(errno));
-		master_free(m);
-		return 1;
+		return -1;
 	}
 	log_info("herd %s master started (pid %d, %d workers)", HERD_VERSION,
 		 (int)m->pid, m->nworkers);
@@ -263,42 +267,61 @@ int master_run(herd *h)
 		on_sd_watchdog(m->loop, m->sd_watchdog, m);
 	m->started = herd_loop_now(m->loop);
 	srandom((unsigned)m->pid ^ (unsigned)m->started);
-	/* At start a control socket or metrics address that cannot be had is
-	 * a configuration error. After an upgrade the workers are already
-	 * running and serving: losing a side door is no reason to take them
-	 * down, so the new image logs it and carries on. */
-	if (h->control_path != NULL) {
-		char err[256];
-		if ((m->control =
-			 control_open(m->loop, h->control_path, control_command,
-				      m, err, sizeof(err))) == NULL) {
-			log_error("%s%s", err,
-				  h->resume ? "; serving without it" : "");
-			if (h->resume == NULL) {
-				master_free(m);
-				return 1;
-			}
-		}
-	}
-	if (h->metrics) {
-		char err[256];
+	return 0;
+}
 
-		if (addr_bind(&h->metrics_addr, err, sizeof(err)) == -1 ||
-		    (m->metrics = control_open_http(m->loop, h->metrics_addr.fd,
-						    control_command, m, err,
-						    sizeof(err))) == NULL) {
-			h->metrics_addr.fd = -1;
-			log_error("--metrics: %s%s", err,
-				  h->resume ? "; serving without it" : "");
-			if (h->resume == NULL) {
-				master_free(m);
-				return 1;
-			}
-		} else {
-			h->metrics_addr.fd = -1; /* the control's now */
-			log_info("metrics on http://%s/metrics",
-				 h->metrics_addr.text);
-		}
+/* At start a control socket or metrics address that cannot be had is a
+ * configuration error. After an upgrade the workers are already running
+ * and serving: losing a side door is no reason to take them down, so the
+ * new image logs it and carries on. Returns -1 when herd must stop. */
+static int side_door_failed(struct master *m, const char *what, const char *err)
+{
+	log_error("%s%s%s", what, err,
+		  m->h->resume ? "; serving without it" : "");
+	return m->h->resume == NULL ? -1 : 0;
+}
+
+static int control_open_side(struct master *m)
+{
+	char err[256];
+
+	if (m->h->control_path == NULL)
+		return 0;
+	m->control = control_open(m->loop, m->h->control_path, control_command,
+				  m, err, sizeof(err));
+	return m->control == NULL ? side_door_failed(m, "", err) : 0;
+}
+
+static int metrics_open_side(struct master *m)
+{
+	herd *h = m->h;
+	char err[256];
+
+	if (!h->metrics)
+		return 0;
+	if (addr_bind(&h->metrics_addr, err, sizeof(err)) == -1 ||
+	    (m->metrics =
+		 control_open_http(m->loop, h->metrics_addr.fd, control_command,
+				   m, err, sizeof(err))) == NULL) {
+		h->metrics_addr.fd = -1;
+		return side_door_failed(m, "--metrics: ", err);
+	}
+	h->metrics_addr.fd = -1; /* the control's now */
+	log_info("metrics on http://%s/metrics", h->metrics_addr.text);
+	return 0;
+}
+
+int master_run(herd *h)
+{
+	struct master *m = master_new(h);
+	int rc = 0;
+
+	if (m == NULL)
+		return 1;
+	if (master_open(m) == -1 || control_open_side(m) == -1 ||
+	    metrics_open_side(m) == -1) {
+		master_free(m);
+		return 1;
 	}
 	if (h->resume != NULL && upgrade_resume(m) == -1) {
 		log_error("upgrade: cannot resume: %s", strerror(errno));

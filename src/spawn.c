@@ -437,76 +437,106 @@ static int proc_started(struct master *m, struct proc *p, pid_t pid,
 	return 0; /* mesh_update() tells its peers, at the end of the turn */
 }
 
-int spawn_one(struct master *m, unsigned gen, int slot)
+/* What a start makes before the fork: the master's ends and the child's. */
+struct start_fds {
+	int ch[2]; /* the channel: the master's end, the worker's */
+	int ib[2]; /* the inbox: the worker's read end, the peers' write end */
+	int ep[2]; /* a program's exec error pipe */
+	int ow;	   /* a program's output pipe, the child's end */
+	struct output *out;
+};
+
+/* In-process workers: a channel, and an inbox if workers read their
+ * peers' messages (herd_on_message): without, the peer mesh, N^2 fds
+ * passed at every reload of N, would serve nobody. Programs: an exec error
+ * pipe, an output pipe unless --inherit-output, and a channel in passfd
+ * mode only. Out of fds, the start fails like any other. */
+static int start_prepare(struct master *m, unsigned gen, int slot,
+			 struct start_fds *f)
 {
 	int flags = SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC;
 	int ext = m->h->argv != NULL, passfd = m->h->mode == HERD_MODE_PASSFD;
-	int ch[2] = {-1, -1}, ib[2] = {-1, -1}, ep[2] = {-1, -1}, ow = -1;
-	struct output *out = NULL;
-	struct proc *p = NULL;
-	pid_t pid = -1;
 
-	/* In-process workers: a channel, and an inbox if workers read their
-	 * peers' messages (herd_on_message): without, the peer mesh, N^2 fds
-	 * passed at every reload of N, would serve nobody. Programs: an exec
-	 * error pipe, an output pipe unless --inherit-output, and a channel in
-	 * passfd mode only. Out of fds, the start fails like any other. */
 	if (slot_sockets_open(m, slot) == -1 ||
-	    ((!ext || passfd) && socketpair(AF_UNIX, flags, 0, ch) == -1) ||
+	    ((!ext || passfd) && socketpair(AF_UNIX, flags, 0, f->ch) == -1) ||
 	    (!ext && m->h->on_message != NULL &&
-	     socketpair(AF_UNIX, flags, 0, ib) == -1) ||
-	    (ext && pipe2(ep, O_CLOEXEC | O_NONBLOCK) == -1) ||
+	     socketpair(AF_UNIX, flags, 0, f->ib) == -1) ||
+	    (ext && pipe2(f->ep, O_CLOEXEC | O_NONBLOCK) == -1) ||
 	    (output_captured(m->h) &&
-	     (out = output_open(m->loop, slot, gen, &ow)) == NULL) ||
-	    (p = proc_add(&m->procs)) == NULL)
-		goto fail;
+	     (f->out = output_open(m->loop, slot, gen, &f->ow)) == NULL))
+		return -1;
 	/* The master's end and the inbox take no fds: refused before the
 	 * worker exists, so none can be queued (see rights.h). */
-	if (ch[0] >= 0)
-		rights_refuse(ch[0]);
-	if (ib[0] >= 0)
-		rights_refuse(ib[0]);
-	p->slot = slot;
-	p->gen = gen;
+	if (f->ch[0] >= 0)
+		rights_refuse(f->ch[0]);
+	if (f->ib[0] >= 0)
+		rights_refuse(f->ib[0]);
 	/* A program's channel is blocking, the simplest to read; it is its
 	 * own, and the master reads its copy with MSG_DONTWAIT. */
-	if (ext && passfd && fd_blocking(ch[1], 1) == -1)
+	if (ext && passfd && fd_blocking(f->ch[1], 1) == -1)
+		return -1;
+	return 0;
+}
+
+/* In the master once the child runs: the child's ends go, but passfd's
+ * copy of the worker's end (see leftover_keep()). */
+static void start_parent_ends(struct master *m, struct proc *p,
+			      struct start_fds *f, pid_t pid)
+{
+	if (m->h->mode == HERD_MODE_PASSFD)
+		p->worker_end = f->ch[1];
+	else if (f->ch[1] >= 0)
+		close(f->ch[1]);
+	if (f->ib[0] >= 0)
+		close(f->ib[0]);
+	if (f->ep[1] >= 0)
+		close(f->ep[1]);
+	if (f->ow >= 0)
+		close(f->ow);
+	output_started(f->out, pid);
+	p->out = f->out;
+	p->exec_err = f->ep[0];
+}
+
+static void start_cleanup(struct start_fds *f)
+{
+	output_discard(f->out);
+	if (f->ow >= 0)
+		close(f->ow);
+	for (int i = 0; i < 2; i++) {
+		if (f->ch[i] >= 0)
+			close(f->ch[i]);
+		if (f->ib[i] >= 0)
+			close(f->ib[i]);
+		if (f->ep[i] >= 0)
+			close(f->ep[i]);
+	}
+}
+
+int spawn_one(struct master *m, unsigned gen, int slot)
+{
+	struct start_fds f = {{-1, -1}, {-1, -1}, {-1, -1}, -1, NULL};
+	struct proc *p = NULL;
+	pid_t pid;
+
+	if (start_prepare(m, gen, slot, &f) == -1 ||
+	    (p = proc_add(&m->procs)) == NULL)
 		goto fail;
+	p->slot = slot;
+	p->gen = gen;
 	if ((pid = spawn_fork(m->pid)) == 0) {
-		if (ext)
-			child_exec(m, slot, gen, ch[1], ep[1], ow);
-		child_run(m, slot, gen, ch[1], ib[0]);
+		if (m->h->argv != NULL)
+			child_exec(m, slot, gen, f.ch[1], f.ep[1], f.ow);
+		child_run(m, slot, gen, f.ch[1], f.ib[0]);
 	}
 	if (pid == -1)
 		goto fail;
-	if (passfd)
-		p->worker_end = ch[1]; /* see leftover_keep() */
-	else if (ch[1] >= 0)
-		close(ch[1]);
-	if (ib[0] >= 0)
-		close(ib[0]);
-	if (ep[1] >= 0)
-		close(ep[1]);
-	if (ow >= 0)
-		close(ow);
-	output_started(out, pid);
-	p->out = out;
-	p->exec_err = ep[0];
-	return proc_started(m, p, pid, ch[0], ib[1]);
+	start_parent_ends(m, p, &f, pid);
+	return proc_started(m, p, pid, f.ch[0], f.ib[1]);
 fail:
 	log_error("cannot start worker %d: %s", slot, strerror(errno));
 	if (p != NULL)
 		proc_remove(&m->procs, p);
-	output_discard(out);
-	if (ow >= 0)
-		close(ow);
-	for (int i = 0; i < 2; i++) {
-		if (ch[i] >= 0)
-			close(ch[i]);
-		if (ib[i] >= 0)
-			close(ib[i]);
-		if (ep[i] >= 0)
-			close(ep[i]);
-	}
+	start_cleanup(&f);
 	return -1;
 }
