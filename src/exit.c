@@ -48,65 +48,6 @@ void describe_exit(int status, char *buf, size_t len)
 		snprintf(buf, len, "ended with wait status %#x", status);
 }
 
-/* The respawn delay for a slot whose worker just died.
- *
- * A worker that was ready and had lived BACKOFF_FIRST_MS (proven) showed
- * that it can start: it is replaced at once, as nginx does, whatever killed
- * it (a crash on one request, the OOM killer, an operator), and the slot's
- * count of quick deaths starts again.
- *
- * Any other death (before ready, within BACKOFF_FIRST_MS, or by the
- * watchdog) is a quick death: 0 the first time, then doubling from
- * BACKOFF_FIRST_MS up to BACKOFF_MAX_MS while the slot's workers keep dying
- * so; one that lived HEALTHY_MS starts the count again. A crash loop at
- * start-up backs off; a pool under fire keeps its strength, and the master
- * never forks for a slot more often than every BACKOFF_FIRST_MS unless the
- * worker before lived that long. */
-uint64_t slot_backoff(struct master *m, int slot, uint64_t lived, int ready)
-{
-	struct slot_state *s = &m->slots[slot];
-	int proven = ready && lived >= BACKOFF_FIRST_MS;
-	uint64_t delay;
-
-	if (proven || lived >= HEALTHY_MS)
-		s->fails = 0;
-	if (proven)
-		delay = 0;
-	else if (++s->fails == 1)
-		delay = 0;
-	else if (s->fails - 2 >= 6)
-		delay = BACKOFF_MAX_MS;
-	else
-		delay = earlier((uint64_t)BACKOFF_FIRST_MS << (s->fails - 2),
-				BACKOFF_MAX_MS);
-	s->not_before = herd_loop_now(m->loop) + delay;
-	return delay;
-}
-
-/* A program that exits with status 0 on its own (herd did not ask it to
- * stop) after its exec ended as planned: php-cgi does so after
- * PHP_FCGI_MAX_REQUESTS. Under load that is well within 100 ms and the
- * ready delay, so neither its age nor its readiness may make it a crash.
- * What herd cannot see is whether it served; `true` looks the same. */
-static int planned_exit(const struct master *m, int status, int ran)
-{
-	return m->h->argv != NULL && ran && WIFEXITED(status) &&
-	       WEXITSTATUS(status) == 0;
-}
-
-/* The successor of a planned exit starts at once, but never sooner than
- * PLANNED_GAP_MS after its predecessor started, in the serving and the
- * pending generation alike: a program that exits 0 at every start costs
- * 10 forks a second per slot, not a tight loop, and one that recycles
- * after PHP_FCGI_MAX_REQUESTS=500 is never held. */
-static uint64_t slot_pace(struct master *m, int slot, uint64_t lived)
-{
-	uint64_t delay = lived >= PLANNED_GAP_MS ? 0 : PLANNED_GAP_MS - lived;
-
-	m->slots[slot].paced = herd_loop_now(m->loop) + delay;
-	return delay;
-}
-
 void proc_gone(struct master *m, struct proc *p)
 {
 	m->gone_total += p->total;
@@ -150,77 +91,111 @@ static void listeners_check(struct master *m)
 	}
 }
 
-static void proc_exited(struct master *m, struct proc *p, int status)
+/* The slot's back-off after a crash (policy_backoff()). */
+uint64_t slot_backoff(struct master *m, int slot, uint64_t lived, int ready)
 {
-	int slot = p->slot, crashed = p->state <= PS_READY;
-	int ready = p->state == PS_READY;
-	unsigned gen = p->gen;
-	uint64_t lived = herd_loop_now(m->loop) - p->started;
-	char why[96], what[160];
+	return policy_backoff(&m->slots[slot], herd_loop_now(m->loop), lived,
+			      ready);
+}
 
-	int ran = exec_done(p), never_ran = ran == -1;
-	struct spawn_error se = {p->exec_error[0], p->exec_error[1]};
+/* The facts of an exit, and the line that says it; a program that never
+ * ran says why first. */
+static void exit_facts(struct master *m, struct proc *p, int status,
+		       struct exit_facts *e, char *what, size_t len)
+{
+	struct spawn_error se;
+	char why[96];
 
+	/* exec_done() first: it reads the stage and errno it reports. */
+	*e = (struct exit_facts){p->slot,
+				 p->gen,
+				 p->state <= PS_READY,
+				 p->state == PS_READY,
+				 exec_done(p),
+				 status,
+				 herd_loop_now(m->loop) - p->started};
+	se = (struct spawn_error){p->exec_error[0], p->exec_error[1]};
 	describe_exit(status, why, sizeof(why));
-	snprintf(what, sizeof(what), "worker %d (pid %d, generation %u) %s",
-		 slot, (int)p->pid, gen, why);
-	if (never_ran)
-		log_error("worker %d (pid %d): %s%s%s: %s", slot, (int)p->pid,
-			  spawn_stage_name(se.stage),
+	snprintf(what, len, "worker %d (pid %d, generation %u) %s", e->slot,
+		 (int)p->pid, e->gen, why);
+	if (e->ran == -1)
+		log_error("worker %d (pid %d): %s%s%s: %s", e->slot,
+			  (int)p->pid, spawn_stage_name(se.stage),
 			  se.stage == SPAWN_EXEC ? " " : "",
 			  se.stage == SPAWN_EXEC ? m->h->argv[0] : "",
 			  strerror(se.err));
-	proc_gone(m, p);
-	listeners_check(m);
-	if (!crashed || m->state != M_RUNNING) {
+}
+
+static void stop_failed(struct master *m)
+{
+	m->exit_code = 1;
+	fast_stop(m);
+}
+
+/* What policy_exit() decided, done and said. */
+static void exit_apply(struct master *m, enum exit_verdict v,
+		       const struct exit_facts *e, const char *what,
+		       uint64_t delay)
+{
+	switch (v) {
+	case EXIT_EXPECTED:
 		log_info("%s", what);
-	} else if (planned_exit(m, status, ran == 1)) {
-		/* Not a crash: no back-off, no restart counted; in a pending
-		 * generation it is replaced, the reload not abandoned. */
-		m->slots[slot].proven = gen;
+		break;
+	case EXIT_PLANNED:
 		log_info("%s: a planned exit; replacing it in %llu ms", what,
-			 (unsigned long long)slot_pace(m, slot, lived));
-	} else if (never_ran && !m->announced) {
-		/* Not a crash loop to wait out: the program cannot run. */
+			 (unsigned long long)delay);
+		break;
+	case EXIT_CANNOT_RUN:
 		log_error("%s: the program could not be started; stopping",
 			  what);
-		m->exit_code = 1;
-		fast_stop(m);
-	} else if (gen == m->pending) {
+		stop_failed(m);
+		break;
+	case EXIT_PENDING:
 		log_error("%s before its generation was ready", what);
 		abandon_pending(m, "did not start");
-	} else if (!m->announced && m->h->argv == NULL && WIFEXITED(status) &&
-		   WEXITSTATUS(status) == HERD_EXIT_CONFIG) {
-		/* A worker that cannot start before the pool ever served is a
-		 * configuration error: say so and stop, not respawn forever. */
-		log_error(
-		    "%s: its start failed before the pool was ever ready; "
-		    "stopping",
-		    what);
-		m->exit_code = 1;
-		fast_stop(m);
-	} else if (gen == m->gen && slot < m->nworkers) {
-		uint64_t delay = slot_backoff(m, slot, lived, ready);
-
-		m->slots[slot].restarts++;
+		break;
+	case EXIT_CONFIG:
+		log_error("%s: its start failed before the pool was ever "
+			  "ready; stopping",
+			  what);
+		stop_failed(m);
+		break;
+	case EXIT_GIVE_UP:
 		m->restarts++;
-		if (!m->announced && m->slots[slot].fails >= START_LIMIT) {
-			/* As systemd's StartLimitBurst: a pool that never
-			 * served says so with its exit status, rather than
-			 * retry every 5 s where nobody is told (a container's
-			 * orchestrator restarts it, or reports it). */
-			log_error("%s; %u quick deaths in a row before the "
-				  "pool was ever ready: giving up",
-				  what, m->slots[slot].fails);
-			m->exit_code = 1;
-			fast_stop(m);
-		} else {
-			log_warn("%s; restarting in %llu ms", what,
-				 (unsigned long long)delay);
-		}
-	} else {
+		log_error("%s; %u quick deaths in a row before the pool was "
+			  "ever ready: giving up",
+			  what, m->slots[e->slot].fails);
+		stop_failed(m);
+		break;
+	case EXIT_RESTART:
+		m->restarts++;
+		log_warn("%s; restarting in %llu ms", what,
+			 (unsigned long long)delay);
+		break;
+	case EXIT_STRAY:
 		log_warn("%s", what);
+		break;
 	}
+}
+
+static void proc_exited(struct master *m, struct proc *p, int status)
+{
+	struct exit_facts e;
+	struct pool_facts pool;
+	struct slot_state spare = {0};
+	char what[160];
+	uint64_t delay;
+	enum exit_verdict v;
+
+	exit_facts(m, p, status, &e, what, sizeof(what));
+	proc_gone(m, p);
+	listeners_check(m);
+	pool_facts(m, &pool);
+	v = policy_exit(&e, &pool,
+			e.slot >= 0 && e.slot < MAX_WORKERS ? &m->slots[e.slot]
+							    : &spare,
+			herd_loop_now(m->loop), &delay);
+	exit_apply(m, v, &e, what, delay);
 }
 
 /* At most REAP_BATCH a turn: when a reload's old generation of 512 exits

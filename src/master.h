@@ -16,28 +16,18 @@
 #include "loop.h"
 #include "mesh.h"
 #include "orphans.h"
+#include "policy.h"
 #include "proc.h"
 #include "ratelimit.h"
 
-#define BACKOFF_FIRST_MS  100 /* second quick death in a row */
-#define BACKOFF_MAX_MS	  5000
-#define HEALTHY_MS	  10000 /* alive this long: the back-off resets */
-#define PLANNED_GAP_MS	  100	/* planned exits: starts in a slot this apart */
-#define START_LIMIT	  8 /* quick deaths in a row before ever ready: exit 1 */
-#define STATUS_BURST	  20	/* worker status lines logged per second */
-#define PENDING_READY_MS  30000 /* a reload not ready by then is abandoned */
-#define FAST_STOP_MS	  3000	/* SIGTERM, then SIGKILL after this */
-#define MAX_DRAINING_GENS 2	/* older generations are killed outright */
-#define RECV_BATCH	  64
-/* Workers started in one turn of the loop: a reload of 512 goes in turns
- * of this many, and signals, control clients and passfd's accepts are
- * served between them. Each start is a fork and its introduction. */
-#define SPAWN_BATCH  2
-#define REAP_BATCH   64	   /* exits handled in one turn */
-#define RETIRE_BATCH 16	   /* old workers draining at once: retire_old() */
-#define STARTING_MAX 4	   /* in-process workers starting at once */
-#define EXEC_POLL_MS 10	   /* ready delay over, exec not yet seen */
-#define RSS_WATCH_MS 10000 /* RSS is sampled this long after a status */
+#define STATUS_BURST	 20    /* worker status lines logged per second */
+#define PENDING_READY_MS 30000 /* a reload not ready by then is abandoned */
+#define FAST_STOP_MS	 3000  /* SIGTERM, then SIGKILL after this */
+#define RECV_BATCH	 64
+#define REAP_BATCH	 64    /* exits handled in one turn */
+#define RETIRE_BATCH	 16    /* old workers draining at once: retire_old() */
+#define EXEC_POLL_MS	 10    /* ready delay over, exec not yet seen */
+#define RSS_WATCH_MS	 10000 /* RSS is sampled this long after a status */
 /* The master's fds: per worker its channel, its inbox's write end and its
  * pidfd (a program: its pidfd, its exec error pipe, and in passfd mode its
  * channel; passfd adds a copy of the worker's end, and a program's output
@@ -54,24 +44,12 @@
  * and never received is handed to other workers (or dropped, oldest
  * first, beyond this many). */
 #define LEFTOVER_MAX 16
-/* Generations alive at once: serving, pending and the draining ones. */
-#define GENS_ALIVE (MAX_DRAINING_GENS + 2)
 /* Start-up: a pool not ready this long after the start is warned about,
  * and again at this interval, until it is. */
 #define UNREADY_FIRST_MS 5000
 #define UNREADY_EVERY_MS 30000
 
 enum master_state { M_RUNNING, M_QUITTING, M_TERMINATING };
-
-struct slot_state {
-	unsigned fails;	     /* quick deaths in a row */
-	unsigned restarts;   /* crashes of its serving workers, ever */
-	uint64_t not_before; /* back-off: no respawn before this time */
-	uint64_t paced;	     /* after a planned exit: no start before this */
-	unsigned proven; /* its program of this generation served, then ended
-			    as planned: a successor is ready once it runs */
-	int *fds; /* reuseport, slots above 0: its sockets, -1 for unix */
-};
 
 struct master {
 	herd *h;
@@ -176,6 +154,7 @@ void on_notify(herd_loop *l, int fd, unsigned events, void *arg);
 int notify_open(struct master *m);
 
 /* supervise.c */
+void pool_facts(const struct master *m, struct pool_facts *pool);
 void abandon_pending(struct master *m, const char *why);
 uint64_t ready_by_delay(struct master *m, uint64_t now);
 uint64_t enforce_watchdog(struct master *m, uint64_t now);

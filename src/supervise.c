@@ -8,6 +8,13 @@
 #include "log.h"
 #include "master.h"
 
+void pool_facts(const struct master *m, struct pool_facts *pool)
+{
+	*pool = (struct pool_facts){
+	    m->state == M_RUNNING, m->announced, m->h->argv != NULL,
+	    m->nworkers,	   m->gen,	 m->pending};
+}
+
 void abandon_pending(struct master *m, const char *why)
 {
 	log_error("reload abandoned: generation %u %s; generation %u keeps "
@@ -74,13 +81,16 @@ uint64_t enforce_watchdog(struct master *m, uint64_t now)
 	for (size_t i = 0; i < m->procs.n; i++) {
 		struct proc *p = m->procs.v[i];
 
-		if (p->state != PS_READY)
+		enum watchdog_verdict v =
+		    policy_watchdog(p, now, m->h->argv != NULL);
+
+		if (v == WATCHDOG_NONE)
 			continue;
-		if (now < p->watchdog_at) {
+		if (v == WATCHDOG_LATER) {
 			next = earlier(next, p->watchdog_at);
 			continue;
 		}
-		if (m->h->argv == NULL) {
+		if (v == WATCHDOG_KILL) {
 			/* An in-process worker's loop sends a heartbeat at
 			 * least three times per watchdog period: silence means
 			 * a handler that does not return. */
@@ -114,6 +124,39 @@ uint64_t enforce_watchdog(struct master *m, uint64_t now)
  * counts as empty, so fill_slots() starts a successor in the same slot, and
  * the worker drains once that successor is ready. Returns when to look
  * again (RSS is read once a second). */
+/* One of the serving generation past a limit is marked (p->recycle): its
+ * slot gets a successor, and it drains once that one is ready. */
+static void recycle_one(struct master *m, struct proc *p,
+			enum recycle_verdict v, uint64_t taken)
+{
+	struct proc *next;
+
+	switch (v) {
+	case RECYCLE_NONE:
+		break;
+	case RECYCLE_TAKEN_OVER:
+		next = proc_in_slot(&m->procs, m->gen, p->slot);
+		log_info("worker %d: pid %d takes over from pid %d", p->slot,
+			 (int)next->pid, (int)p->pid);
+		quit_proc(m, p);
+		break;
+	case RECYCLE_REQUESTS:
+		p->recycle = 1;
+		log_info("worker %d (pid %d) took %llu connections (limit "
+			 "%llu); replacing it",
+			 p->slot, (int)p->pid, (unsigned long long)taken,
+			 (unsigned long long)p->request_limit);
+		break;
+	case RECYCLE_RSS:
+		p->recycle = 1;
+		log_info("worker %d (pid %d) uses %lu KiB (limit %llu); "
+			 "replacing it",
+			 p->slot, (int)p->pid, p->rss_kib,
+			 (unsigned long long)m->h->max_rss_kib);
+		break;
+	}
+}
+
 uint64_t recycle(struct master *m, uint64_t now)
 {
 	herd *h = m->h;
@@ -122,48 +165,24 @@ uint64_t recycle(struct master *m, uint64_t now)
 	(void)now;
 	if (!h->max_requests && !h->max_rss_kib)
 		return UINT64_MAX;
-	/* At most one recycled worker draining per slot: however low the
-	 * limits, they cannot pile up past the fd budget. */
 	for (size_t i = 0; i < m->procs.n; i++)
 		draining += m->procs.v[i]->gen == m->gen &&
 			    m->procs.v[i]->state == PS_DRAINING;
 	for (size_t i = 0; i < m->procs.n; i++) {
-		struct proc *p = m->procs.v[i], *next;
+		struct proc *p = m->procs.v[i];
 		uint64_t taken = h->argv != NULL ? p->assigned : p->total;
-		unsigned long rss;
+		enum recycle_verdict v;
 
-		if (p->gen != m->gen || p->state != PS_READY)
+		if (p->gen != m->gen)
 			continue;
-		if (p->recycle) {
-			next = proc_in_slot(&m->procs, m->gen, p->slot);
-			if (next != NULL && next->state == PS_READY) {
-				log_info("worker %d: pid %d takes over from "
-					 "pid %d",
-					 p->slot, (int)next->pid, (int)p->pid);
-				quit_proc(m, p);
-			}
-			continue;
-		}
-		if (draining + 1 > (size_t)m->nworkers)
-			continue; /* looked at again on the next report */
-		if (h->max_requests && taken >= p->request_limit) {
-			draining++;
-			p->recycle = 1;
-			log_info("worker %d (pid %d) took %llu connections "
-				 "(limit %llu); replacing it",
-				 p->slot, (int)p->pid,
-				 (unsigned long long)taken,
-				 (unsigned long long)p->request_limit);
-		} else if (h->max_rss_kib &&
-			   (rss = p->rss_kib) > h->max_rss_kib) {
-			draining++;
-			p->recycle = 1;
-			log_info(
-			    "worker %d (pid %d) uses %lu KiB (limit %llu); "
-			    "replacing it",
-			    p->slot, (int)p->pid, rss,
-			    (unsigned long long)h->max_rss_kib);
-		}
+		v = policy_recycle(
+		    p,
+		    p->recycle ? proc_in_slot(&m->procs, m->gen, p->slot)
+			       : NULL,
+		    draining, m->nworkers, taken, h->max_requests,
+		    h->max_rss_kib);
+		draining += v == RECYCLE_REQUESTS || v == RECYCLE_RSS;
+		recycle_one(m, p, v, taken);
 	}
 	return UINT64_MAX; /* sample_rss() says when RSS is read again */
 }
@@ -175,12 +194,16 @@ uint64_t enforce_deadlines(struct master *m, uint64_t now)
 	for (size_t i = 0; i < m->procs.n; i++) {
 		struct proc *p = m->procs.v[i];
 
-		if (p->deadline == 0 || p->killed)
+		enum deadline_verdict v =
+		    policy_deadline(p, now, m->h->argv != NULL);
+
+		if (v == DEADLINE_NONE)
 			continue;
-		if (now >= p->deadline && p->state == PS_DRAINING &&
-		    m->h->argv != NULL && !p->signalled)
-			escalate(m, p, now);
-		if (now < p->deadline) {
+		if (v == DEADLINE_ESCALATE) {
+			escalate(m, p, now); /* a new, later deadline */
+			v = policy_deadline(p, now, 1);
+		}
+		if (v == DEADLINE_LATER) {
 			next = earlier(next, p->deadline);
 			continue;
 		}
@@ -207,17 +230,10 @@ void spawn_budget(struct master *m)
 		m->spawn_pass = loop_pass(m->loop);
 		m->spawn_budget = SPAWN_BATCH;
 	}
-	m->spawn_held = 0;
-	if (m->h->argv != NULL)
-		return;
 	for (size_t i = 0; i < m->procs.n; i++)
 		starting += m->procs.v[i]->state == PS_STARTING;
-	if (starting + m->spawn_budget > STARTING_MAX) {
-		m->spawn_budget = starting < STARTING_MAX
-				      ? (unsigned)(STARTING_MAX - starting)
-				      : 0;
-		m->spawn_held = 1;
-	}
+	m->spawn_budget = policy_spawn_budget(
+	    m->spawn_budget, starting, m->h->argv != NULL, &m->spawn_held);
 }
 
 /* Starts what generation gen lacks in slots 0..nworkers-1 (as much as the
@@ -230,14 +246,13 @@ uint64_t fill_slots(struct master *m, unsigned gen, uint64_t now)
 
 	proc_slots(&m->procs, gen, by_slot, m->nworkers);
 	for (int s = 0; s < m->nworkers && gen != 0; s++) {
+		uint64_t until;
+
 		if (by_slot[s] != NULL)
 			continue;
-		if (gen == m->gen && m->slots[s].not_before > now) {
-			next = earlier(next, m->slots[s].not_before);
-			continue;
-		}
-		if (m->slots[s].paced > now) {
-			next = earlier(next, m->slots[s].paced);
+		if (policy_slot(&m->slots[s], now, gen == m->gen, &until) !=
+		    SLOT_START) {
+			next = earlier(next, until);
 			continue;
 		}
 		if (m->spawn_budget == 0) {
@@ -271,10 +286,7 @@ static int gen_ready(const struct master *m, unsigned gen)
 	struct proc *by_slot[MAX_WORKERS];
 
 	proc_slots(&m->procs, gen, by_slot, m->nworkers);
-	for (int s = 0; s < m->nworkers; s++)
-		if (by_slot[s] == NULL || by_slot[s]->state != PS_READY)
-			return 0;
-	return 1;
+	return policy_gen_ready(by_slot, m->nworkers);
 }
 
 void promote_pending(struct master *m)
@@ -304,7 +316,10 @@ void promote_pending(struct master *m)
  * for retire_old() to tell it), and not yet sent SIGKILL. */
 int retiring(const struct master *m, const struct proc *p)
 {
-	return p->gen != m->gen && p->gen != m->pending && !p->killed;
+	struct pool_facts pool;
+
+	pool_facts(m, &pool);
+	return policy_retiring(p, &pool);
 }
 
 /* Tells the workers of generations that no longer serve to drain, oldest
@@ -342,27 +357,10 @@ void retire_old(struct master *m)
  * counted twice: only when there are more than MAX_DRAINING_GENS anyway. */
 static size_t retiring_gens(const struct master *m, unsigned *oldest)
 {
-	unsigned seen[2 * GENS_ALIVE];
-	size_t n = 0;
+	struct pool_facts pool;
 
-	*oldest = 0;
-	for (size_t i = 0; i < m->procs.n; i++) {
-		const struct proc *p = m->procs.v[i];
-		size_t k = 0;
-
-		if (!retiring(m, p))
-			continue;
-		if (*oldest == 0 || p->gen < *oldest)
-			*oldest = p->gen;
-		while (k < n && k < 2 * GENS_ALIVE && seen[k] != p->gen)
-			k++;
-		if (k < n && k < 2 * GENS_ALIVE)
-			continue; /* seen */
-		if (n < 2 * GENS_ALIVE)
-			seen[n] = p->gen;
-		n++;
-	}
-	return n;
+	pool_facts(m, &pool);
+	return policy_retiring_gens(&m->procs, &pool, oldest);
 }
 
 void bound_retiring(struct master *m)
