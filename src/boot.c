@@ -34,10 +34,11 @@ static int check_fd_limit(herd *h)
 		    master_max_workers(h) >= want)
 			return 0;
 	}
-	return fail(h,
-		    "%d workers need more fds than the limit allows (at most "
-		    "%d workers; raise ulimit -n)",
-		    want, master_max_workers(h));
+	return start_fail(
+	    h,
+	    "%d workers need more fds than the limit allows (at most "
+	    "%d workers; raise ulimit -n)",
+	    want, master_max_workers(h));
 }
 
 /* Scaling down closes a slot's socket; the kernel resets what is queued
@@ -115,15 +116,15 @@ static int inherit_sockets(herd *h)
 	n = strtol(fds, &end, 10);
 	/* unsetenv may free what getenv returned: keep a copy. */
 	if (fdnames != NULL && (names = strdup(fdnames)) == NULL)
-		return fail(h, "LISTEN_FDNAMES: %s", strerror(errno));
+		return start_fail(h, "LISTEN_FDNAMES: %s", strerror(errno));
 	/* Theirs, not for herd's children (programs get their own). */
 	unsetenv("LISTEN_PID");
 	unsetenv("LISTEN_FDS");
 	unsetenv("LISTEN_FDNAMES");
 	if (*end != '\0' || n < 1 || n > (long)sizeof(used)) {
 		free(names);
-		return fail(h, "LISTEN_FDS='%s': expected 1..%zu sockets", fds,
-			    sizeof(used));
+		return start_fail(h, "LISTEN_FDS='%s': expected 1..%zu sockets",
+				  fds, sizeof(used));
 	}
 	/* sd_listen_fds_with_names refuses a list of another length; herd
 	 * falls back to the derived names instead. */
@@ -142,15 +143,16 @@ static int inherit_sockets(herd *h)
 			k++;
 		if (k == n) {
 			free(names);
-			return fail(h,
-				    "%s: not among the %ld sockets passed in "
-				    "LISTEN_FDS",
-				    h->addrs[i].text, n);
+			return start_fail(
+			    h,
+			    "%s: not among the %ld sockets passed in "
+			    "LISTEN_FDS",
+			    h->addrs[i].text, n);
 		}
 		if (addr_adopt(&h->addrs[i], 3 + (int)k) == -1) {
 			free(names);
-			return fail(h, "%s: %s", h->addrs[i].text,
-				    strerror(errno));
+			return start_fail(h, "%s: %s", h->addrs[i].text,
+					  strerror(errno));
 		}
 		inherit_name(&h->addrs[i], names, k);
 		used[k] = 1;
@@ -182,11 +184,12 @@ static int check_inherited(herd *h)
 		if (getsockopt(h->addrs[i].fd, SOL_SOCKET, SO_REUSEPORT, &on,
 			       &len) == -1 ||
 		    !on)
-			return fail(h,
-				    "%s: the inherited socket has no "
-				    "SO_REUSEPORT (systemd: ReusePort=yes), "
-				    "which --mode reuseport needs",
-				    h->addrs[i].text);
+			return start_fail(
+			    h,
+			    "%s: the inherited socket has no "
+			    "SO_REUSEPORT (systemd: ReusePort=yes), "
+			    "which --mode reuseport needs",
+			    h->addrs[i].text);
 	}
 	return 0;
 }
@@ -197,7 +200,7 @@ static int bind_all(herd *h)
 	int inherited;
 
 	if (h->naddrs == 0)
-		return fail(h, "%s", "no address to listen on");
+		return start_fail(h, "%s", "no address to listen on");
 	/* Unix sockets have no SO_REUSEPORT: every slot shares those. */
 	for (size_t i = 0; i < h->naddrs; i++)
 		h->addrs[i].reuseport = h->mode == HERD_MODE_REUSEPORT &&
@@ -213,7 +216,7 @@ static int bind_all(herd *h)
 		    addr_bind(&h->addrs[i], err, sizeof(err)) == -1) {
 			for (size_t j = 0; j < i; j++)
 				addr_close(&h->addrs[j]);
-			return fail(h, "%s", err);
+			return start_fail(h, "%s", err);
 		}
 		/* A program's sockets are blocking, as systemd and FastCGI
 		 * hand them over; a program wanting otherwise sets it (for
@@ -223,8 +226,8 @@ static int bind_all(herd *h)
 		    fd_blocking(h->addrs[i].fd, 1) == -1) {
 			for (size_t j = 0; j <= i; j++)
 				addr_close(&h->addrs[j]);
-			return fail(h, "%s: %s", h->addrs[i].text,
-				    strerror(errno));
+			return start_fail(h, "%s: %s", h->addrs[i].text,
+					  strerror(errno));
 		}
 		/* Whoever reads a unix connection (a built-in worker; passfd's
 		 * master, which may have to close one) takes no fds from its
@@ -249,21 +252,24 @@ static int write_pid_file(herd *h)
 	/* A fresh file, never one (or a symlink) someone left at that name:
 	 * herd may be root, and the directory may not be only root's. */
 	if (unlink(tmp) == -1 && errno != ENOENT)
-		return fail(h, "pid file %s: %s", tmp, strerror(errno));
+		return start_fail(h, "pid file %s: %s", tmp, strerror(errno));
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 		  0644);
 	if (fd == -1)
-		return fail(h, "pid file %s: %s", h->pid_file, strerror(errno));
+		return start_fail(h, "pid file %s: %s", h->pid_file,
+				  strerror(errno));
 	if (write(fd, line, (size_t)n) != n) {
 		e = errno ? errno : EIO;
 		close(fd);
 		unlink(tmp);
-		return fail(h, "pid file %s: %s", h->pid_file, strerror(e));
+		return start_fail(h, "pid file %s: %s", h->pid_file,
+				  strerror(e));
 	}
 	if (close(fd) == -1 || rename(tmp, h->pid_file) == -1) {
 		e = errno;
 		unlink(tmp);
-		return fail(h, "pid file %s: %s", h->pid_file, strerror(e));
+		return start_fail(h, "pid file %s: %s", h->pid_file,
+				  strerror(e));
 	}
 	return 0;
 }
@@ -309,17 +315,17 @@ static int resume_sockets(herd *h)
 	struct upgrade_state *st = h->resume;
 
 	if (st->naddrs != (int)h->naddrs)
-		return fail(h,
-			    "upgrade: %d listening sockets handed over, "
-			    "%zu -l addresses given",
-			    st->naddrs, h->naddrs);
+		return start_fail(h,
+				  "upgrade: %d listening sockets handed over, "
+				  "%zu -l addresses given",
+				  st->naddrs, h->naddrs);
 	for (size_t i = 0; i < h->naddrs; i++) {
 		h->addrs[i].reuseport = h->mode == HERD_MODE_REUSEPORT &&
 					h->addrs[i].sa.ss_family != AF_UNIX;
 		if (!addr_matches(&h->addrs[i], st->addr_fds[i]))
-			return fail(h,
-				    "upgrade: %s is not the socket handed over",
-				    h->addrs[i].text);
+			return start_fail(
+			    h, "upgrade: %s is not the socket handed over",
+			    h->addrs[i].text);
 		h->addrs[i].fd = st->addr_fds[i];
 		/* -l names come again with the argv; socket activation's
 		 * only from the old image. */
@@ -352,25 +358,26 @@ int herd_run(herd *h)
 
 		/* to stderr, where the log still is. ENXIO: a FIFO is opened
 		 * without waiting for a reader (log.c), a socket not at all */
-		fail(h, "log %s: %s%s", h->log_file, strerror(e),
-		     e == ENXIO ? " (a FIFO with no reader, or a socket?)"
-				: "");
+		start_fail(h, "log %s: %s%s", h->log_file, strerror(e),
+			   e == ENXIO ? " (a FIFO with no reader, or a socket?)"
+				      : "");
 		return 1;
 	}
 	if ((h->resume = calloc(1, sizeof(*h->resume))) == NULL)
 		goto out;
 	switch (upgrade_load(h->resume)) {
 	case -1:
-		fail(h,
-		     "upgrade: the hand-over from the old image is unusable: "
-		     "%s",
-		     strerror(errno));
+		start_fail(
+		    h,
+		    "upgrade: the hand-over from the old image is unusable: "
+		    "%s",
+		    strerror(errno));
 		goto out;
 	case 0:
 		free(h->resume);
 		h->resume = NULL;
 	}
-	if (check_program(h) == -1 || check_fd_limit(h) == -1 ||
+	if (config_check(h) == -1 || check_fd_limit(h) == -1 ||
 	    (h->resume ? resume_sockets(h) : bind_all(h)) == -1)
 		goto out;
 	reuseport_hint(h);

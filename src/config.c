@@ -479,28 +479,28 @@ void herd_on_stop(herd *h, herd_stop_fn fn)
 }
 
 /* What the setters cannot judge alone, refused before anything is bound. */
-int check_program(herd *h)
+int config_check(herd *h)
 {
 	if (h->argv == NULL &&
 	    (h->notify || h->handoff != HERD_HANDOFF_SYSTEMD ||
 	     h->reload_signal != 0 || h->reopen_signal != 0 ||
 	     h->inherit_output))
-		return fail(h, "%s",
-			    "notify, fd 0, reload and reopen signals and "
-			    "inherited output apply to a program only");
+		return start_fail(h, "%s",
+				  "notify, fd 0, reload and reopen signals and "
+				  "inherited output apply to a program only");
 	if (h->max_requests > 0 && h->argv != NULL &&
 	    h->mode != HERD_MODE_PASSFD)
-		return fail(h, "%s",
-			    "--max-requests counts a program's "
-			    "connections in passfd mode only (herd "
-			    "does not see what it accepts)");
+		return start_fail(h, "%s",
+				  "--max-requests counts a program's "
+				  "connections in passfd mode only (herd "
+				  "does not see what it accepts)");
 	if (h->watchdog_ms > 0 && h->argv != NULL && !h->notify)
-		return fail(h, "%s", "a program's watchdog needs notify");
+		return start_fail(h, "%s", "a program's watchdog needs notify");
 	if (h->handoff == HERD_HANDOFF_FD0 &&
 	    (h->naddrs != 1 || h->mode == HERD_MODE_PASSFD))
-		return fail(h, "%s",
-			    "fd 0 takes exactly one listening "
-			    "socket, and not in passfd mode");
+		return start_fail(h, "%s",
+				  "fd 0 takes exactly one listening "
+				  "socket, and not in passfd mode");
 	if (!h->drop && geteuid() == 0)
 		log_warn("workers run as root; --user USER would drop that");
 	return 0;
@@ -537,10 +537,10 @@ int herd_check(herd *h)
 	if (h->naddrs == 0)
 		return invalid(h, "no address to listen on");
 	log_set_level(HERD_LOG_ERROR); /* nothing starts: no warnings */
-	rc = check_program(h);
+	rc = config_check(h);
 	if (rc == 0 && h->argv != NULL && program_runnable(h->argv[0]) == -1)
-		rc = fail(h, "cannot execute %s: %s", h->argv[0],
-			  strerror(errno));
+		rc = start_fail(h, "cannot execute %s: %s", h->argv[0],
+				strerror(errno));
 	log_set_level(h->log_level);
 	return rc;
 }

@@ -71,7 +71,7 @@ int herd_ncpu(void)
 	return n > 0 ? (int)n : 1;
 }
 
-int fail(herd *h, const char *fmt, ...)
+int start_fail(herd *h, const char *fmt, ...)
 {
 	va_list ap;
 
