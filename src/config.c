@@ -264,14 +264,15 @@ static int is_executable(const char *path)
 }
 
 /* execvp's search for a name without a slash: the first PATH entry that
- * holds an executable file of that name (an empty entry is the current
- * directory; no PATH is execvp's "/bin:/usr/bin"). */
-static int path_search(const char *name, char *out, size_t len)
+ * holds an executable file of that name, in out (an empty entry is the
+ * current directory; with no PATH, the entries of dflt). */
+static int path_search(const char *name, const char *dflt, char *out,
+		       size_t len)
 {
 	const char *dirs = getenv("PATH");
 
 	if (dirs == NULL)
-		dirs = "/bin:/usr/bin";
+		dirs = dflt;
 	for (const char *d = dirs;; d++) {
 		size_t dl = strcspn(d, ":");
 		int n = snprintf(out, len, "%.*s%s%s", (int)dl, d,
@@ -330,7 +331,7 @@ static int binary_path(const char *arg0, char *out, size_t len)
 	if (arg0 != NULL && arg0[0] != '\0' &&
 	    (strchr(arg0, '/') != NULL
 		 ? snprintf(out, len, "%s", arg0) < (int)len
-		 : path_search(arg0, out, len) == 0) &&
+		 : path_search(arg0, "/bin:/usr/bin", out, len) == 0) &&
 	    make_absolute(out, len) == 0 && is_this_binary(out))
 		return 0;
 	n = readlink("/proc/self/exe", out, len - 1);
@@ -509,25 +510,12 @@ int config_check(herd *h)
 /* Whether execvp() would find name: a path, or a file in $PATH. */
 static int program_runnable(const char *name)
 {
-	const char *path = getenv("PATH"), *p;
-	char full[4096];
+	char full[PATH_MAX];
 
 	if (strchr(name, '/') != NULL)
 		return access(name, X_OK);
-	if (path == NULL)
-		path = "/usr/local/bin:/usr/bin:/bin";
-	for (p = path;; p = strchr(p, ':') + 1) {
-		size_t len = strcspn(p, ":");
-
-		if (snprintf(full, sizeof(full), "%.*s%s%s", (int)len, p,
-			     len ? "/" : "", name) < (int)sizeof(full) &&
-		    access(full, X_OK) == 0)
-			return 0;
-		if (p[len] == '\0')
-			break;
-	}
-	errno = ENOENT;
-	return -1;
+	return path_search(name, "/usr/local/bin:/usr/bin:/bin", full,
+			   sizeof(full));
 }
 
 int herd_check(herd *h)
