@@ -97,6 +97,91 @@ static long count_names(const char *names)
 	return n;
 }
 
+#define MAX_PASSED (MAX_LISTEN * 4)
+
+/* The sockets a service manager passed: fds 3 .. 3 + n - 1. */
+struct passed {
+	long n;
+	char *names;			/* a copy of LISTEN_FDNAMES, or NULL */
+	unsigned char used[MAX_PASSED]; /* taken by a -l address */
+};
+
+/* sd_listen_fds_with_names refuses a list of another length; herd falls
+ * back to the derived names instead. */
+static void check_names(struct passed *p)
+{
+	if (p->names != NULL && count_names(p->names) != p->n) {
+		log_warn("LISTEN_FDNAMES has %ld names for %ld sockets; "
+			 "ignoring it",
+			 count_names(p->names), p->n);
+		free(p->names);
+		p->names = NULL;
+	}
+}
+
+/* LISTEN_PID, LISTEN_FDS and LISTEN_FDNAMES, read and unset. Returns 1
+ * when sockets were passed to this process, 0 when none were, -1 when
+ * LISTEN_FDS is not a count herd takes. */
+static int passed_read(herd *h, struct passed *p)
+{
+	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+	const char *fdnames = getenv("LISTEN_FDNAMES");
+	char *end;
+	int rc = 1;
+
+	if (pid == NULL || fds == NULL || strtol(pid, NULL, 10) != getpid())
+		return 0;
+	p->n = strtol(fds, &end, 10);
+	/* unsetenv may free what getenv returned: keep a copy, and say what
+	 * is wrong with fds before. */
+	if (fdnames != NULL && (p->names = strdup(fdnames)) == NULL)
+		return start_fail(h, "LISTEN_FDNAMES: %s", strerror(errno));
+	if (*end != '\0' || p->n < 1 || p->n > MAX_PASSED)
+		rc = start_fail(h, "LISTEN_FDS='%s': expected 1..%d sockets",
+				fds, MAX_PASSED);
+	/* Theirs, not for herd's children (programs get their own). */
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	if (rc == 1)
+		check_names(p);
+	return rc;
+}
+
+/* Takes the passed socket that is a's address (by getsockname), named by
+ * LISTEN_FDNAMES unless -l named it. */
+static int adopt_passed(herd *h, struct listen_addr *a, struct passed *p)
+{
+	long k = 0;
+
+	while (k < p->n && (p->used[k] || !addr_matches(a, 3 + (int)k)))
+		k++;
+	if (k == p->n)
+		return start_fail(h,
+				  "%s: not among the %ld sockets passed in "
+				  "LISTEN_FDS",
+				  a->text, p->n);
+	if (addr_adopt(a, 3 + (int)k) == -1)
+		return start_fail(h, "%s: %s", a->text, strerror(errno));
+	inherit_name(a, p->names, k);
+	p->used[k] = 1;
+	log_info("listening on %s (inherited, fd %ld)", a->text, 3 + k);
+	return 0;
+}
+
+/* What no -l address took is closed, and said so. */
+static void close_unmatched(const struct passed *p)
+{
+	for (long k = 0; k < p->n; k++)
+		if (!p->used[k]) {
+			log_warn(
+			    "fd %ld from LISTEN_FDS matches no -l address; "
+			    "closing it",
+			    3 + k);
+			close(3 + (int)k);
+		}
+}
+
 /* systemd's socket activation (or anything speaking its protocol): when
  * LISTEN_PID is this process, the LISTEN_FDS sockets from fd 3 are the
  * listeners, each -l address matched to one by getsockname and named by
@@ -104,71 +189,16 @@ static long count_names(const char *names)
  * none were passed, -1 on a mismatch. */
 static int inherit_sockets(herd *h)
 {
-	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
-	const char *fdnames = getenv("LISTEN_FDNAMES");
-	unsigned char used[MAX_LISTEN * 4] = {0};
-	char *names = NULL;
-	long n;
-	char *end;
+	struct passed p = {0};
+	int rc = passed_read(h, &p);
 
-	if (pid == NULL || fds == NULL || strtol(pid, NULL, 10) != getpid())
-		return 0;
-	n = strtol(fds, &end, 10);
-	/* unsetenv may free what getenv returned: keep a copy. */
-	if (fdnames != NULL && (names = strdup(fdnames)) == NULL)
-		return start_fail(h, "LISTEN_FDNAMES: %s", strerror(errno));
-	/* Theirs, not for herd's children (programs get their own). */
-	unsetenv("LISTEN_PID");
-	unsetenv("LISTEN_FDS");
-	unsetenv("LISTEN_FDNAMES");
-	if (*end != '\0' || n < 1 || n > (long)sizeof(used)) {
-		free(names);
-		return start_fail(h, "LISTEN_FDS='%s': expected 1..%zu sockets",
-				  fds, sizeof(used));
-	}
-	/* sd_listen_fds_with_names refuses a list of another length; herd
-	 * falls back to the derived names instead. */
-	if (names != NULL && count_names(names) != n) {
-		log_warn("LISTEN_FDNAMES has %ld names for %ld sockets; "
-			 "ignoring it",
-			 count_names(names), n);
-		free(names);
-		names = NULL;
-	}
-	for (size_t i = 0; i < h->naddrs; i++) {
-		long k = 0;
-
-		while (k < n &&
-		       (used[k] || !addr_matches(&h->addrs[i], 3 + (int)k)))
-			k++;
-		if (k == n) {
-			free(names);
-			return start_fail(
-			    h,
-			    "%s: not among the %ld sockets passed in "
-			    "LISTEN_FDS",
-			    h->addrs[i].text, n);
-		}
-		if (addr_adopt(&h->addrs[i], 3 + (int)k) == -1) {
-			free(names);
-			return start_fail(h, "%s: %s", h->addrs[i].text,
-					  strerror(errno));
-		}
-		inherit_name(&h->addrs[i], names, k);
-		used[k] = 1;
-		log_info("listening on %s (inherited, fd %ld)",
-			 h->addrs[i].text, 3 + k);
-	}
-	for (long k = 0; k < n; k++)
-		if (!used[k]) {
-			log_warn(
-			    "fd %ld from LISTEN_FDS matches no -l address; "
-			    "closing it",
-			    3 + k);
-			close(3 + (int)k);
-		}
-	free(names);
-	return 1;
+	for (size_t i = 0; rc == 1 && i < h->naddrs; i++)
+		if (adopt_passed(h, &h->addrs[i], &p) == -1)
+			rc = -1;
+	if (rc == 1)
+		close_unmatched(&p);
+	free(p.names);
+	return rc;
 }
 
 /* An inherited socket for reuseport mode must have been bound with
