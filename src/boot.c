@@ -224,50 +224,63 @@ static int check_inherited(herd *h)
 	return 0;
 }
 
-static int bind_all(herd *h)
+/* Every listening socket closed (one never opened is -1: a no-op). */
+static void addrs_close(herd *h)
+{
+	for (size_t i = 0; i < h->naddrs; i++)
+		addr_close(&h->addrs[i]);
+}
+
+/* Unix sockets have no SO_REUSEPORT: every slot shares those. */
+static void mark_reuseport(herd *h)
+{
+	for (size_t i = 0; i < h->naddrs; i++)
+		h->addrs[i].reuseport = h->mode == HERD_MODE_REUSEPORT &&
+					h->addrs[i].sa.ss_family != AF_UNIX;
+}
+
+/* Binds a, unless it was inherited, and sets it up for whoever reads it. */
+static int listen_one(herd *h, struct listen_addr *a, int inherited)
 {
 	char err[256];
+
+	if (!inherited && addr_bind(a, err, sizeof(err)) == -1)
+		return start_fail(h, "%s", err);
+	/* A program's sockets are blocking, as systemd and FastCGI hand them
+	 * over; a program wanting otherwise sets it (for every process
+	 * sharing them). Only passfd's master accepts. */
+	if (h->argv != NULL && h->mode != HERD_MODE_PASSFD &&
+	    fd_blocking(a->fd, 1) == -1)
+		return start_fail(h, "%s: %s", a->text, strerror(errno));
+	/* Whoever reads a unix connection (a built-in worker; passfd's
+	 * master, which may have to close one) takes no fds from its
+	 * clients: see rights.h. A program's own sockets are its business. */
+	if (h->argv == NULL || h->mode == HERD_MODE_PASSFD)
+		rights_refuse(a->fd);
+	if (!inherited)
+		log_info("listening on %s", a->text);
+	return 0;
+}
+
+/* Every -l address bound, or taken from a service manager. On failure
+ * none is left open. */
+static int bind_all(herd *h)
+{
 	int inherited;
 
 	if (h->naddrs == 0)
 		return start_fail(h, "%s", "no address to listen on");
-	/* Unix sockets have no SO_REUSEPORT: every slot shares those. */
-	for (size_t i = 0; i < h->naddrs; i++)
-		h->addrs[i].reuseport = h->mode == HERD_MODE_REUSEPORT &&
-					h->addrs[i].sa.ss_family != AF_UNIX;
+	mark_reuseport(h);
 	if ((inherited = inherit_sockets(h)) == -1 ||
 	    (inherited && check_inherited(h) == -1)) {
-		for (size_t j = 0; j < h->naddrs; j++)
-			addr_close(&h->addrs[j]);
+		addrs_close(h);
 		return -1;
 	}
-	for (size_t i = 0; i < h->naddrs; i++) {
-		if (!inherited &&
-		    addr_bind(&h->addrs[i], err, sizeof(err)) == -1) {
-			for (size_t j = 0; j < i; j++)
-				addr_close(&h->addrs[j]);
-			return start_fail(h, "%s", err);
+	for (size_t i = 0; i < h->naddrs; i++)
+		if (listen_one(h, &h->addrs[i], inherited) == -1) {
+			addrs_close(h);
+			return -1;
 		}
-		/* A program's sockets are blocking, as systemd and FastCGI
-		 * hand them over; a program wanting otherwise sets it (for
-		 * every process sharing them). Only passfd's master
-		 * accepts. */
-		if (h->argv != NULL && h->mode != HERD_MODE_PASSFD &&
-		    fd_blocking(h->addrs[i].fd, 1) == -1) {
-			for (size_t j = 0; j <= i; j++)
-				addr_close(&h->addrs[j]);
-			return start_fail(h, "%s: %s", h->addrs[i].text,
-					  strerror(errno));
-		}
-		/* Whoever reads a unix connection (a built-in worker; passfd's
-		 * master, which may have to close one) takes no fds from its
-		 * clients: see rights.h. A program's own sockets are its
-		 * business. */
-		if (h->argv == NULL || h->mode == HERD_MODE_PASSFD)
-			rights_refuse(h->addrs[i].fd);
-		if (!inherited)
-			log_info("listening on %s", h->addrs[i].text);
-	}
 	return 0;
 }
 
@@ -349,9 +362,8 @@ static int resume_sockets(herd *h)
 				  "upgrade: %d listening sockets handed over, "
 				  "%zu -l addresses given",
 				  st->naddrs, h->naddrs);
+	mark_reuseport(h);
 	for (size_t i = 0; i < h->naddrs; i++) {
-		h->addrs[i].reuseport = h->mode == HERD_MODE_REUSEPORT &&
-					h->addrs[i].sa.ss_family != AF_UNIX;
 		if (!addr_matches(&h->addrs[i], st->addr_fds[i]))
 			return start_fail(
 			    h, "upgrade: %s is not the socket handed over",
@@ -412,15 +424,13 @@ int herd_run(herd *h)
 		goto out;
 	reuseport_hint(h);
 	if (h->pid_file != NULL && write_pid_file(h) == -1) {
-		for (size_t i = 0; i < h->naddrs; i++)
-			addr_close(&h->addrs[i]);
+		addrs_close(h);
 		goto out;
 	}
 	rc = master_run(h);
 	if (h->pid_file != NULL)
 		unlink(h->pid_file);
-	for (size_t i = 0; i < h->naddrs; i++)
-		addr_close(&h->addrs[i]);
+	addrs_close(h);
 out:
 	log_close();
 	return rc;
