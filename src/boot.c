@@ -378,60 +378,90 @@ static int resume_sockets(herd *h)
 	return 0;
 }
 
-int herd_run(herd *h)
+/* The master's log, at its level and under its name. On failure the
+ * message goes to stderr, where the log still is. */
+static int log_start(herd *h)
 {
-	int rc = 1;
+	int e;
 
+	log_set_level(h->log_level);
+	log_set_role("master");
+	if (log_open(h->log_file) == 0)
+		return 0;
+	e = errno;
+	/* ENXIO: a FIFO is opened without waiting for a reader (log.c), a
+	 * socket not at all */
+	return start_fail(h, "log %s: %s%s", h->log_file, strerror(e),
+			  e == ENXIO ? " (a FIFO with no reader, or a socket?)"
+				     : "");
+}
+
+/* The process made fit to be the master, up to its open log. On failure
+ * h's error says why (logged only if the log was open to say it). */
+static int process_start(herd *h)
+{
 	if (stdio_open() == -1) {
 		snprintf(h->err, sizeof(h->err), "/dev/null: %s",
 			 strerror(errno));
-		return 1;
+		return -1;
 	}
 	if (ignore_write_signals() == -1) {
 		snprintf(h->err, sizeof(h->err), "signal: %s", strerror(errno));
-		return 1;
+		return -1;
 	}
 	/* A child must not flush the caller's unwritten stdio twice. */
 	fflush(NULL);
-	log_set_level(h->log_level);
-	log_set_role("master");
-	if (log_open(h->log_file) == -1) {
-		int e = errno;
+	return log_start(h);
+}
 
-		/* to stderr, where the log still is. ENXIO: a FIFO is opened
-		 * without waiting for a reader (log.c), a socket not at all */
-		start_fail(h, "log %s: %s%s", h->log_file, strerror(e),
-			   e == ENXIO ? " (a FIFO with no reader, or a socket?)"
-				      : "");
-		return 1;
-	}
+/* Started by a binary upgrade: the old image's hand-over in h->resume;
+ * otherwise h->resume stays NULL. */
+static int resume_load(herd *h)
+{
 	if ((h->resume = calloc(1, sizeof(*h->resume))) == NULL)
-		goto out;
+		return -1;
 	switch (upgrade_load(h->resume)) {
 	case -1:
-		start_fail(
+		return start_fail(
 		    h,
 		    "upgrade: the hand-over from the old image is unusable: "
 		    "%s",
 		    strerror(errno));
-		goto out;
 	case 0:
 		free(h->resume);
 		h->resume = NULL;
 	}
-	if (config_check(h) == -1 || check_fd_limit(h) == -1 ||
+	return 0;
+}
+
+/* Everything between the open log and the master: the hand-over, the
+ * checks, the sockets, the pid file. 0, or -1 with h's error set. */
+static int prepare(herd *h)
+{
+	if (resume_load(h) == -1 || config_check(h) == -1 ||
+	    check_fd_limit(h) == -1 ||
 	    (h->resume ? resume_sockets(h) : bind_all(h)) == -1)
-		goto out;
+		return -1;
 	reuseport_hint(h);
 	if (h->pid_file != NULL && write_pid_file(h) == -1) {
 		addrs_close(h);
-		goto out;
+		return -1;
 	}
-	rc = master_run(h);
-	if (h->pid_file != NULL)
-		unlink(h->pid_file);
-	addrs_close(h);
-out:
+	return 0;
+}
+
+int herd_run(herd *h)
+{
+	int rc = 1;
+
+	if (process_start(h) == -1)
+		return 1;
+	if (prepare(h) == 0) {
+		rc = master_run(h);
+		if (h->pid_file != NULL)
+			unlink(h->pid_file);
+		addrs_close(h);
+	}
 	log_close();
 	return rc;
 }
