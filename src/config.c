@@ -127,6 +127,19 @@ static int id_parse(const char *s, unsigned long *v)
 	return errno != 0 || *end != '\0' || *v >= UINT_MAX ? -1 : 0;
 }
 
+/* The user's own group alone, in a new array (for a bare uid). */
+static int group_only(gid_t gid, gid_t **out, int *n)
+{
+	gid_t *g = malloc(sizeof(gid_t));
+
+	if (g == NULL)
+		return -1;
+	g[0] = gid;
+	*out = g;
+	*n = 1;
+	return 0;
+}
+
 /* The supplementary groups of pw (or gid alone for a bare uid), in a new
  * array: *out and *n, or -1. */
 static int user_groups(herd *h, const struct passwd *pw, gid_t gid, gid_t **out,
@@ -135,14 +148,8 @@ static int user_groups(herd *h, const struct passwd *pw, gid_t gid, gid_t **out,
 	int cap = 32;
 	gid_t *g = NULL;
 
-	if (pw == NULL) { /* a bare uid: its group only */
-		if ((g = malloc(sizeof(gid_t))) == NULL)
-			return -1;
-		g[0] = gid;
-		*out = g;
-		*n = 1;
-		return 0;
-	}
+	if (pw == NULL)
+		return group_only(gid, out, n);
 	for (;;) {
 		gid_t *more = realloc(g, (size_t)cap * sizeof(gid_t));
 		int want = cap;
@@ -165,14 +172,52 @@ static int user_groups(herd *h, const struct passwd *pw, gid_t gid, gid_t **out,
 	}
 }
 
+/* USER: a name, or a number that names none (then *pw is NULL, and the
+ * number is its group's too). */
+static int user_lookup(herd *h, const char *name, const struct passwd **pw,
+		       uid_t *uid, gid_t *gid)
+{
+	unsigned long id = 0;
+
+	errno = 0;
+	if ((*pw = getpwnam(name)) == NULL && id_parse(name, &id) == 0)
+		*pw = getpwuid((uid_t)id);
+	if (*pw == NULL && id_parse(name, &id) == -1) {
+		snprintf(h->err, sizeof(h->err), "unknown user '%.100s'%s%s",
+			 name, errno ? ": " : "", errno ? strerror(errno) : "");
+		errno = EINVAL;
+		return -1;
+	}
+	*uid = *pw != NULL ? (*pw)->pw_uid : (uid_t)id;
+	*gid = *pw != NULL ? (*pw)->pw_gid : (gid_t)id;
+	return 0;
+}
+
+/* GROUP: a name, or a number. */
+static int group_lookup(herd *h, const char *name, gid_t *gid)
+{
+	const struct group *gr;
+	unsigned long id;
+
+	if ((gr = getgrnam(name)) != NULL) {
+		*gid = gr->gr_gid;
+	} else if (id_parse(name, &id) == 0) {
+		*gid = (gid_t)id;
+	} else {
+		snprintf(h->err, sizeof(h->err), "unknown group '%.128s'",
+			 name);
+		errno = EINVAL;
+		return -1;
+	}
+	return 0;
+}
+
 /* Everything is looked up first and stored only once all of it is known,
  * so a failed call leaves an earlier user in place, whole. */
 int herd_set_user(herd *h, const char *spec)
 {
 	char name[128], *colon, *copy;
 	const struct passwd *pw;
-	const struct group *gr;
-	unsigned long id = 0;
 	gid_t gid, *groups;
 	uid_t uid;
 	int ngroups;
@@ -182,30 +227,9 @@ int herd_set_user(herd *h, const char *spec)
 		return invalid(h, "user: expected USER or USER:GROUP");
 	if ((colon = strchr(name, ':')) != NULL)
 		*colon++ = '\0';
-	errno = 0;
-	if ((pw = getpwnam(name)) == NULL && id_parse(name, &id) == 0)
-		pw = getpwuid((uid_t)id);
-	if (pw == NULL && id_parse(name, &id) == -1) {
-		snprintf(h->err, sizeof(h->err), "unknown user '%.100s'%s%s",
-			 name, errno ? ": " : "", errno ? strerror(errno) : "");
-		errno = EINVAL;
-		return -1;
-	}
-	uid = pw != NULL ? pw->pw_uid : (uid_t)id;
-	gid = pw != NULL ? pw->pw_gid : (gid_t)id;
-	if (colon != NULL) {
-		if ((gr = getgrnam(colon)) != NULL) {
-			gid = gr->gr_gid;
-		} else if (id_parse(colon, &id) == 0) {
-			gid = (gid_t)id;
-		} else {
-			snprintf(h->err, sizeof(h->err),
-				 "unknown group '%.128s'", colon);
-			errno = EINVAL;
-			return -1;
-		}
-	}
-	if (user_groups(h, pw, gid, &groups, &ngroups) == -1)
+	if (user_lookup(h, name, &pw, &uid, &gid) == -1 ||
+	    (colon != NULL && group_lookup(h, colon, &gid) == -1) ||
+	    user_groups(h, pw, gid, &groups, &ngroups) == -1)
 		return -1;
 	if ((copy = strdup(spec)) == NULL) {
 		free(groups);
