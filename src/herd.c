@@ -1,7 +1,8 @@
 /*
- * herd.c: the herd object itself: its creation and release, and the error
- * message a failed call leaves in it. Its configuration is config.c's,
- * herd_run()'s start-up boot.c's.
+ * herd.c: the herd object itself: its creation and release, the error
+ * message a failed call leaves in it, and herd_ncpu() (the pool size when
+ * none is set). Its configuration is config.c's, herd_run()'s start-up
+ * boot.c's.
  */
 #include <sched.h>
 #include <signal.h>
