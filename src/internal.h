@@ -71,6 +71,16 @@ struct herd {
 	char err[256];
 };
 
+/* herd.c: frees a NULL-terminated copy of an argv. */
+void argv_free(char **argv);
+/* Sets the message herd_error() returns and logs it; returns -1. */
+__attribute__((format(printf, 2, 3))) int start_fail(herd *h, const char *fmt,
+						     ...);
+
+/* config.c: what the setters cannot judge alone, refused before anything
+ * is bound. */
+int config_check(herd *h);
+
 /* master.c: runs the master once the sockets are bound; returns its exit
  * status. */
 int master_run(herd *h);
