@@ -182,8 +182,7 @@ static void set_cloexec(int fd, int on)
 		fcntl(fd, F_SETFD, on ? FD_CLOEXEC : 0);
 }
 
-int upgrade_exec(const struct upgrade_state *st, const char *path,
-		 char *const argv[])
+int upgrade_write(int fd, const struct upgrade_state *st)
 {
 	struct header h = {UPGRADE_MAGIC,
 			   UPGRADE_VERSION,
@@ -197,8 +196,6 @@ int upgrade_exec(const struct upgrade_state *st, const char *path,
 			   {0},
 			   st->nslots,
 			   st->nprocs};
-	char num[16];
-	int fd, e;
 
 	if (st->naddrs < 0 || st->naddrs > 64) {
 		errno = EINVAL;
@@ -206,15 +203,25 @@ int upgrade_exec(const struct upgrade_state *st, const char *path,
 	}
 	memcpy(h.addr_fds, st->addr_fds, sizeof(h.addr_fds));
 	memcpy(h.notify_name, st->notify_name, sizeof(h.notify_name));
-	if ((fd = memfd_create("herd-upgrade", MFD_CLOEXEC)) == -1)
-		return -1;
 	if (write_all(fd, &h, sizeof(h)) == -1 ||
 	    write_all(fd, st->slot_fds,
 		      (size_t)(st->nslots * st->naddrs) * sizeof(int32_t)) ==
 		-1 ||
 	    write_all(fd, st->procs, st->nprocs * sizeof(*st->procs)) == -1 ||
-	    write_names(fd, st->names) == -1 || write_outputs(fd, st) == -1 ||
-	    lseek(fd, 0, SEEK_SET) == -1)
+	    write_names(fd, st->names) == -1 || write_outputs(fd, st) == -1)
+		return -1;
+	return 0;
+}
+
+int upgrade_exec(const struct upgrade_state *st, const char *path,
+		 char *const argv[])
+{
+	char num[16];
+	int fd, e;
+
+	if ((fd = memfd_create("herd-upgrade", MFD_CLOEXEC)) == -1)
+		return -1;
+	if (upgrade_write(fd, st) == -1 || lseek(fd, 0, SEEK_SET) == -1)
 		goto fail;
 	snprintf(num, sizeof(num), "%d", fd);
 	if (setenv(UPGRADE_ENV, num, 1) == -1)
@@ -242,22 +249,13 @@ static int check_fd(int fd)
 	return fd < 0 || fcntl(fd, F_GETFD) != -1;
 }
 
-int upgrade_load(struct upgrade_state *st)
+int upgrade_read(int fd, struct upgrade_state *st)
 {
-	const char *v = getenv(UPGRADE_ENV);
 	struct header h;
 	size_t nslot_fds;
-	char *end;
-	long fd;
-	int ok = 1;
 
 	memset(st, 0, sizeof(*st));
-	if (v == NULL)
-		return 0;
-	fd = strtol(v, &end, 10);
-	unsetenv(UPGRADE_ENV);
-	if (*end != '\0' || fd < 3 || fd > 1 << 20 ||
-	    read_all((int)fd, &h, sizeof(h)) == -1)
+	if (read_all(fd, &h, sizeof(h)) == -1)
 		goto bad;
 	if (h.magic != UPGRADE_MAGIC || h.version != UPGRADE_VERSION ||
 	    h.proc_size != sizeof(struct upgrade_proc) || h.naddrs < 0 ||
@@ -280,14 +278,10 @@ int upgrade_load(struct upgrade_state *st)
 	st->slot_fds = calloc(nslot_fds + 1, sizeof(int32_t));
 	st->procs = calloc(st->nprocs + 1, sizeof(*st->procs));
 	if (st->slot_fds == NULL || st->procs == NULL ||
-	    read_all((int)fd, st->slot_fds, nslot_fds * sizeof(int32_t)) ==
-		-1 ||
-	    read_all((int)fd, st->procs, st->nprocs * sizeof(*st->procs)) ==
-		-1 ||
-	    read_names((int)fd, &st->names) == -1 ||
-	    read_outputs((int)fd, st) == -1)
+	    read_all(fd, st->slot_fds, nslot_fds * sizeof(int32_t)) == -1 ||
+	    read_all(fd, st->procs, st->nprocs * sizeof(*st->procs)) == -1 ||
+	    read_names(fd, &st->names) == -1 || read_outputs(fd, st) == -1)
 		goto bad;
-	close((int)fd);
 	/* The state comes from the previous image, but it indexes arrays:
 	 * what is out of range refuses the hand-over, not overruns them. */
 	if (st->nworkers < 1 || st->nworkers > MAX_WORKERS ||
@@ -302,6 +296,39 @@ int upgrade_load(struct upgrade_state *st)
 		if (st->outs[i].fd < 0 || st->outs[i].slot < 0 ||
 		    st->outs[i].slot >= MAX_WORKERS)
 			goto range;
+	return 0;
+range:
+	errno = EPROTO;
+bad:
+	upgrade_free(st);
+	return -1;
+}
+
+int upgrade_load(struct upgrade_state *st)
+{
+	const char *v = getenv(UPGRADE_ENV);
+	size_t nslot_fds;
+	char *end;
+	long fd;
+	int ok = 1, e;
+
+	memset(st, 0, sizeof(*st));
+	if (v == NULL)
+		return 0;
+	fd = strtol(v, &end, 10);
+	unsetenv(UPGRADE_ENV);
+	if (*end != '\0' || fd < 3 || fd > 1 << 20) {
+		errno = EPROTO; /* not a number herd writes */
+		return -1;
+	}
+	if (upgrade_read((int)fd, st) == -1) {
+		e = errno;
+		close((int)fd);
+		errno = e;
+		return -1;
+	}
+	close((int)fd);
+	nslot_fds = (size_t)(st->nslots * st->naddrs);
 	each_fd(st, set_cloexec, 1);
 	for (int i = 0; i < st->naddrs; i++)
 		ok &= check_fd(st->addr_fds[i]);
@@ -318,15 +345,6 @@ int upgrade_load(struct upgrade_state *st)
 		return -1;
 	}
 	return 1;
-range:
-	errno = EPROTO;
-	upgrade_free(st);
-	return -1;
-bad:
-	if (fd >= 3)
-		close((int)fd);
-	upgrade_free(st);
-	return -1;
 }
 
 void upgrade_free(struct upgrade_state *st)

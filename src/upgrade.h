@@ -53,6 +53,13 @@ struct upgrade_state {
 	struct upgrade_output *outs;
 };
 
+/* The record itself, apart from the exec and the environment so that a
+ * test can pin its bytes: writes st to fd, 0 or -1 with errno. */
+int upgrade_write(int fd, const struct upgrade_state *st);
+/* Reads a record from fd into st (arrays malloc'ed), checking what indexes
+ * the master's arrays but not the fds it names: 0, or -1 with errno
+ * (EPROTO: not a record this image can use) and st empty. */
+int upgrade_read(int fd, struct upgrade_state *st);
 /* Old image: writes st to a memfd, makes that fd and every fd st names
  * inheritable, sets HERD_UPGRADE_FD and execs path with argv. Returns only
  * on failure, with everything as it was and errno set. */
