@@ -14,7 +14,8 @@
 #include "rights.h"
 #include "master.h"
 
-/* The state the new image needs, pointing into m (fds stay m's). */
+/* ---- the collect: the state the new image needs ------------------------ */
+
 /* The names given (by -l or by socket activation), "" for a derived one,
  * ':'-joined: a malloc'ed string, or NULL with errno. */
 static char *upgrade_names(const herd *h)
@@ -29,60 +30,148 @@ static char *upgrade_names(const herd *h)
 	return names;
 }
 
-static int upgrade_collect(struct master *m, struct upgrade_state *st)
+/* The lists' HAND rows (upgrade.h), each way: put_ into the record, take_
+ * from it. The notify socket is ours only when there is one. */
+static void put_notify_fd(struct upgrade_state *u, const struct master *o,
+			  const struct master *m)
 {
-	herd *h = m->h;
+	(void)m;
+	u->notify_fd = o->notify_fd;
+}
+
+static int take_notify_fd(struct master *o, const struct upgrade_state *u,
+			  struct master *m)
+{
+	(void)m;
+	if (u->notify_fd < 0)
+		return 0;
+	o->notify_fd = u->notify_fd;
+	rights_refuse(o->notify_fd); /* an older image may not have */
+	return herd_loop_add(o->loop, o->notify_fd, HERD_READ, on_notify, o);
+}
+
+static void put_notify_name(struct upgrade_state *u, const struct master *o,
+			    const struct master *m)
+{
+	(void)m;
+	memcpy(u->notify_name, o->notify_name, sizeof(u->notify_name));
+}
+
+static int take_notify_name(struct master *o, const struct upgrade_state *u,
+			    struct master *m)
+{
+	(void)m;
+	if (u->notify_fd >= 0)
+		memcpy(o->notify_name, u->notify_name, sizeof(o->notify_name));
+	return 0;
+}
+
+/* A worker's channel goes as its fd, what is queued on it first (best
+ * effort: a queue that cannot go now is lost). */
+static void put_chan(struct upgrade_proc *u, const struct proc *o,
+		     const struct master *m)
+{
+	(void)m;
+	if (o->chan != NULL)
+		chan_flush(o->chan);
+	u->chan = o->chan != NULL ? chan_fd(o->chan) : -1;
+}
+
+static int take_chan(struct proc *o, const struct upgrade_proc *u,
+		     struct master *m)
+{
+	if (u->chan >= 0 && (o->chan = chan_new(u->chan, MSG_TO_MASTER, m->loop,
+						on_worker_chan, o)) == NULL)
+		return -1;
+	return 0;
+}
+
+/* Times go as durations (how long it has run, how long it has left),
+ * read against the new image's clock. */
+static void put_age_ms(struct upgrade_proc *u, const struct proc *o,
+		       const struct master *m)
+{
+	u->age_ms = herd_loop_now(m->loop) - o->started;
+}
+
+static int take_age_ms(struct proc *o, const struct upgrade_proc *u,
+		       struct master *m)
+{
 	uint64_t now = herd_loop_now(m->loop);
+
+	o->started = now > u->age_ms ? now - u->age_ms : 0;
+	return 0;
+}
+
+/* 0: none; a deadline already past goes as 1 ms. */
+static void put_deadline_left_ms(struct upgrade_proc *u, const struct proc *o,
+				 const struct master *m)
+{
+	uint64_t now = herd_loop_now(m->loop);
+
+	u->deadline_left_ms =
+	    o->deadline == 0 ? 0 : (o->deadline > now ? o->deadline - now : 1);
+}
+
+static int take_deadline_left_ms(struct proc *o, const struct upgrade_proc *u,
+				 struct master *m)
+{
+	o->deadline = u->deadline_left_ms
+			  ? herd_loop_now(m->loop) + u->deadline_left_ms
+			  : 0;
+	return 0;
+}
+
+/* The header's LAYOUT rows: the listening sockets in -l order, and the
+ * reuseport slots' sockets up to the highest slot that has any. */
+static int collect_sockets(const struct master *m, struct upgrade_state *st)
+{
+	const herd *h = m->h;
 	int top = 0;
 
-	memset(st, 0, sizeof(*st));
-	st->nworkers = m->nworkers;
-	st->gen = m->gen;
-	st->last_gen = m->last_gen;
 	st->naddrs = (int32_t)h->naddrs;
 	for (size_t i = 0; i < h->naddrs; i++)
 		st->addr_fds[i] = h->addrs[i].fd;
-	st->notify_fd = m->notify_fd;
-	memcpy(st->notify_name, m->notify_name, sizeof(st->notify_name));
-	if ((st->names = upgrade_names(h)) == NULL)
-		return -1;
 	for (int sl = 1; sl < MAX_WORKERS; sl++)
 		if (m->slots[sl].fds != NULL)
 			top = sl;
 	st->nslots = top;
 	st->slot_fds = calloc((size_t)top * h->naddrs + 1, sizeof(int32_t));
-	st->procs = calloc(m->procs.n + 1, sizeof(*st->procs));
-	if (st->slot_fds == NULL || st->procs == NULL)
+	if (st->slot_fds == NULL)
 		return -1;
 	for (int sl = 1; sl <= top; sl++)
 		for (size_t i = 0; i < h->naddrs; i++)
 			st->slot_fds[(size_t)(sl - 1) * h->naddrs + i] =
 			    m->slots[sl].fds ? m->slots[sl].fds[i] : -1;
-	for (size_t i = 0; i < m->procs.n; i++) {
-		struct proc *p = m->procs.v[i];
-		struct upgrade_proc *u = &st->procs[st->nprocs++];
+	return 0;
+}
 
-		if (p->chan != NULL)
-			chan_flush(p->chan); /* best effort: a queue is lost */
-		u->pid = p->pid;
-		u->pidfd = p->pidfd;
-		u->slot = p->slot;
-		u->state = p->state;
-		u->killed = p->killed;
-		u->gen = p->gen;
-		u->chan = p->chan != NULL ? chan_fd(p->chan) : -1;
-		u->inbox_w = p->inbox_w;
-		u->worker_end = p->worker_end;
-		u->exec_err = p->exec_err;
-		u->active = p->active;
-		u->total = p->total;
-		u->assigned = p->assigned;
-		u->age_ms = now - p->started;
-		u->deadline_left_ms =
-		    p->deadline == 0
-			? 0
-			: (p->deadline > now ? p->deadline - now : 1);
-	}
+static int collect_head(const struct master *m, struct upgrade_state *u)
+{
+	const struct master *o = m;
+
+	UPGRADE_HEAD_FIELDS(UPGRADE_PUT)
+	if ((u->names = upgrade_names(m->h)) == NULL)
+		return -1;
+	return collect_sockets(m, u);
+}
+
+static void collect_proc(const struct master *m, struct upgrade_proc *u,
+			 const struct proc *o)
+{
+	UPGRADE_PROC_FIELDS(UPGRADE_PUT)
+}
+
+/* The state the new image needs, pointing into m (fds stay m's). */
+static int upgrade_collect(struct master *m, struct upgrade_state *st)
+{
+	memset(st, 0, sizeof(*st));
+	if (collect_head(m, st) == -1)
+		return -1;
+	if ((st->procs = calloc(m->procs.n + 1, sizeof(*st->procs))) == NULL)
+		return -1;
+	for (size_t i = 0; i < m->procs.n; i++)
+		collect_proc(m, &st->procs[st->nprocs++], m->procs.v[i]);
 	return output_collect(st);
 }
 
@@ -121,38 +210,46 @@ void upgrade_checked(struct master *m, int status)
 		  m->h->upgrade_path, why);
 }
 
-/* SIGUSR2: first the new binary checks the arguments it will be given, in
- * a child of its own, so that a broken binary never replaces a working
- * master; the master goes on meanwhile (upgrade_checked). */
-int upgrade_start(struct master *m)
+/* ---- the check: the new binary's --check, in a child -------------------- */
+
+/* Why SIGUSR2 is ignored now, or NULL. */
+static const char *upgrade_refused(const struct master *m)
 {
-	herd *h = m->h;
+	if (m->h->upgrade_path == NULL)
+		return "not enabled";
+	if (m->state != M_RUNNING)
+		return "stopping";
+	if (m->check_pid != 0)
+		return "a check is running";
+	if (m->pending != 0)
+		return "a reload is under way";
+	return NULL;
+}
+
+/* The check's command line: the new binary, --check, then the arguments
+ * it will be given. malloc'ed (the strings are h's), or NULL with errno. */
+static char **check_argv(const herd *h)
+{
 	size_t n = 0;
 	char **argv;
-	pid_t pid;
 
-	if (h->upgrade_path == NULL) {
-		log_warn("upgrade: not enabled; SIGUSR2 ignored");
-		return -1;
-	}
-	if (m->state != M_RUNNING || m->check_pid != 0 || m->pending != 0) {
-		log_warn("upgrade: %s; SIGUSR2 ignored",
-			 m->state != M_RUNNING ? "stopping"
-			 : m->check_pid != 0   ? "a check is running"
-					       : "a reload is under way");
-		return -1;
-	}
 	while (h->upgrade_argv[n] != NULL)
 		n++;
-	if ((argv = calloc(n + 2, sizeof(*argv))) == NULL) {
-		log_error("upgrade: %s", strerror(errno));
-		return -1;
-	}
+	if ((argv = calloc(n + 2, sizeof(*argv))) == NULL)
+		return NULL;
 	argv[0] = h->upgrade_path;
 	argv[1] = "--check";
 	for (size_t i = 1; i < n; i++)
 		argv[i + 1] = h->upgrade_argv[i];
-	if ((pid = spawn_fork(m->pid)) == 0) {
+	return argv;
+}
+
+/* Forks the check: stdio only, no signal blocked. Its pid, or -1. */
+static pid_t fork_check(const struct master *m, char **argv)
+{
+	pid_t pid = spawn_fork(m->pid);
+
+	if (pid == 0) {
 		int keep[] = {0, 1, 2};
 		sigset_t none;
 
@@ -163,6 +260,28 @@ int upgrade_start(struct master *m)
 		execv(argv[0], argv);
 		_exit(127);
 	}
+	return pid;
+}
+
+/* SIGUSR2: first the new binary checks the arguments it will be given, in
+ * a child of its own, so that a broken binary never replaces a working
+ * master; the master goes on meanwhile (upgrade_checked). */
+int upgrade_start(struct master *m)
+{
+	const char *why = upgrade_refused(m);
+	herd *h = m->h;
+	char **argv;
+	pid_t pid;
+
+	if (why != NULL) {
+		log_warn("upgrade: %s; SIGUSR2 ignored", why);
+		return -1;
+	}
+	if ((argv = check_argv(h)) == NULL) {
+		log_error("upgrade: %s", strerror(errno));
+		return -1;
+	}
+	pid = fork_check(m, argv);
 	free(argv);
 	if (pid == -1) {
 		log_error("upgrade: cannot fork the check: %s",
@@ -175,68 +294,65 @@ int upgrade_start(struct master *m)
 	return 0;
 }
 
+/* ---- the resume: the new image takes the old one's state --------------- */
+
+static int resume_head(struct master *m, const struct upgrade_state *u)
+{
+	struct master *o = m;
+	int err = 0;
+
+	UPGRADE_HEAD_FIELDS(UPGRADE_TAKE)
+	m->announced = 1;
+	m->upgraded = 1;
+	return err;
+}
+
+/* The reuseport slots that had sockets (the header's LAYOUT rows; the
+ * listening sockets were herd_run()'s, resume_sockets()). */
+static int resume_slots(struct master *m, const struct upgrade_state *st)
+{
+	size_t naddrs = m->h->naddrs;
+
+	for (int sl = 1; sl <= st->nslots && sl < MAX_WORKERS; sl++) {
+		const int32_t *fds = st->slot_fds + (size_t)(sl - 1) * naddrs;
+		int any = 0;
+
+		for (size_t i = 0; i < naddrs; i++)
+			any |= fds[i] >= 0;
+		if (!any)
+			continue;
+		if ((m->slots[sl].fds = malloc(naddrs * sizeof(int))) == NULL)
+			return -1;
+		for (size_t i = 0; i < naddrs; i++)
+			m->slots[sl].fds[i] = fds[i];
+	}
+	return 0;
+}
+
+static int resume_proc(struct master *m, const struct upgrade_proc *u)
+{
+	struct proc *o = proc_add(&m->procs);
+	int err = 0;
+
+	if (o == NULL)
+		return -1;
+	UPGRADE_PROC_FIELDS(UPGRADE_TAKE)
+	o->introduced = 1; /* the old image introduced them */
+	o->watchdog_at = herd_loop_now(m->loop) + m->h->watchdog_ms;
+	return err;
+}
+
 /* The new image: the old one's workers, sockets and counters are ours. */
 int upgrade_resume(struct master *m)
 {
 	struct upgrade_state *st = m->h->resume;
-	uint64_t now = herd_loop_now(m->loop);
 	herd *h = m->h;
 
-	m->nworkers = st->nworkers;
-	m->gen = st->gen;
-	m->last_gen = st->last_gen;
-	m->announced = 1;
-	m->upgraded = 1;
-	for (int sl = 1; sl <= st->nslots && sl < MAX_WORKERS; sl++) {
-		int32_t *fds = st->slot_fds + (size_t)(sl - 1) * h->naddrs;
-		int any = 0;
-
-		for (size_t i = 0; i < h->naddrs; i++)
-			any |= fds[i] >= 0;
-		if (!any)
-			continue;
-		if ((m->slots[sl].fds = malloc(h->naddrs * sizeof(int))) ==
-		    NULL)
+	if (resume_head(m, st) == -1 || resume_slots(m, st) == -1)
+		return -1;
+	for (size_t i = 0; i < st->nprocs; i++)
+		if (resume_proc(m, &st->procs[i]) == -1)
 			return -1;
-		for (size_t i = 0; i < h->naddrs; i++)
-			m->slots[sl].fds[i] = fds[i];
-	}
-	if (st->notify_fd >= 0) {
-		m->notify_fd = st->notify_fd;
-		rights_refuse(m->notify_fd); /* an older image may not have */
-		memcpy(m->notify_name, st->notify_name, sizeof(m->notify_name));
-		if (herd_loop_add(m->loop, m->notify_fd, HERD_READ, on_notify,
-				  m) == -1)
-			return -1;
-	}
-	for (size_t i = 0; i < st->nprocs; i++) {
-		const struct upgrade_proc *u = &st->procs[i];
-		struct proc *p = proc_add(&m->procs);
-
-		if (p == NULL)
-			return -1;
-		p->pid = u->pid;
-		p->pidfd = u->pidfd;
-		p->slot = u->slot;
-		p->gen = u->gen;
-		p->state = (enum proc_state)u->state;
-		p->killed = u->killed;
-		p->inbox_w = u->inbox_w;
-		p->introduced = 1; /* the old image introduced them */
-		p->worker_end = u->worker_end;
-		p->exec_err = u->exec_err;
-		p->active = u->active;
-		p->total = u->total;
-		p->assigned = u->assigned;
-		p->started = now > u->age_ms ? now - u->age_ms : 0;
-		p->deadline =
-		    u->deadline_left_ms ? now + u->deadline_left_ms : 0;
-		p->watchdog_at = now + h->watchdog_ms;
-		if (u->chan >= 0 &&
-		    (p->chan = chan_new(u->chan, MSG_TO_MASTER, m->loop,
-					on_worker_chan, p)) == NULL)
-			return -1;
-	}
 	if (output_resume(m->loop, st, &m->procs) == -1)
 		return -1;
 	log_info("upgrade: resumed as %s %s (pid %d) with %zu workers of "

@@ -472,6 +472,17 @@ void output_close_all(void)
 
 /* ---- binary upgrade ------------------------------------------------------ */
 
+/* The record's fields, listed in upgrade.h (all COPY). */
+static void put_output(struct upgrade_output *u, const struct output *o)
+{
+	UPGRADE_OUTPUT_FIELDS(UPGRADE_PUT)
+}
+
+static void take_output(struct output *o, const struct upgrade_output *u)
+{
+	UPGRADE_OUTPUT_FIELDS(UPGRADE_TAKE)
+}
+
 int output_collect(struct upgrade_state *st)
 {
 	size_t n = 0;
@@ -485,8 +496,7 @@ int output_collect(struct upgrade_state *st)
 			continue;
 		emit_partial(o);
 		say_dropped(o);
-		st->outs[st->nouts++] = (struct upgrade_output){
-		    o->fd, (int32_t)o->pid, o->slot, o->attached, o->gen};
+		put_output(&st->outs[st->nouts++], o);
 	}
 	return 0;
 }
@@ -498,11 +508,13 @@ int output_resume(herd_loop *loop, const struct upgrade_state *st,
 		return -1;
 	for (size_t i = 0; i < st->nouts; i++) {
 		const struct upgrade_output *u = &st->outs[i];
-		struct proc *p = u->attached ? proc_by_pid(t, u->pid) : NULL;
 		struct output *o = adopt(u->fd, u->slot, u->pid, u->gen);
+		struct proc *p;
 
 		if (o == NULL)
 			return -1;
+		take_output(o, u); /* attached, as the old image had it */
+		p = o->attached ? proc_by_pid(t, o->pid) : NULL;
 		if (p != NULL) {
 			p->out = o;
 		} else {
