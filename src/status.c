@@ -137,27 +137,3 @@ void rss_watch(struct master *m)
 	m->rss_wanted = now + RSS_WATCH_MS;
 	reconcile(m); /* arms the wake timer for sample_rss() */
 }
-
-void status(struct master *m, int json, struct ctl_reply *r)
-{
-	struct status s;
-
-	if (status_take(m, &s) == -1) {
-		ctl_fail(r, "status: out of memory");
-		return;
-	}
-	(json ? status_json : status_text)(&s, r);
-	status_release(&s);
-}
-
-void metrics(struct master *m, struct ctl_reply *r)
-{
-	struct status s;
-
-	if (status_take(m, &s) == -1) {
-		ctl_fail(r, "metrics: out of memory");
-		return;
-	}
-	status_prometheus(&s, r);
-	status_release(&s);
-}
