@@ -1,6 +1,7 @@
 /*
- * ctl.c: the lifecycle commands, from signals and from herd ctl: stop
- * (graceful, fast), reload, reopen, scale and its fd budget.
+ * ctl.c: the commands, from signals and from herd ctl, as one table (name,
+ * signals, argument, function); the lifecycle ones: stop (graceful, fast),
+ * reload, reopen, scale and its fd budget.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -12,11 +13,15 @@
 #include "log.h"
 #include "output.h"
 #include "master.h"
+#include "status.h"
 
-void graceful_stop(struct master *m)
+/* The refusal of every command but stop while herd stops. */
+static const char stopping[] = "herd is stopping";
+
+const char *graceful_stop(struct master *m)
 {
 	if (m->state != M_RUNNING)
-		return;
+		return stopping;
 	m->state = M_QUITTING;
 	m->pending = 0;
 	sdnotify("STOPPING=1");
@@ -25,6 +30,7 @@ void graceful_stop(struct master *m)
 	for (size_t i = 0; i < m->procs.n; i++)
 		if (m->procs.v[i]->state <= PS_READY)
 			quit_proc(m, m->procs.v[i]);
+	return NULL;
 }
 
 void fast_stop(struct master *m)
@@ -40,11 +46,22 @@ void fast_stop(struct master *m)
 			terminate_proc(m, m->procs.v[i]);
 }
 
-void reload(struct master *m)
+/* --reload-signal: the program reloads itself. */
+static void reload_by_signal(struct master *m)
+{
+	log_info("reload: sending signal %d (%s) to the workers",
+		 m->h->reload_signal, strsignal(m->h->reload_signal));
+	for (size_t i = 0; i < m->procs.n; i++)
+		if (m->procs.v[i]->state <= PS_READY)
+			proc_signal(m->procs.v[i], m->h->reload_signal);
+	sdnotify("READY=1");
+}
+
+const char *reload(struct master *m)
 {
 	if (m->state != M_RUNNING) {
 		log_info("reload ignored: stopping");
-		return;
+		return stopping;
 	}
 	/* systemd's Type=notify-reload: RELOADING=1 with the time, then
 	 * READY=1 when done (promote_pending, abandon_pending). A resumed
@@ -53,14 +70,9 @@ void reload(struct master *m)
 	if (!m->upgraded)
 		sdnotify("RELOADING=1\nMONOTONIC_USEC=%llu",
 			 sdnotify_monotonic_usec());
-	if (m->h->reload_signal != 0) { /* the program reloads itself */
-		log_info("reload: sending signal %d (%s) to the workers",
-			 m->h->reload_signal, strsignal(m->h->reload_signal));
-		for (size_t i = 0; i < m->procs.n; i++)
-			if (m->procs.v[i]->state <= PS_READY)
-				proc_signal(m->procs.v[i], m->h->reload_signal);
-		sdnotify("READY=1");
-		return;
+	if (m->h->reload_signal != 0) {
+		reload_by_signal(m);
+		return NULL;
 	}
 	if (m->pending != 0) {
 		log_info("reload: generation %u was not ready yet; retiring it",
@@ -74,6 +86,7 @@ void reload(struct master *m)
 	m->pending_since = herd_loop_now(m->loop);
 	m->pending_ms = PENDING_READY_MS;
 	log_info("reload: starting generation %u", m->pending);
+	return NULL;
 }
 
 void reopen(struct master *m)
@@ -117,7 +130,7 @@ int master_max_workers(const herd *h)
 	return room < MAX_WORKERS ? (int)room : MAX_WORKERS;
 }
 
-void scale(struct master *m, int delta)
+const char *scale(struct master *m, int delta)
 {
 	int n = m->nworkers + delta, max = master_max_workers(m->h);
 
@@ -125,9 +138,8 @@ void scale(struct master *m, int delta)
 	 * as a change that never happens. */
 	if (m->state != M_RUNNING) {
 		if (delta != 0)
-			log_warn("workers: %+d ignored: herd is stopping",
-				 delta);
-		return;
+			log_warn("workers: %+d ignored: %s", delta, stopping);
+		return stopping;
 	}
 	if (n < 1)
 		n = 1;
@@ -138,77 +150,248 @@ void scale(struct master *m, int delta)
 		n = max > m->nworkers ? max : m->nworkers;
 	}
 	if (n == m->nworkers)
-		return;
+		return NULL;
 	log_info("workers: %d -> %d", m->nworkers, n);
 	m->nworkers = n;
 	sdnotify("STATUS=%d workers, generation %u", n, m->gen);
+	return NULL;
 }
 
-void control_command(void *arg, const char *cmd, const char *args,
-		     struct ctl_reply *r)
+/* ---- The command table ---- */
+
+/* A command acts and returns NULL, or refuses and returns why: herd ctl
+ * replies "NAME refused: WHY"; from a signal nothing more is said than
+ * what the command logs where it decides (as it always did). */
+typedef const char *command_fn(struct master *m, int arg, struct ctl_reply *r);
+
+enum command_arg {
+	ARG_NONE,
+	ARG_JSON,    /* status: "" or "--json", which the function gets as 1 */
+	ARG_WORKERS, /* scale: the function gets the change in the count */
+};
+
+enum {
+	C_READ = 1, /* answers, changes nothing: no log line, no turn */
+	/* herd ctl takes it while herd stops, and refuses the others then.
+	 * A signal reaches its command whatever the state: USR1 reopens the
+	 * log during a long drain, and the rest refuse by themselves. */
+	C_STOPPING = 2,
+};
+
+struct command {
+	const char *name;
+	/* The signals that mean it, 0 for none; for ARG_WORKERS, the first
+	 * adds a worker and the second removes one, each as many times as it
+	 * arrived. */
+	int signals[2];
+	enum command_arg arg;
+	unsigned flags;
+	command_fn *fn;
+};
+
+static const char *cmd_stop(struct master *m, int arg, struct ctl_reply *r)
 {
-	struct master *m = arg;
+	(void)arg;
+	(void)r;
+	fast_stop(m);
+	return NULL;
+}
+
+static const char *cmd_quit(struct master *m, int arg, struct ctl_reply *r)
+{
+	(void)arg;
+	(void)r;
+	return graceful_stop(m);
+}
+
+static const char *cmd_reload(struct master *m, int arg, struct ctl_reply *r)
+{
+	(void)arg;
+	(void)r;
+	return reload(m);
+}
+
+static const char *cmd_reopen(struct master *m, int arg, struct ctl_reply *r)
+{
+	(void)arg;
+	(void)r;
+	reopen(m);
+	return NULL;
+}
+
+/* Why upgrade_start() refused: the tests it makes (and logs), in its
+ * order; what is left is a failure to start the check, logged too. */
+static const char *upgrade_refusal(const struct master *m)
+{
+	if (m->h->upgrade_path == NULL)
+		return "not enabled";
+	if (m->state != M_RUNNING)
+		return stopping;
+	if (m->check_pid != 0)
+		return "a check is running";
+	if (m->pending != 0)
+		return "a reload is under way";
+	return "the check could not be started (see the log)";
+}
+
+static const char *cmd_upgrade(struct master *m, int arg, struct ctl_reply *r)
+{
+	(void)arg;
+	if (upgrade_start(m) == -1)
+		return upgrade_refusal(m);
+	ctl_printf(r, "upgrade: checking %s; the log tells the rest\n",
+		   m->h->upgrade_path);
+	return NULL;
+}
+
+static const char *cmd_scale(struct master *m, int delta, struct ctl_reply *r)
+{
+	const char *why = scale(m, delta);
+
+	if (why == NULL)
+		ctl_printf(r, "workers: %d\n", m->nworkers);
+	return why;
+}
+
+/* Status and metrics: the master's state taken once, rendered (render.c). */
+static const char *cmd_status(struct master *m, int json, struct ctl_reply *r)
+{
+	struct status s;
+
+	rss_watch(m);
+	if (status_take(m, &s) == -1)
+		return "out of memory";
+	(json ? status_json : status_text)(&s, r);
+	status_release(&s);
+	return NULL;
+}
+
+static const char *cmd_metrics(struct master *m, int arg, struct ctl_reply *r)
+{
+	struct status s;
+
+	(void)arg;
+	if (status_take(m, &s) == -1)
+		return "out of memory";
+	status_prometheus(&s, r);
+	status_release(&s);
+	return NULL;
+}
+
+/* Signals run their commands in this order: stops first, so that the reap
+ * after them does not respawn a worker that died of the same ^C. */
+static const struct command commands[] = {
+    {"stop", {SIGTERM, SIGINT}, ARG_NONE, C_STOPPING, cmd_stop},
+    {"quit", {SIGQUIT, 0}, ARG_NONE, 0, cmd_quit},
+    {"reload", {SIGHUP, 0}, ARG_NONE, 0, cmd_reload},
+    {"reopen", {SIGUSR1, 0}, ARG_NONE, 0, cmd_reopen},
+    {"upgrade", {SIGUSR2, 0}, ARG_NONE, 0, cmd_upgrade},
+    {"scale", {SIGTTIN, SIGTTOU}, ARG_WORKERS, 0, cmd_scale},
+    {"status", {0, 0}, ARG_JSON, C_READ | C_STOPPING, cmd_status},
+    {"metrics", {0, 0}, ARG_NONE, C_READ | C_STOPPING, cmd_metrics},
+};
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+/* got[sig]: how many times sig arrived in one read of the signalfd; TTIN
+ * and TTOU add up. A command refusing logged why itself. */
+void signal_commands(struct master *m, const unsigned *got)
+{
+	struct ctl_reply unread = {0}; /* what herd ctl would have printed */
+
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		const struct command *c = &commands[i];
+		unsigned more = got[c->signals[0]], less = got[c->signals[1]];
+
+		if (more == 0 && less == 0)
+			continue;
+		c->fn(m, c->arg == ARG_WORKERS ? (int)more - (int)less : 0,
+		      &unread);
+	}
+	free(unread.buf);
+}
+
+static const struct command *command_named(const char *name)
+{
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+/* Whether herd ctl's argument suits c, before anything else is said. */
+static int arg_fits(const struct command *c, const char *args)
+{
+	switch (c->arg) {
+	case ARG_JSON:
+		return *args == '\0' || strcmp(args, "--json") == 0;
+	case ARG_WORKERS:
+		return 1; /* checked by workers_arg(), after the state */
+	default:
+		return *args == '\0';
+	}
+}
+
+/* scale N: N is the count (herd.1), into *delta as the change; TTIN and
+ * TTOU are the relative steps. Digits only: strtol() also takes a sign,
+ * and "+3", which reads as three more, set the count to 3. */
+static int workers_arg(const struct master *m, const char *args, int *delta,
+		       struct ctl_reply *r)
+{
+	int max = master_max_workers(m->h);
 	char *end;
 	long n;
 
-	if (strcmp(cmd, "status") == 0 &&
-	    (*args == '\0' || strcmp(args, "--json") == 0)) {
-		rss_watch(m);
-		status(m, *args != '\0', r);
-		return;
+	errno = 0;
+	n = strtol(args, &end, 10);
+	if (args[strspn(args, "0123456789")] != '\0' || errno != 0 ||
+	    end == args || n < 1 || n > max) {
+		ctl_fail(r,
+			 "scale: '%s': expected the number of workers, 1..%d "
+			 "(no sign: scale sets the count)",
+			 args, max);
+		return -1;
 	}
-	if (strcmp(cmd, "metrics") == 0 && *args == '\0') {
-		metrics(m, r);
-		return;
-	}
-	if (*args != '\0' && strcmp(cmd, "scale") != 0) {
-		ctl_fail(r, "%s takes no argument", cmd);
-		return;
-	}
-	if (m->state != M_RUNNING && strcmp(cmd, "stop") != 0) {
-		ctl_fail(r, "%s refused: herd is stopping", cmd);
-		return;
-	}
-	if (strcmp(cmd, "reload") == 0) {
-		reload(m);
-	} else if (strcmp(cmd, "quit") == 0) {
-		graceful_stop(m);
-	} else if (strcmp(cmd, "stop") == 0) {
-		fast_stop(m);
-	} else if (strcmp(cmd, "reopen") == 0) {
-		reopen(m);
-	} else if (strcmp(cmd, "upgrade") == 0) {
-		if (upgrade_start(m) == -1) {
-			ctl_fail(r,
-				 "upgrade refused: not enabled, stopping, or "
-				 "a check or reload under way (see the log)");
-			return;
-		}
-		ctl_printf(r, "upgrade: checking %s; the log tells the rest\n",
-			   m->h->upgrade_path);
-	} else if (strcmp(cmd, "scale") == 0) {
-		/* Digits only: strtol() also takes a sign, and "+3", which
-		 * reads as three more, set the count to 3. N is the count
-		 * (herd.1); TTIN and TTOU are the relative steps. */
-		errno = 0;
-		n = strtol(args, &end, 10);
-		if (args[strspn(args, "0123456789")] != '\0' || errno != 0 ||
-		    end == args || n < 1 || n > master_max_workers(m->h)) {
-			ctl_fail(r,
-				 "scale: '%s': expected the number of workers, "
-				 "1..%d (no sign: scale sets the count)",
-				 args, master_max_workers(m->h));
-			return;
-		}
-		scale(m, (int)n - m->nworkers);
-		ctl_printf(r, "workers: %d\n", m->nworkers);
-	} else {
+	*delta = (int)n - m->nworkers;
+	return 0;
+}
+
+/* herd ctl's checks before a command runs: that it is one, its argument,
+ * and the state (C_STOPPING). 0 with the error in r. */
+static int ctl_admits(const struct master *m, const struct command *c,
+		      const char *name, const char *args, struct ctl_reply *r)
+{
+	if (c == NULL)
 		ctl_fail(r,
 			 "unknown command '%.64s' (status [--json], metrics, "
 			 "reload, quit, stop, reopen, scale N, upgrade)",
-			 cmd);
+			 name);
+	else if (!arg_fits(c, args))
+		ctl_fail(r, "%s takes no argument", name);
+	else if (m->state != M_RUNNING && !(c->flags & C_STOPPING))
+		ctl_fail(r, "%s refused: %s", name, stopping);
+	else
+		return 1;
+	return 0;
+}
+
+void control_command(void *arg, const char *name, const char *args,
+		     struct ctl_reply *r)
+{
+	const struct command *c = command_named(name);
+	struct master *m = arg;
+	const char *why;
+	int n = *args != '\0'; /* ARG_JSON */
+
+	if (!ctl_admits(m, c, name, args, r))
+		return;
+	if (c->arg == ARG_WORKERS && workers_arg(m, args, &n, r) == -1)
+		return;
+	if ((why = c->fn(m, n, r)) != NULL) {
+		ctl_fail(r, "%s refused: %s", name, why);
 		return;
 	}
-	log_info("control: %s%s%s", cmd, *args ? " " : "", args);
+	if (c->flags & C_READ)
+		return;
+	log_info("control: %s%s%s", name, *args ? " " : "", args);
 	reconcile(m);
 }

@@ -139,20 +139,9 @@ static void on_signals(herd_loop *l, int fd, unsigned events, void *arg)
 			got[si.ssi_signo]++;
 	if (n == -1 && errno != EAGAIN && errno != EINTR)
 		log_error("signalfd: %s", strerror(errno));
-	/* Stops first, so a worker that died of the same ^C is not
-	 * respawned by the reap below. */
-	if (got[SIGTERM] || got[SIGINT])
-		fast_stop(m);
-	if (got[SIGQUIT])
-		graceful_stop(m);
-	if (got[SIGHUP])
-		reload(m);
-	if (got[SIGUSR1])
-		reopen(m);
-	if (got[SIGUSR2])
-		upgrade_start(m);
-	if (got[SIGTTIN] || got[SIGTTOU])
-		scale(m, (int)got[SIGTTIN] - (int)got[SIGTTOU]);
+	/* The commands they mean (ctl.c's table), stops first: a worker
+	 * that died of the same ^C is not respawned by the reap below. */
+	signal_commands(m, got);
 	reap(m);
 	reconcile(m);
 }

@@ -169,14 +169,15 @@ void bound_retiring(struct master *m);
 uint64_t warn_unready(struct master *m, uint64_t now);
 void announce(struct master *m);
 
-/* ctl.c */
-void graceful_stop(struct master *m);
+/* ctl.c; a string returned is why it refused, NULL when it acted */
+const char *graceful_stop(struct master *m);
 void fast_stop(struct master *m);
-void reload(struct master *m);
+const char *reload(struct master *m);
 void reopen(struct master *m);
-void scale(struct master *m, int delta);
+const char *scale(struct master *m, int delta);
 void control_command(void *arg, const char *cmd, const char *args,
 		     struct ctl_reply *r);
+void signal_commands(struct master *m, const unsigned *got);
 
 /* dispatch.c */
 void leftover_keep(struct master *m, struct proc *p);
@@ -184,8 +185,6 @@ void passfd_update(struct master *m);
 
 /* status.c */
 uint64_t sample_rss(struct master *m, uint64_t now);
-void status(struct master *m, int json, struct ctl_reply *r);
-void metrics(struct master *m, struct ctl_reply *r);
 void rss_watch(struct master *m);
 
 /* spawn.c */

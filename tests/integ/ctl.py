@@ -34,8 +34,8 @@ def ctl(path, *args, user=None, timeout=20):
     return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
 
 
-def controlled(*args, name):
-    return ht.Herd("--control", "{dir}/run/herd.sock", *args, name=name)
+def controlled(*args, name, **kw):
+    return ht.Herd("--control", "{dir}/run/herd.sock", *args, name=name, **kw)
 
 
 def sock_path(h):
@@ -162,6 +162,21 @@ def test_bad_commands():
         idle.close()
         ht.ok(h.running() and ht.get(h.addr, "/").status == 200,
               "after all that the master serves on")
+
+
+def test_upgrade_refusal_says_why():
+    """herd ctl upgrade was refused with one text for four reasons ("not
+    enabled, stopping, or a check or reload under way"); it names the one.
+    Here a reload whose generation takes 30 s to be ready."""
+    with controlled("-w", "1", "--ready-delay", "30", "--", "/bin/sleep", "600",
+                    wait_ready=False, name="herd --control, upgrade during a reload") as h:
+        path = sock_path(h)
+        ht.wait_until(lambda: os.path.exists(path), 10)
+        rc, _, _ = ctl(path, "reload")
+        rc2, out, err = ctl(path, "upgrade")
+        ht.ok(rc == 0 and rc2 == 1 and err == "herd ctl: upgrade refused: a reload is under way\n",
+              "herd ctl upgrade during a reload: refused, status 1, and that is why",
+              "status %r, %r\n%s%s" % (rc, rc2, out, err))
 
 
 def raw_ctl(path, data):
@@ -534,7 +549,8 @@ def test_usage():
 
 
 ht.run(test_status_agrees, test_status_json_escapes_strings, test_scale_reload_quit,
-       test_scale_takes_a_count_only, test_bad_commands, test_malformed_lines_and_raw_bytes,
+       test_scale_takes_a_count_only, test_bad_commands, test_upgrade_refusal_says_why,
+       test_malformed_lines_and_raw_bytes,
        test_other_user_refused, test_socket_ownership, test_busy_listener_is_not_waited_on,
        test_metrics, test_metrics_over_http, test_metrics_under_abuse,
        test_ctl_reads_the_whole_reply, test_usage)

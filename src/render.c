@@ -1,0 +1,156 @@
+/*
+ * render.c: a status snapshot (status.h) as `herd ctl status` prints it,
+ * as text or JSON, and as Prometheus' text format for `metrics`. Pure: no
+ * process, no clock; tests/unit/test_status.c pins every byte, which the
+ * integration tests and users' scrapers parse.
+ */
+#include "status.h"
+
+static void text_master(const struct status *s, struct ctl_reply *r)
+{
+	ctl_printf(r,
+		   "master   pid %d, herd %s, up %llu s, mode %s, %d "
+		   "workers, generation %u%s, %u reloads\n",
+		   s->pid, s->version, (unsigned long long)s->uptime_ms / 1000,
+		   s->mode, s->workers, s->gen,
+		   s->pending ? " (next starting)" : "", s->reloads);
+	for (size_t i = 0; i < s->nlisten; i++)
+		ctl_printf(r, "listen   %s\n", s->listen[i]);
+	ctl_printf(r, "%-5s %-8s %-4s %-9s %9s %8s %7s %9s %9s\n", "slot",
+		   "pid", "gen", "state", "uptime_s", "restarts", "active",
+		   "total", "rss_kib");
+}
+
+void status_text(const struct status *s, struct ctl_reply *r)
+{
+	text_master(s, r);
+	for (size_t i = 0; i < s->nprocs; i++) {
+		const struct status_worker *w = &s->procs[i];
+
+		ctl_printf(r, "%-5d %-8d %-4u %-9s %9llu %8u %7u %9llu %9lu\n",
+			   w->slot, w->pid, w->gen, w->state,
+			   (unsigned long long)w->uptime_ms / 1000, w->restarts,
+			   w->active, (unsigned long long)w->total, w->rss_kib);
+	}
+	for (size_t i = 0; i < s->nbackoff; i++) {
+		const struct status_backoff *b = &s->backoff[i];
+
+		ctl_printf(r,
+			   "%-5d %-8s %-4s %-9s next start in %llu ms, %u "
+			   "restarts\n",
+			   b->slot, "-", "-", "backoff",
+			   (unsigned long long)b->next_start_ms, b->restarts);
+	}
+}
+
+/* Every string through ctl_json_string(): addresses are the user's text. */
+static void json_master(const struct status *s, struct ctl_reply *r)
+{
+	ctl_printf(r, "{\"pid\":%d,\"version\":", s->pid);
+	ctl_json_string(r, s->version);
+	ctl_printf(r, ",\"uptime_ms\":%llu,\"mode\":",
+		   (unsigned long long)s->uptime_ms);
+	ctl_json_string(r, s->mode);
+	ctl_printf(r,
+		   ",\"workers\":%d,\"generation\":%u,\"pending\":%u,"
+		   "\"reloads\":%u,\"listen\":[",
+		   s->workers, s->gen, s->pending, s->reloads);
+	for (size_t i = 0; i < s->nlisten; i++) {
+		ctl_printf(r, "%s", i ? "," : "");
+		ctl_json_string(r, s->listen[i]);
+	}
+	ctl_printf(r, "],\"procs\":[");
+}
+
+static void json_worker(const struct status_worker *w, int first,
+			struct ctl_reply *r)
+{
+	ctl_printf(r, "%s{\"slot\":%d,\"pid\":%d,\"generation\":%u,\"state\":",
+		   first ? "" : ",", w->slot, w->pid, w->gen);
+	ctl_json_string(r, w->state);
+	ctl_printf(r,
+		   ",\"uptime_ms\":%llu,\"restarts\":%u,\"active\":%u,"
+		   "\"total\":%llu,\"rss_kib\":%lu}",
+		   (unsigned long long)w->uptime_ms, w->restarts, w->active,
+		   (unsigned long long)w->total, w->rss_kib);
+}
+
+/* Workers and backing-off slots are one list, "procs". */
+void status_json(const struct status *s, struct ctl_reply *r)
+{
+	json_master(s, r);
+	for (size_t i = 0; i < s->nprocs; i++)
+		json_worker(&s->procs[i], i == 0, r);
+	for (size_t i = 0; i < s->nbackoff; i++)
+		ctl_printf(r,
+			   "%s{\"slot\":%d,\"state\":\"backoff\","
+			   "\"restarts\":%u,\"next_start_ms\":%llu}",
+			   s->nprocs || i ? "," : "", s->backoff[i].slot,
+			   s->backoff[i].restarts,
+			   (unsigned long long)s->backoff[i].next_start_ms);
+	ctl_printf(r, "]}\n");
+}
+
+static void prometheus_workers(const struct status *s, struct ctl_reply *r)
+{
+	ctl_printf(r, "# HELP herd_workers Worker processes by state.\n"
+		      "# TYPE herd_workers gauge\n");
+	for (size_t k = 0; k < STATUS_NSTATES; k++)
+		ctl_printf(r, "herd_workers{state=\"%s\"} %u\n",
+			   s->states[k].state, s->states[k].n);
+}
+
+static void prometheus_pool(const struct status *s, struct ctl_reply *r)
+{
+	ctl_printf(
+	    r,
+	    "# HELP herd_workers_wanted Worker slots configured.\n"
+	    "# TYPE herd_workers_wanted gauge\nherd_workers_wanted %d\n"
+	    "# HELP herd_generation The generation serving.\n"
+	    "# TYPE herd_generation gauge\nherd_generation %u\n"
+	    "# HELP herd_restarts_total Serving workers that died and were "
+	    "restarted.\n"
+	    "# TYPE herd_restarts_total counter\nherd_restarts_total %lu\n"
+	    "# HELP herd_reloads_total Reloads completed (upgrades "
+	    "included).\n"
+	    "# TYPE herd_reloads_total counter\nherd_reloads_total %u\n"
+	    "# HELP herd_connections_active Connections open in workers, as "
+	    "last reported.\n"
+	    "# TYPE herd_connections_active gauge\n"
+	    "herd_connections_active %llu\n"
+	    "# HELP herd_connections_total Connections taken by workers, as "
+	    "last reported.\n"
+	    "# TYPE herd_connections_total counter\n"
+	    "herd_connections_total %llu\n"
+	    "# HELP herd_uptime_seconds Time since the master started.\n"
+	    "# TYPE herd_uptime_seconds gauge\nherd_uptime_seconds %.3f\n",
+	    s->workers, s->gen, s->restarts, s->reloads, s->active, s->total,
+	    (double)s->uptime_ms / 1000.0);
+}
+
+/* What the master itself lost. */
+static void prometheus_losses(const struct status *s, struct ctl_reply *r)
+{
+	ctl_printf(r,
+		   "# HELP herd_log_lines_lost_total Log lines the master "
+		   "could not write (log full, blocked or too large).\n"
+		   "# TYPE herd_log_lines_lost_total counter\n"
+		   "herd_log_lines_lost_total %llu\n"
+		   "# HELP herd_peer_fds_leaked_total fds peers sent that "
+		   "could not be closed without blocking.\n"
+		   "# TYPE herd_peer_fds_leaked_total counter\n"
+		   "herd_peer_fds_leaked_total %lu\n"
+		   "# HELP herd_reloads_abandoned_total Reloads given up: the "
+		   "new generation was not ready in time, or did not start.\n"
+		   "# TYPE herd_reloads_abandoned_total counter\n"
+		   "herd_reloads_abandoned_total %u\n",
+		   s->log_lines_lost, s->peer_fds_leaked, s->reloads_abandoned);
+}
+
+/* Prometheus' text format (version 0.0.4). */
+void status_prometheus(const struct status *s, struct ctl_reply *r)
+{
+	prometheus_workers(s, r);
+	prometheus_pool(s, r);
+	prometheus_losses(s, r);
+}

@@ -1,0 +1,79 @@
+/*
+ * status.h: what `herd ctl status` and the metrics show, taken from the
+ * master once (status_take, status.c) and rendered three ways (render.c):
+ * status's text, its JSON, and Prometheus' text format. The renderers
+ * read nothing but the snapshot, so a hand-made one tests them
+ * (tests/unit/test_status.c).
+ */
+#ifndef HERD_STATUS_H
+#define HERD_STATUS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "reply.h"
+
+/* A worker process, whatever its state. */
+struct status_worker {
+	int slot;
+	int pid;
+	unsigned gen;
+	const char *state; /* proc_state_name() */
+	uint64_t uptime_ms;
+	unsigned restarts; /* its slot's */
+	uint32_t active;   /* connections, from its last load report */
+	uint64_t total;
+	unsigned long rss_kib;
+};
+
+/* A slot of the serving generation with no worker: backing off. */
+struct status_backoff {
+	int slot;
+	unsigned restarts;
+	uint64_t next_start_ms; /* from now; 0 when due */
+};
+
+/* The metrics' herd_workers{state}: every state, in this order. */
+#define STATUS_NSTATES 4
+struct status_count {
+	const char *state;
+	unsigned n;
+};
+
+struct status {
+	int pid;
+	const char *version;
+	const char *mode; /* "shared", "reuseport", "passfd" */
+	uint64_t uptime_ms;
+	int workers;		    /* slots wanted */
+	unsigned gen;		    /* serving */
+	unsigned pending;	    /* starting after a reload, or 0 */
+	unsigned reloads;	    /* completed, upgrades included */
+	unsigned reloads_abandoned; /* never ready, or failed to start */
+	unsigned long restarts;	    /* crashes of serving workers, ever */
+	unsigned long long active;  /* connections open in the workers */
+	unsigned long long total;   /* taken, exited workers' included */
+	unsigned long long log_lines_lost;
+	unsigned long peer_fds_leaked;
+	const char **listen; /* the addresses, as given */
+	size_t nlisten;
+	struct status_count states[STATUS_NSTATES];
+	struct status_worker *procs;
+	size_t nprocs;
+	struct status_backoff *backoff;
+	size_t nbackoff;
+};
+
+struct master;
+
+/* status.c: the master's state now into s, whose arrays status_release()
+ * frees; -1 when out of memory. */
+int status_take(const struct master *m, struct status *s);
+void status_release(struct status *s);
+
+/* render.c: s appended to r. */
+void status_text(const struct status *s, struct ctl_reply *r);
+void status_json(const struct status *s, struct ctl_reply *r);
+void status_prometheus(const struct status *s, struct ctl_reply *r);
+
+#endif
