@@ -28,7 +28,7 @@ const char *graceful_stop(struct master *m)
 	log_info("graceful stop: draining %zu workers (at most %llu ms)",
 		 m->procs.n, (unsigned long long)m->h->shutdown_ms);
 	for (size_t i = 0; i < m->procs.n; i++)
-		if (m->procs.v[i]->state <= PS_READY)
+		if (proc_info(m->procs.v[i]->state)->live)
 			quit_proc(m, m->procs.v[i]);
 	return NULL;
 }
@@ -42,7 +42,7 @@ void fast_stop(struct master *m)
 	sdnotify("STOPPING=1");
 	log_info("fast stop: terminating %zu workers", m->procs.n);
 	for (size_t i = 0; i < m->procs.n; i++)
-		if (m->procs.v[i]->state != PS_STOPPING)
+		if (proc_takes(m->procs.v[i], PE_TERMINATE))
 			terminate_proc(m, m->procs.v[i]);
 }
 
@@ -52,7 +52,7 @@ static void reload_by_signal(struct master *m)
 	log_info("reload: sending signal %d (%s) to the workers",
 		 m->h->reload_signal, strsignal(m->h->reload_signal));
 	for (size_t i = 0; i < m->procs.n; i++)
-		if (m->procs.v[i]->state <= PS_READY)
+		if (proc_info(m->procs.v[i]->state)->live)
 			proc_signal(m->procs.v[i], m->h->reload_signal);
 	sdnotify("READY=1");
 }
@@ -79,7 +79,7 @@ const char *reload(struct master *m)
 			 m->pending);
 		for (size_t i = 0; i < m->procs.n; i++)
 			if (m->procs.v[i]->gen == m->pending &&
-			    m->procs.v[i]->state <= PS_READY)
+			    proc_info(m->procs.v[i]->state)->live)
 				quit_proc(m, m->procs.v[i]);
 	}
 	m->pending = ++m->last_gen;

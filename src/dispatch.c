@@ -20,9 +20,9 @@ static uint64_t inflight(const struct proc *p)
  * the old one), and never a worker whose channel is backed up. */
 static int can_take(const struct master *m, const struct proc *p)
 {
-	return p->gen == m->gen && p->state == PS_READY && p->chan != NULL &&
-	       chan_queued(p->chan) == 0 && !chan_dead(p->chan) &&
-	       inflight(p) < INFLIGHT_MAX;
+	return p->gen == m->gen && proc_info(p->state)->serving &&
+	       p->chan != NULL && chan_queued(p->chan) == 0 &&
+	       !chan_dead(p->chan) && inflight(p) < INFLIGHT_MAX;
 }
 
 /* The worker for the next connection, or NULL when none can take it: one
@@ -58,8 +58,8 @@ static void pass_connection(struct master *m, struct proc *p, int fd)
 {
 	m->rr = m->picked + 1; /* the next search starts past this one */
 	p->assigned++;
-	if (m->h->argv != NULL && m->h->max_requests && !p->recycle &&
-	    p->assigned >= p->request_limit)
+	if (m->h->argv != NULL && m->h->max_requests &&
+	    p->state != PS_REPLACING && p->assigned >= p->request_limit)
 		m->recheck = 1; /* a program's count is the master's */
 	/* can_take() saw an empty queue and a live channel, so this sends or
 	 * queues; it fails (and closes fd) only when memory runs out. */

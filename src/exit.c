@@ -109,8 +109,8 @@ static void exit_facts(struct master *m, struct proc *p, int status,
 	/* exec_done() first: it reads the stage and errno it reports. */
 	*e = (struct exit_facts){p->slot,
 				 p->gen,
-				 p->state <= PS_READY,
-				 p->state == PS_READY,
+				 proc_info(p->state)->live,
+				 proc_info(p->state)->serving,
 				 exec_done(p),
 				 status,
 				 herd_loop_now(m->loop) - p->started};

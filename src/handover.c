@@ -88,6 +88,45 @@ static int take_chan(struct proc *o, const struct upgrade_proc *u,
 
 /* Times go as durations (how long it has run, how long it has left),
  * read against the new image's clock. */
+/* A worker's state goes as the four states and the killed flag every
+ * image reads (proc_wire_state()); it is taken back once both are read:
+ * killed comes after state in the list. */
+static void put_state(struct upgrade_proc *u, const struct proc *o,
+		      const struct master *m)
+{
+	int killed;
+
+	(void)m;
+	u->state = (int32_t)proc_wire_state(o, &killed);
+}
+
+static int take_state(struct proc *o, const struct upgrade_proc *u,
+		      struct master *m)
+{
+	(void)o;
+	(void)u;
+	(void)m;
+	return 0;
+}
+
+static void put_killed(struct upgrade_proc *u, const struct proc *o,
+		       const struct master *m)
+{
+	(void)m;
+	proc_wire_state(o, &u->killed);
+}
+
+static int take_killed(struct proc *o, const struct upgrade_proc *u,
+		       struct master *m)
+{
+	(void)m;
+	if (proc_adopt(o, u->state, u->killed) == -1) {
+		errno = EPROTO;
+		return -1;
+	}
+	return 0;
+}
+
 static void put_age_ms(struct upgrade_proc *u, const struct proc *o,
 		       const struct master *m)
 {

@@ -146,7 +146,7 @@ int upgrade_resume(struct master *m);
 /* report.c */
 void log_status(struct master *m, const struct proc *p,
 		const unsigned char *data, size_t len);
-void mark_ready(struct master *m, struct proc *p);
+int mark_ready(struct master *m, struct proc *p);
 void on_worker_chan(herd_loop *l, int fd, unsigned events, void *arg);
 
 /* notify.c */

@@ -19,7 +19,7 @@
 
 static int has_inbox(const struct proc *p)
 {
-	return p->inbox_w >= 0 && p->state != PS_STOPPING;
+	return p->inbox_w >= 0 && proc_info(p->state)->in_mesh;
 }
 
 /* Takes ownership of fds, as chan_send does. */

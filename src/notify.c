@@ -25,7 +25,7 @@ static int notify_message(struct master *m, struct proc *p, char *text,
 	sdnotify_parse(text, len, &n);
 	if (n.status != NULL)
 		log_status(m, p, (const unsigned char *)n.status, n.status_len);
-	if (n.ready && p->state == PS_STARTING) {
+	if (n.ready && proc_takes(p, PE_READY)) {
 		mark_ready(m, p);
 		changed = 1;
 	}

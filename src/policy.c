@@ -144,12 +144,11 @@ unsigned policy_spawn_budget(unsigned left, size_t starting, int program,
 enum deadline_verdict policy_deadline(const struct proc *p, uint64_t now,
 				      int program)
 {
-	if (p->deadline == 0 || p->killed)
+	if (p->deadline == 0 || p->state == PS_KILLED)
 		return DEADLINE_NONE;
 	/* A passfd program still draining at the shutdown timeout gets its
 	 * stop signal, and the fast stop's time to act on it. */
-	if (now >= p->deadline && p->state == PS_DRAINING && program &&
-	    !p->signalled)
+	if (now >= p->deadline && p->state == PS_DRAINING && program)
 		return DEADLINE_ESCALATE;
 	return now < p->deadline ? DEADLINE_LATER : DEADLINE_KILL;
 }
@@ -157,7 +156,7 @@ enum deadline_verdict policy_deadline(const struct proc *p, uint64_t now,
 enum watchdog_verdict policy_watchdog(const struct proc *p, uint64_t now,
 				      int program)
 {
-	if (p->state != PS_READY)
+	if (!proc_info(p->state)->serving)
 		return WATCHDOG_NONE;
 	if (now < p->watchdog_at)
 		return WATCHDOG_LATER;
@@ -170,12 +169,12 @@ enum recycle_verdict policy_recycle(const struct proc *p,
 				    uint64_t taken, uint64_t max_requests,
 				    unsigned long max_rss_kib)
 {
-	if (p->state != PS_READY)
-		return RECYCLE_NONE;
-	if (p->recycle)
+	if (p->state == PS_REPLACING)
 		return successor != NULL && successor->state == PS_READY
 			   ? RECYCLE_TAKEN_OVER
 			   : RECYCLE_NONE;
+	if (p->state != PS_READY)
+		return RECYCLE_NONE;
 	/* At most one recycled worker draining per slot: however low the
 	 * limits, they cannot pile up past the fd budget. */
 	if (draining + 1 > (size_t)nworkers)
@@ -197,7 +196,8 @@ int policy_gen_ready(struct proc *const *by_slot, int n)
 
 int policy_retiring(const struct proc *p, const struct pool_facts *pool)
 {
-	return p->gen != pool->gen && p->gen != pool->pending && !p->killed;
+	return p->gen != pool->gen && p->gen != pool->pending &&
+	       p->state != PS_KILLED;
 }
 
 size_t policy_retiring_gens(const struct proctab *t,

@@ -103,7 +103,7 @@ unsigned policy_spawn_budget(unsigned left, size_t starting, int program,
 			     int *held);
 
 enum deadline_verdict {
-	DEADLINE_NONE,	   /* none, or SIGKILL already sent */
+	DEADLINE_NONE,	   /* none, or KILLED already */
 	DEADLINE_LATER,	   /* wait until p->deadline */
 	DEADLINE_ESCALATE, /* a draining program: its stop signal now */
 	DEADLINE_KILL,	   /* SIGKILL */
@@ -113,7 +113,7 @@ enum deadline_verdict policy_deadline(const struct proc *p, uint64_t now,
 				      int program);
 
 enum watchdog_verdict {
-	WATCHDOG_NONE,	/* not watched (not READY) */
+	WATCHDOG_NONE,	/* not watched (not serving) */
 	WATCHDOG_LATER, /* heard from in time: look again at watchdog_at */
 	WATCHDOG_KILL,	/* an in-process worker's loop is stuck: SIGKILL */
 	WATCHDOG_ABORT, /* a program missed it, or asked: SIGABRT */

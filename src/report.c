@@ -36,10 +36,13 @@ void log_status(struct master *m, const struct proc *p,
 	log_info("worker %d status: %s", p->slot, text);
 }
 
-void mark_ready(struct master *m, struct proc *p)
+/* Returns whether p became ready (a starting worker only). */
+int mark_ready(struct master *m, struct proc *p)
 {
-	p->state = PS_READY;
+	if (proc_fire(p, PE_READY) == -1)
+		return 0;
 	p->watchdog_at = herd_loop_now(m->loop) + m->h->watchdog_ms;
+	return 1;
 }
 
 /* Returns whether the message changed what reconcile() looks at. */
@@ -49,10 +52,7 @@ static int worker_message(struct proc *p, const struct msg *msg)
 
 	switch (msg->hdr.type) {
 	case MSG_READY:
-		if (p->state != PS_STARTING)
-			return 0;
-		mark_ready(the_master, p);
-		return 1;
+		return mark_ready(the_master, p);
 	case MSG_HEARTBEAT: /* also the in-process watchdog's sign of life */
 		p->watchdog_at = herd_loop_now(the_master->loop) +
 				 the_master->h->watchdog_ms;
@@ -60,7 +60,8 @@ static int worker_message(struct proc *p, const struct msg *msg)
 		p->active = load.active;
 		p->total = load.total;
 		/* --max-requests reached: reconcile() starts its successor */
-		return the_master->h->max_requests && !p->recycle &&
+		return the_master->h->max_requests &&
+		       p->state != PS_REPLACING &&
 		       the_master->h->argv == NULL &&
 		       p->total >= p->request_limit;
 	case MSG_APP:

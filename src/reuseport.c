@@ -96,7 +96,7 @@ void steer(struct master *m)
 	if (h->mode != HERD_MODE_REUSEPORT)
 		return;
 	for (size_t i = 0; i < m->procs.n; i++)
-		if (m->procs.v[i]->state == PS_READY)
+		if (proc_info(m->procs.v[i]->state)->serving)
 			ready[m->procs.v[i]->slot] = 1;
 	for (int s = 0; s < m->nworkers; s++)
 		if (ready[s])

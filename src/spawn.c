@@ -417,7 +417,6 @@ static int proc_started(struct master *m, struct proc *p, pid_t pid,
 	 * recycle together. */
 	p->request_limit = n ? n + (uint64_t)random() % (n / 10 + 1) : 0;
 	p->pid = pid;
-	p->state = PS_STARTING;
 	p->started = herd_loop_now(m->loop);
 	p->inbox_w = inbox_w;
 	if ((p->pidfd = spawn_pidfd(pid)) == -1)

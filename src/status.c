@@ -56,11 +56,10 @@ static void take_master(const struct master *m, struct status *s, uint64_t now)
 /* One row per worker, and the counts and sums the metrics show. */
 static void take_procs(const struct master *m, struct status *s, uint64_t now)
 {
-	static const enum proc_state states[STATUS_NSTATES] = {
-	    PS_STARTING, PS_READY, PS_DRAINING, PS_STOPPING};
-
+	/* The metrics keep the four states their label always had: a state
+	 * added since counts as the one an upgrade hands it over as. */
 	for (size_t k = 0; k < STATUS_NSTATES; k++)
-		s->states[k].state = proc_state_name(states[k]);
+		s->states[k].state = proc_wire_name((enum proc_wire)k);
 	for (size_t i = 0; i < m->procs.n; i++) {
 		const struct proc *p = m->procs.v[i];
 
@@ -75,7 +74,8 @@ static void take_procs(const struct master *m, struct status *s, uint64_t now)
 		    .total = p->total,
 		    .rss_kib = p->rss_kib};
 		for (size_t k = 0; k < STATUS_NSTATES; k++)
-			s->states[k].n += p->state == states[k];
+			s->states[k].n +=
+			    proc_info(p->state)->wire == (enum proc_wire)k;
 		s->total += p->total;
 		s->active += p->active;
 	}

@@ -24,8 +24,7 @@ void abandon_pending(struct master *m, const char *why)
 		 "generation %u serves",
 		 m->pending, why, m->gen);
 	for (size_t i = 0; i < m->procs.n; i++)
-		if (m->procs.v[i]->gen == m->pending &&
-		    m->procs.v[i]->state != PS_STOPPING)
+		if (m->procs.v[i]->gen == m->pending)
 			terminate_proc(m, m->procs.v[i]);
 	m->pending = 0;
 	m->upgraded = 0; /* the upgrade's reload is over, too */
@@ -100,7 +99,7 @@ uint64_t enforce_watchdog(struct master *m, uint64_t now)
 				 p->slot, (int)p->pid,
 				 (unsigned long long)m->h->watchdog_ms);
 			proc_signal(p, SIGKILL);
-			p->killed = 1;
+			proc_fire(p, PE_KILL);
 		} else {
 			log_warn("worker %d (pid %d): watchdog: %s; killing it",
 				 p->slot, (int)p->pid,
@@ -108,8 +107,8 @@ uint64_t enforce_watchdog(struct master *m, uint64_t now)
 				     ? "it sent WATCHDOG=trigger"
 				     : "no WATCHDOG=1 in time");
 			proc_signal(p, SIGABRT);
+			proc_fire(p, PE_WATCHDOG);
 		}
-		p->state = PS_STOPPING;
 		p->deadline = now + FAST_STOP_MS;
 		/* A failure like a crash: a program that hangs at once must
 		 * not be replaced (and dump core) in a tight loop. */
@@ -124,7 +123,7 @@ uint64_t enforce_watchdog(struct master *m, uint64_t now)
  * counts as empty, so fill_slots() starts a successor in the same slot, and
  * the worker drains once that successor is ready. Returns when to look
  * again (RSS is read once a second). */
-/* One of the serving generation past a limit is marked (p->recycle): its
+/* One of the serving generation past a limit is REPLACING: its
  * slot gets a successor, and it drains once that one is ready. */
 static void recycle_one(struct master *m, struct proc *p,
 			enum recycle_verdict v, uint64_t taken)
@@ -141,14 +140,14 @@ static void recycle_one(struct master *m, struct proc *p,
 		quit_proc(m, p);
 		break;
 	case RECYCLE_REQUESTS:
-		p->recycle = 1;
+		proc_fire(p, PE_LIMIT);
 		log_info("worker %d (pid %d) took %llu connections (limit "
 			 "%llu); replacing it",
 			 p->slot, (int)p->pid, (unsigned long long)taken,
 			 (unsigned long long)p->request_limit);
 		break;
 	case RECYCLE_RSS:
-		p->recycle = 1;
+		proc_fire(p, PE_LIMIT);
 		log_info("worker %d (pid %d) uses %lu KiB (limit %llu); "
 			 "replacing it",
 			 p->slot, (int)p->pid, p->rss_kib,
@@ -167,7 +166,7 @@ uint64_t recycle(struct master *m, uint64_t now)
 		return UINT64_MAX;
 	for (size_t i = 0; i < m->procs.n; i++)
 		draining += m->procs.v[i]->gen == m->gen &&
-			    m->procs.v[i]->state == PS_DRAINING;
+			    proc_info(m->procs.v[i]->state)->draining;
 	for (size_t i = 0; i < m->procs.n; i++) {
 		struct proc *p = m->procs.v[i];
 		uint64_t taken = h->argv != NULL ? p->assigned : p->total;
@@ -177,8 +176,9 @@ uint64_t recycle(struct master *m, uint64_t now)
 			continue;
 		v = policy_recycle(
 		    p,
-		    p->recycle ? proc_in_slot(&m->procs, m->gen, p->slot)
-			       : NULL,
+		    p->state == PS_REPLACING
+			? proc_in_slot(&m->procs, m->gen, p->slot)
+			: NULL,
 		    draining, m->nworkers, taken, h->max_requests,
 		    h->max_rss_kib);
 		draining += v == RECYCLE_REQUESTS || v == RECYCLE_RSS;
@@ -209,9 +209,9 @@ uint64_t enforce_deadlines(struct master *m, uint64_t now)
 		}
 		log_warn("worker %d (pid %d) did not %s in time; killing it",
 			 p->slot, (int)p->pid,
-			 p->state == PS_DRAINING ? "drain" : "stop");
+			 proc_info(p->state)->draining ? "drain" : "stop");
 		proc_signal(p, SIGKILL);
-		p->killed = 1;
+		proc_fire(p, PE_KILL);
 	}
 	return next;
 }
@@ -274,7 +274,7 @@ uint64_t fill_slots(struct master *m, unsigned gen, uint64_t now)
 	for (size_t i = 0; i < m->procs.n; i++) {
 		struct proc *p = m->procs.v[i];
 
-		if (p->gen == gen && p->state <= PS_READY &&
+		if (p->gen == gen && proc_info(p->state)->live &&
 		    p->slot >= m->nworkers)
 			quit_proc(m, p);
 	}
@@ -333,14 +333,14 @@ void retire_old(struct master *m)
 
 	for (i = 0; i < m->procs.n; i++)
 		draining += retiring(m, m->procs.v[i]) &&
-			    m->procs.v[i]->state == PS_DRAINING;
+			    proc_info(m->procs.v[i]->state)->draining;
 	while (draining < RETIRE_BATCH) {
 		struct proc *oldest = NULL;
 
 		for (i = 0; i < m->procs.n; i++) {
 			struct proc *p = m->procs.v[i];
 
-			if (retiring(m, p) && p->state <= PS_READY &&
+			if (retiring(m, p) && proc_info(p->state)->live &&
 			    (oldest == NULL || p->gen < oldest->gen))
 				oldest = p;
 		}
@@ -377,7 +377,7 @@ void bound_retiring(struct master *m)
 
 			if (p->gen == g && retiring(m, p)) {
 				proc_signal(p, SIGKILL);
-				p->killed = 1;
+				proc_fire(p, PE_KILL);
 			}
 		}
 	}

@@ -37,15 +37,17 @@ int proc_send(struct master *m, struct proc *p, uint32_t type, const void *data,
  * timeout (enforce_deadlines). Other programs have only the signal. */
 void quit_proc(struct master *m, struct proc *p)
 {
-	int sent = proc_send(m, p, MSG_QUIT, NULL, 0, NULL, 0) == 0;
+	int sent;
 
+	if (proc_fire(p, PE_QUIT) == -1)
+		return;
+	sent = proc_send(m, p, MSG_QUIT, NULL, 0, NULL, 0) == 0;
 	if (m->h->argv != NULL && !sent) {
 		proc_signal(p, m->h->stop_signal);
-		p->signalled = 1;
+		proc_fire(p, PE_ESCALATE);
 	} else if (!sent) {
 		proc_signal(p, SIGQUIT);
 	}
-	p->state = PS_DRAINING;
 	p->deadline = herd_loop_now(m->loop) + m->h->shutdown_ms;
 }
 
@@ -53,12 +55,13 @@ void terminate_proc(struct master *m, struct proc *p)
 {
 	uint64_t fast = earlier(m->h->shutdown_ms, FAST_STOP_MS);
 	uint64_t deadline = herd_loop_now(m->loop) + fast;
+	int sent;
 
-	int sent = proc_send(m, p, MSG_TERMINATE, NULL, 0, NULL, 0) == 0;
-
+	if (proc_fire(p, PE_TERMINATE) == -1)
+		return;
+	sent = proc_send(m, p, MSG_TERMINATE, NULL, 0, NULL, 0) == 0;
 	if (m->h->argv != NULL || !sent)
 		proc_signal(p, SIGTERM);
-	p->state = PS_STOPPING;
 	p->deadline = p->deadline ? earlier(p->deadline, deadline) : deadline;
 }
 
@@ -82,6 +85,6 @@ void escalate(struct master *m, struct proc *p, uint64_t now)
 		 "signal %d (%s)",
 		 p->slot, (int)p->pid, sig, strsignal(sig));
 	proc_signal(p, sig);
-	p->signalled = 1;
+	proc_fire(p, PE_ESCALATE);
 	p->deadline = now + earlier(m->h->shutdown_ms, FAST_STOP_MS);
 }

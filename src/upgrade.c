@@ -355,8 +355,8 @@ static int in_range(const struct upgrade_state *st)
 		return 0;
 	for (size_t i = 0; i < st->nprocs; i++)
 		if (!slot_in_range(st->procs[i].slot) ||
-		    st->procs[i].state < PS_STARTING ||
-		    st->procs[i].state > PS_STOPPING)
+		    st->procs[i].state < WIRE_STARTING ||
+		    st->procs[i].state > WIRE_STOPPING)
 			return 0;
 	for (size_t i = 0; i < st->nouts; i++)
 		if (st->outs[i].fd < 0 || !slot_in_range(st->outs[i].slot))

@@ -59,8 +59,8 @@
 	X(int32_t,  pid,              , COPY, NOFD)     \
 	X(int32_t,  pidfd,            , COPY, OPEN)     \
 	X(int32_t,  slot,             , COPY, NOFD)     \
-	X(int32_t,  state,            , COPY, NOFD)     \
-	X(int32_t,  killed,           , COPY, NOFD)     \
+	X(int32_t,  state,            , HAND, NOFD)     \
+	X(int32_t,  killed,           , HAND, NOFD)     \
 	X(uint32_t, gen,              , COPY, NOFD)     \
 	X(int32_t,  chan,             , HAND, OPEN)     \
 	X(int32_t,  inbox_w,          , COPY, FD)       \

@@ -195,16 +195,16 @@ static void deadlines(void)
 	is_int(policy_deadline(&p, 5, 1), DEADLINE_LATER, "before it: wait");
 	is_int(policy_deadline(&p, 10, 1), DEADLINE_ESCALATE,
 	       "a draining program at its deadline: its stop signal");
-	p.signalled = 1;
+	p.state = PS_SIGNALLED;
 	is_int(policy_deadline(&p, 10, 1), DEADLINE_KILL,
 	       "signalled already: SIGKILL");
-	p.signalled = 0;
+	p.state = PS_DRAINING;
 	is_int(policy_deadline(&p, 10, 0), DEADLINE_KILL,
 	       "a draining in-process worker: SIGKILL");
 	p.state = PS_STOPPING;
 	is_int(policy_deadline(&p, 11, 1), DEADLINE_KILL,
 	       "a stopping program: SIGKILL");
-	p.killed = 1;
+	p.state = PS_KILLED;
 	is_int(policy_deadline(&p, 11, 1), DEADLINE_NONE,
 	       "SIGKILL sent: nothing more");
 }
@@ -244,7 +244,7 @@ static void recycling(void)
 	       "RSS at --max-rss: kept");
 	is_int(policy_recycle(&p, NULL, 0, 4, 0, 0, 2047), RECYCLE_RSS,
 	       "RSS above: replace it");
-	p.recycle = 1;
+	p.state = PS_REPLACING;
 	is_int(policy_recycle(&p, &next, 0, 4, 100, 100, 0), RECYCLE_NONE,
 	       "marked, its successor still starting: it serves on");
 	is_int(policy_recycle(&p, NULL, 0, 4, 100, 100, 0), RECYCLE_NONE,
@@ -263,7 +263,7 @@ static void generations(void)
 		    b = {.gen = 5, .state = PS_STARTING},
 		    old1 = {.gen = 3, .state = PS_DRAINING},
 		    old2 = {.gen = 4, .state = PS_READY},
-		    dead = {.gen = 2, .state = PS_DRAINING, .killed = 1},
+		    dead = {.gen = 2, .state = PS_KILLED},
 		    pend = {.gen = 6, .state = PS_STARTING};
 	struct proc *by_slot[2] = {&a, &b},
 		    *v[] = {&a, &old1, &old2, &dead, &pend, &b};
@@ -284,7 +284,7 @@ static void generations(void)
 	ok(!policy_retiring(&dead, &pool), "a SIGKILLed one counts no more");
 	ok(policy_retiring_gens(&t, &pool, &oldest) == 2 && oldest == 3,
 	   "two generations retiring, the oldest 3");
-	dead.killed = 0;
+	dead.state = PS_DRAINING;
 	ok(policy_retiring_gens(&t, &pool, &oldest) == 3 && oldest == 2,
 	   "three, the oldest 2: past MAX_DRAINING_GENS (%d)",
 	   MAX_DRAINING_GENS);

@@ -1,4 +1,5 @@
-/* test_proc.c: the process table's lookups and counts. */
+/* test_proc.c: the process table's lookups and counts, and the
+ * lifecycle's state x event table, cell by cell. */
 #include "proc.h"
 #include "tap.h"
 
@@ -12,6 +13,110 @@ static struct proc *add(struct proctab *t, pid_t pid, unsigned gen, int slot,
 	p->slot = slot;
 	p->state = st;
 	return p;
+}
+
+/* The whole state x event table, cell by cell: what each state takes and
+ * where it leads; everything else is refused and changes nothing. */
+static void table(void)
+{
+	static const struct {
+		enum proc_state from;
+		enum proc_event ev;
+		enum proc_state to;
+	} cells[] = {
+	    {PS_STARTING, PE_READY, PS_READY},
+	    {PS_STARTING, PE_QUIT, PS_DRAINING},
+	    {PS_STARTING, PE_TERMINATE, PS_STOPPING},
+	    {PS_STARTING, PE_KILL, PS_KILLED},
+	    {PS_READY, PE_LIMIT, PS_REPLACING},
+	    {PS_READY, PE_QUIT, PS_DRAINING},
+	    {PS_READY, PE_TERMINATE, PS_STOPPING},
+	    {PS_READY, PE_WATCHDOG, PS_STOPPING},
+	    {PS_READY, PE_KILL, PS_KILLED},
+	    {PS_REPLACING, PE_QUIT, PS_DRAINING},
+	    {PS_REPLACING, PE_TERMINATE, PS_STOPPING},
+	    {PS_REPLACING, PE_WATCHDOG, PS_STOPPING},
+	    {PS_REPLACING, PE_KILL, PS_KILLED},
+	    {PS_DRAINING, PE_ESCALATE, PS_SIGNALLED},
+	    {PS_DRAINING, PE_TERMINATE, PS_STOPPING},
+	    {PS_DRAINING, PE_KILL, PS_KILLED},
+	    {PS_SIGNALLED, PE_TERMINATE, PS_STOPPING},
+	    {PS_SIGNALLED, PE_KILL, PS_KILLED},
+	    {PS_STOPPING, PE_KILL, PS_KILLED},
+	};
+	size_t ncells = sizeof(cells) / sizeof(cells[0]);
+
+	for (int st = 0; st < PS_NSTATES; st++) {
+		for (int ev = 0; ev < PE_NEVENTS; ev++) {
+			struct proc p = {.state = (enum proc_state)st};
+			int want = -1;
+
+			for (size_t i = 0; i < ncells; i++)
+				if (cells[i].from == (enum proc_state)st &&
+				    cells[i].ev == (enum proc_event)ev)
+					want = (int)cells[i].to;
+			if (want >= 0)
+				ok(proc_fire(&p, (enum proc_event)ev) == 0 &&
+				       (int)p.state == want,
+				   "%s + %s -> %s", proc_state_name(st),
+				   proc_event_name(ev), proc_state_name(want));
+			else
+				ok(proc_fire(&p, (enum proc_event)ev) == -1 &&
+				       (int)p.state == st,
+				   "%s + %s: refused, unchanged",
+				   proc_state_name(st), proc_event_name(ev));
+		}
+	}
+}
+
+/* What the rest of the master asks of a state. */
+static void properties(void)
+{
+	ok(proc_info(PS_READY)->serving && proc_info(PS_REPLACING)->serving &&
+	       !proc_info(PS_STARTING)->serving &&
+	       !proc_info(PS_DRAINING)->serving,
+	   "serving: ready, and replacing until its successor is ready");
+	ok(proc_info(PS_STARTING)->holds_slot &&
+	       proc_info(PS_READY)->holds_slot &&
+	       !proc_info(PS_REPLACING)->holds_slot,
+	   "a replacing worker gives its slot to its successor");
+	ok(proc_info(PS_REPLACING)->live && !proc_info(PS_DRAINING)->live &&
+	       !proc_info(PS_KILLED)->live,
+	   "live (an exit is a crash): starting, ready, replacing");
+	ok(proc_info(PS_DRAINING)->draining &&
+	       proc_info(PS_SIGNALLED)->draining &&
+	       !proc_info(PS_STOPPING)->draining,
+	   "draining: told to finish, signalled or not");
+	ok(!proc_info(PS_STOPPING)->in_mesh && !proc_info(PS_KILLED)->in_mesh &&
+	       proc_info(PS_DRAINING)->in_mesh,
+	   "peers hear of workers until they stop");
+}
+
+/* An upgrade hands over four states and a killed flag; every state goes
+ * and comes back as what it means. */
+static void wire(void)
+{
+	static const enum proc_state back[PS_NSTATES] = {
+	    PS_STARTING, PS_READY,    PS_READY, PS_DRAINING,
+	    PS_DRAINING, PS_STOPPING, PS_KILLED};
+
+	for (int st = 0; st < PS_NSTATES; st++) {
+		struct proc p = {.state = (enum proc_state)st}, q = {0};
+		int killed;
+		enum proc_wire w = proc_wire_state(&p, &killed);
+
+		ok(proc_adopt(&q, (int32_t)w, killed) == 0 &&
+		       q.state == back[st],
+		   "%s is handed over as %s%s, taken back as %s",
+		   proc_state_name(st), proc_wire_name(w),
+		   killed ? " (killed)" : "", proc_state_name(back[st]));
+	}
+	{
+		struct proc q = {0};
+
+		ok(proc_adopt(&q, 4, 0) == -1 && proc_adopt(&q, -1, 0) == -1,
+		   "a state no image sends is refused");
+	}
 }
 
 int main(void)
@@ -36,5 +141,8 @@ int main(void)
 	ok(proc_by_pid(&t, 1099) != NULL, "others stay after a removal");
 	proctab_free(&t);
 	is_int(t.n, 0, "freed");
+	table();
+	properties();
+	wire();
 	return done_testing();
 }
