@@ -292,6 +292,16 @@ static const struct command commands[] = {
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
+/* Adds every signal the table gives a meaning to: the master blocks and
+ * reads exactly these, so a row with a new signal needs nothing else. */
+void command_signals(sigset_t *set)
+{
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		for (int k = 0; k < 2; k++)
+			if (commands[i].signals[k] != 0)
+				sigaddset(set, commands[i].signals[k]);
+}
+
 /* got[sig]: how many times sig arrived in one read of the signalfd; TTIN
  * and TTOU add up. A command refusing logged why itself. */
 void signal_commands(struct master *m, const unsigned *got)

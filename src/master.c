@@ -122,9 +122,6 @@ static void on_wake(herd_loop *l, herd_timer *t, void *arg)
 	reconcile(m);
 }
 
-static const int master_signals[] = {SIGCHLD, SIGHUP,  SIGINT,	SIGTERM,
-				     SIGQUIT, SIGUSR1, SIGUSR2, SIGTTIN,
-				     SIGTTOU, SIGWINCH};
 static void on_signals(herd_loop *l, int fd, unsigned events, void *arg)
 {
 	struct master *m = arg;
@@ -150,9 +147,13 @@ static int setup_signals(struct master *m)
 {
 	sigset_t set;
 
+	/* The commands' signals (ctl.c), children's exits, and WINCH
+	 * (nginx's graceful stop of workers), which herd reads and
+	 * ignores. */
 	sigemptyset(&set);
-	for (size_t i = 0; i < sizeof(master_signals) / sizeof(int); i++)
-		sigaddset(&set, master_signals[i]);
+	command_signals(&set);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGWINCH);
 	if (sigprocmask(SIG_BLOCK, &set, &m->oldmask) == -1)
 		return -1;
 	m->masked = 1;

@@ -177,6 +177,7 @@ void reopen(struct master *m);
 const char *scale(struct master *m, int delta);
 void control_command(void *arg, const char *cmd, const char *args,
 		     struct ctl_reply *r);
+void command_signals(sigset_t *set);
 void signal_commands(struct master *m, const unsigned *got);
 
 /* dispatch.c */

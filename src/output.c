@@ -25,9 +25,9 @@
 #include "log.h"
 #include "loop.h"
 #include "output.h"
+#include "ratelimit.h"
 #include "upgrade.h"
 
-#define WINDOW_MS 1000
 /* Room log.c leaves for the text of a line, at most 1023 bytes in all:
  * the time, level, pid and role (under 60 bytes) and "worker N (pid P,
  * generation G) continued: " (under 70) before it. */
@@ -38,11 +38,9 @@ struct output {
 	int slot;
 	pid_t pid;
 	unsigned gen;
-	int attached;	       /* its worker is in the master's table */
-	int continued;	       /* the next piece continues a cut line */
-	uint64_t window;       /* when this pipe's current second began */
-	unsigned logged;       /* lines logged in that second */
-	unsigned long dropped; /* lines read in it and not logged */
+	int attached;	     /* its worker is in the master's table */
+	int continued;	     /* the next piece continues a cut line */
+	struct ratelimit rl; /* OUTPUT_PER_SEC lines a second */
 	struct output *prev, *next;
 	size_t len;
 	unsigned char line[OUTPUT_LINE_MAX]; /* the line so far, as read */
@@ -54,8 +52,7 @@ static struct {
 	uint64_t due;
 	struct output *head, *tail; /* every pipe, oldest first */
 	size_t lingering;	    /* open pipes whose worker is gone */
-	uint64_t window;	    /* all pipes: the current second */
-	unsigned logged;
+	struct ratelimit rl;	    /* OUTPUT_ALL_PER_SEC from all pipes */
 } outputs;
 
 int output_captured(const herd *h)
@@ -134,15 +131,20 @@ static size_t whole_chars(const unsigned char *s, size_t n)
 
 /* ---- the rate limit ------------------------------------------------------ */
 
-static void say_dropped(struct output *o)
+static void say_count(const struct output *o, unsigned long n)
 {
-	if (o->dropped == 0)
+	if (n == 0)
 		return;
 	log_warn("worker %d (pid %d): %lu lines of output not logged (more "
 		 "than %d a second from one worker, or %d from all)",
-		 o->slot, (int)o->pid, o->dropped, OUTPUT_PER_SEC,
-		 OUTPUT_ALL_PER_SEC);
-	o->dropped = 0;
+		 o->slot, (int)o->pid, n, OUTPUT_PER_SEC, OUTPUT_ALL_PER_SEC);
+}
+
+/* What the current window left out, said now. */
+static void say_dropped(struct output *o)
+{
+	say_count(o, o->rl.dropped);
+	o->rl.dropped = 0;
 }
 
 static void arm(uint64_t at)
@@ -164,12 +166,14 @@ static void on_window(herd_loop *l, herd_timer *t, void *arg)
 	(void)t;
 	(void)arg;
 	for (struct output *o = outputs.head; o != NULL; o = o->next) {
-		if (o->dropped == 0)
+		uint64_t end = o->rl.start + RATELIMIT_WINDOW_MS;
+
+		if (o->rl.dropped == 0)
 			continue;
-		if (now - o->window >= WINDOW_MS)
+		if (now >= end)
 			say_dropped(o);
-		else if (o->window + WINDOW_MS < next)
-			next = o->window + WINDOW_MS;
+		else if (end < next)
+			next = end;
 	}
 	if (next != UINT64_MAX)
 		arm(next);
@@ -180,22 +184,16 @@ static int admit(struct output *o)
 {
 	uint64_t now = herd_loop_now(outputs.loop);
 
-	if (now - o->window >= WINDOW_MS) {
-		say_dropped(o);
-		o->window = now;
-		o->logged = 0;
-	}
-	if (now - outputs.window >= WINDOW_MS) {
-		outputs.window = now;
-		outputs.logged = 0;
-	}
-	if (o->logged < OUTPUT_PER_SEC && outputs.logged < OUTPUT_ALL_PER_SEC) {
-		o->logged++;
-		outputs.logged++;
+	say_count(o, ratelimit_roll(&o->rl, now));
+	(void)ratelimit_roll(&outputs.rl, now); /* said per pipe */
+	if (ratelimit_room(&o->rl, OUTPUT_PER_SEC) &&
+	    ratelimit_room(&outputs.rl, OUTPUT_ALL_PER_SEC)) {
+		ratelimit_take(&o->rl);
+		ratelimit_take(&outputs.rl);
 		return 1;
 	}
-	if (o->dropped++ == 0)
-		arm(o->window + WINDOW_MS);
+	if (ratelimit_drop(&o->rl))
+		arm(o->rl.start + RATELIMIT_WINDOW_MS);
 	return 0;
 }
 

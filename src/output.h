@@ -26,7 +26,7 @@
 #define OUTPUT_READ_MAX	   65536 /* bytes read from one pipe per event */
 /* Pipes kept open for a gone worker's descendants; beyond, the oldest is
  * closed. They count in the master's fd budget. */
-#define OUTPUT_LINGER_MAX 64
+#define OUTPUT_LINGER_MAX 8
 
 struct output;
 

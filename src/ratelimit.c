@@ -4,19 +4,44 @@
  */
 #include "ratelimit.h"
 
-enum rl_verdict ratelimit(struct ratelimit *r, uint64_t now, unsigned burst,
-			  unsigned long *unsaid)
+unsigned long ratelimit_roll(struct ratelimit *r, uint64_t now)
 {
-	*unsaid = 0;
+	unsigned long unsaid = 0;
+
 	if (r->start == 0 || now - r->start >= RATELIMIT_WINDOW_MS) {
-		*unsaid = r->dropped;
+		unsaid = r->dropped;
 		r->start = now;
 		r->lines = 0;
 		r->dropped = 0;
 	}
-	if (r->lines++ < burst)
+	return unsaid;
+}
+
+int ratelimit_room(const struct ratelimit *r, unsigned burst)
+{
+	return r->lines < burst;
+}
+
+void ratelimit_take(struct ratelimit *r)
+{
+	r->lines++;
+}
+
+int ratelimit_drop(struct ratelimit *r)
+{
+	r->lines++;
+	return r->dropped++ == 0;
+}
+
+enum rl_verdict ratelimit(struct ratelimit *r, uint64_t now, unsigned burst,
+			  unsigned long *unsaid)
+{
+	*unsaid = ratelimit_roll(r, now);
+	if (ratelimit_room(r, burst)) {
+		ratelimit_take(r);
 		return RL_LOG;
-	return r->dropped++ == 0 ? RL_DROP_FIRST : RL_DROP;
+	}
+	return ratelimit_drop(r) ? RL_DROP_FIRST : RL_DROP;
 }
 
 int ratelimit_sample(unsigned long *n, unsigned long first, unsigned long every)

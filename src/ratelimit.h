@@ -32,6 +32,17 @@ enum rl_verdict {
 enum rl_verdict ratelimit(struct ratelimit *r, uint64_t now, unsigned burst,
 			  unsigned long *unsaid);
 
+/* The same in steps, for a line two limits must both allow (a worker's
+ * and all workers'): ratelimit_roll() opens a new window when the last one
+ * is over, returning what it left out; ratelimit_room() says whether a
+ * line fits the window's burst, and ratelimit_take() counts it said;
+ * ratelimit_drop() counts one left out and says whether it is the
+ * window's first. */
+unsigned long ratelimit_roll(struct ratelimit *r, uint64_t now);
+int ratelimit_room(const struct ratelimit *r, unsigned burst);
+void ratelimit_take(struct ratelimit *r);
+int ratelimit_drop(struct ratelimit *r);
+
 /* Counts one more event in *n: returns 1 when it is to be said (the first
  * `first` of them, then every `every`th), else 0. For a count that is the
  * news itself ("N so far"), with no clock. */

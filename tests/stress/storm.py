@@ -58,8 +58,10 @@ def held_connections(addr, n):
 # ---- EMFILE ------------------------------------------------------------------
 
 LIMIT = 48  # RLIMIT_NOFILE of the master and its workers
-# passfd: the master keeps room for the channels of dead workers (LEFTOVER_MAX)
-LIMIT_PASSFD = 80
+# passfd: the master keeps room for the channels of dead workers (LEFTOVER_MAX),
+# and a program's master for the output pipes its descendants may hold
+# (OUTPUT_LINGER_MAX) and one per worker: 84 still fits two workers
+LIMIT_PASSFD = 84
 HELD = 300  # idle connections: several times what the workers have fds for
 WAITING = 20  # requests made while starved
 WINDOW = 3.0  # seconds of starvation measured

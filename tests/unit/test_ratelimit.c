@@ -75,10 +75,39 @@ static void sample(void)
 	ok(!ratelimit_sample(&n, 10, 1000), "the 11th is not said");
 }
 
+/* Two limits on one line (a worker's output, and all workers'): a line
+ * is said when both have room, and counted left out by the worker's. */
+static void two_limits(void)
+{
+	struct ratelimit mine = {0}, all = {0};
+	unsigned said = 0, left = 0, firsts = 0;
+
+	for (int i = 0; i < 10; i++) {
+		ratelimit_roll(&mine, 1000);
+		ratelimit_roll(&all, 1000);
+		if (ratelimit_room(&mine, 5) && ratelimit_room(&all, 3)) {
+			ratelimit_take(&mine);
+			ratelimit_take(&all);
+			said++;
+		} else {
+			firsts += ratelimit_drop(&mine);
+			left++;
+		}
+	}
+	ok(said == 3 && left == 7, "the smaller of two limits holds: 3 said");
+	is_int((int)firsts, 1, "one first drop in the window");
+	is_int((int)ratelimit_roll(&mine, 1500), 0,
+	       "mid-window: no new window, nothing to say");
+	is_int((int)ratelimit_roll(&mine, 2000), 7,
+	       "the next window says the 7 left out");
+	ok(ratelimit_room(&mine, 5) && mine.dropped == 0, "and starts empty");
+}
+
 int main(void)
 {
 	burst_of_three();
 	one_a_second();
 	sample();
+	two_limits();
 	return done_testing();
 }
