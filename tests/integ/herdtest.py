@@ -45,9 +45,17 @@ _count = 0
 _failed = 0
 
 
-def diag(msg):
+def diag(msg, out=None):
     for line in str(msg).splitlines() or [""]:
-        print("# " + line, flush=True)
+        print("# " + line, file=out or sys.stdout, flush=True)
+
+
+def why(msg):
+    """A failed test's diagnostics, on stderr: prove shows them in a run
+    that is not verbose too (CI's), where a TAP comment on stdout is
+    dropped, and a failure seen once on a loaded machine stays readable."""
+    sys.stdout.flush()
+    diag(msg, sys.stderr)
 
 
 def ok(cond, name, diag_=None):
@@ -60,7 +68,7 @@ def ok(cond, name, diag_=None):
     if not cond:
         _failed += 1
         if diag_ is not None:
-            diag(diag_() if callable(diag_) else diag_)
+            why(diag_() if callable(diag_) else diag_)
     return bool(cond)
 
 
@@ -349,8 +357,8 @@ class Herd:
         if found or self.report_clean:
             ok(not found, "%s: no sanitizer reports" % self.name, lambda: "\n".join(found[:10]))
         if _failed > self._failed_before:
-            diag("log of `%s` (last 60 lines):" % " ".join(self.argv))
-            diag("\n".join(text.splitlines()[-60:]))
+            why("log of `%s` (last 60 lines):" % " ".join(self.argv))
+            why("\n".join(text.splitlines()[-60:]))
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def close_log_reader(self):
