@@ -433,8 +433,7 @@ static int parse_args(herd *h, int argc, char **argv, int *exit_now)
 			g.check = 1;
 			continue;
 		}
-		if (((c >= OPT_FD0 && c <= OPT_RELOAD_SIGNAL) ||
-		     c == OPT_INHERIT_OUTPUT) &&
+		if (c >= OPT_FD0 && c <= OPT_INHERIT_OUTPUT &&
 		    c != OPT_WATCHDOG) {
 			g.program_only = 1;
 			g.program_opt = option_name(c);

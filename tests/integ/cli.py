@@ -54,6 +54,8 @@ BAD = [  # (arguments after a good -l, what the message must name)
     (["--ready-delay", "2"], "--ready-delay"),
     (["--stop-signal", "QUIT"], "--stop-signal"),
     (["--reload-signal", "HUP"], "--reload-signal"),
+    (["--reopen-signal", "HUP"], "--reopen-signal"),
+    (["--inherit-output"], "--inherit-output"),
     (["-u", "no-such-user-here"], "no-such-user-here"),
 ]
 

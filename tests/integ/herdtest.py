@@ -36,7 +36,10 @@ os.environ.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1")
 os.environ.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
 
 SANITIZER_RE = re.compile(r"ERROR: AddressSanitizer|LeakSanitizer|runtime error:")
-STARTED_RE = re.compile(r"worker (\d+) started \(pid (\d+), generation (\d+)\)")
+# The master's own line, not a program's output that looks like it (a
+# program's lines are "master: worker N (pid P, generation G): ...").
+STARTED_RE = re.compile(r"master: worker (\d+) started \(pid (\d+), generation (\d+)\)$",
+                        re.M)
 WHOAMI_RE = re.compile(rb"^pid=(\d+) slot=(\d+) gen=(\d+)\n$")
 
 # ---- TAP -------------------------------------------------------------------
