@@ -116,6 +116,7 @@ int proc_adopt(struct proc *p, int32_t wire, int32_t killed)
 	if (wire < WIRE_STARTING || wire > WIRE_STOPPING)
 		return -1;
 	p->state = killed ? PS_KILLED : from[wire];
+	p->served = 1; /* the record does not say: the costlier guess */
 	return 0;
 }
 

@@ -76,6 +76,8 @@ struct proc {
 	int slot;
 	unsigned gen;
 	enum proc_state state;
+	int served; /* its generation served (or came by an upgrade): killing
+		       it may cut clients short */
 	struct chan *chan; /* the master's end of the channel */
 	int inbox_w;	   /* write end of the worker's inbox, for peers */
 	int introduced;	   /* its peers and it know each other's inboxes */

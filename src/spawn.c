@@ -523,6 +523,7 @@ int spawn_one(struct master *m, unsigned gen, int slot)
 		goto fail;
 	p->slot = slot;
 	p->gen = gen;
+	p->served = gen == m->gen; /* a pending one's serve once promoted */
 	if ((pid = spawn_fork(m->pid)) == 0) {
 		if (m->h->argv != NULL)
 			child_exec(m, slot, gen, f.ch[1], f.ep[1], f.ow);

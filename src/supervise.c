@@ -306,6 +306,8 @@ void promote_pending(struct master *m)
 	m->reloads++;	 /* done: abandoned ones are counted apart */
 	m->gen = m->pending;
 	m->pending = 0;
+	for (size_t i = 0; i < m->procs.n; i++)
+		m->procs.v[i]->served |= m->procs.v[i]->gen == m->gen;
 	for (int s = 0; s < MAX_WORKERS; s++) { /* fresh back-off, same fds */
 		m->slots[s].fails = 0;
 		m->slots[s].not_before = 0;

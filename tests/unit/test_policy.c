@@ -288,6 +288,12 @@ static void generations(void)
 	ok(policy_retiring_gens(&t, &pool, &oldest) == 3 && oldest == 2,
 	   "three, the oldest 2: past MAX_DRAINING_GENS (%d)",
 	   MAX_DRAINING_GENS);
+	dead.served = old1.served = 1;
+	ok(policy_retiring_gens(&t, &pool, &oldest) == 3 && oldest == 4,
+	   "a generation that never served goes first, newer or not");
+	old2.served = 1;
+	ok(policy_retiring_gens(&t, &pool, &oldest) == 3 && oldest == 2,
+	   "all served: the oldest");
 }
 
 int main(void)
