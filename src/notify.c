@@ -25,10 +25,8 @@ static int notify_message(struct master *m, struct proc *p, char *text,
 	sdnotify_parse(text, len, &n);
 	if (n.status != NULL)
 		log_status(m, p, (const unsigned char *)n.status, n.status_len);
-	if (n.ready && proc_takes(p, PE_READY)) {
-		mark_ready(m, p);
+	if (n.ready && mark_ready(m, p)) /* a starting worker only */
 		changed = 1;
-	}
 	if (n.watchdog)
 		p->watchdog_at = herd_loop_now(m->loop) + m->h->watchdog_ms;
 	if (n.trigger) {
