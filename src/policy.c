@@ -98,7 +98,11 @@ enum exit_verdict policy_exit(const struct exit_facts *e,
 	if (planned(e, pool)) {
 		/* No back-off, no restart counted; in a pending generation
 		 * it is replaced, the reload not abandoned. */
-		s->proven = e->gen;
+		/* The newest generation that did: a draining or retiring
+		 * one recycling in the same slot must not unprove the
+		 * pending one, or its workers wait out the ready delay. */
+		if (e->gen > s->proven)
+			s->proven = e->gen;
 		*delay = policy_pace(s, now, e->lived);
 		return EXIT_PLANNED;
 	}
@@ -112,6 +116,11 @@ enum exit_verdict policy_exit(const struct exit_facts *e,
 	if (e->gen == pool->gen && e->slot < pool->nworkers)
 		return crashed(e, pool, s, now, delay);
 	return EXIT_STRAY;
+}
+
+int policy_proven(const struct slot_state *s, unsigned gen)
+{
+	return s->proven != 0 && s->proven >= gen;
 }
 
 enum slot_verdict policy_slot(const struct slot_state *s, uint64_t now,

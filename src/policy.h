@@ -33,8 +33,8 @@ struct slot_state {
 	unsigned restarts;   /* crashes of its serving workers, ever */
 	uint64_t not_before; /* back-off: no respawn before this time */
 	uint64_t paced;	     /* after a planned exit: no start before this */
-	unsigned proven; /* its program of this generation served, then ended
-			    as planned: a successor is ready once it runs */
+	unsigned proven; /* the newest generation whose program served here,
+			    then ended as planned: policy_proven() */
 	int *fds; /* reuseport, slots above 0: its sockets, -1 for unix */
 };
 
@@ -140,6 +140,11 @@ enum recycle_verdict policy_recycle(const struct proc *p,
 				    uint64_t taken, uint64_t max_requests,
 				    unsigned long max_rss_kib);
 
+/* A worker of generation gen in this slot is ready once it runs, without
+ * the ready delay: its program (of gen or a newer generation) served here
+ * and ended as planned. A generation whose workers live less than the
+ * delay (php-cgi under load) would otherwise never be ready. */
+int policy_proven(const struct slot_state *s, unsigned gen);
 /* Every slot 0..n-1 has a READY worker (by_slot from proc_slots()). */
 int policy_gen_ready(struct proc *const *by_slot, int n);
 /* Of a generation that no longer serves (draining, stopping, or waiting

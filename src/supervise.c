@@ -45,11 +45,7 @@ uint64_t ready_by_delay(struct master *m, uint64_t now)
 
 		if (p->state != PS_STARTING)
 			continue;
-		/* Its predecessor in the slot ran the same program and served:
-		 * waiting out the delay again would keep a generation whose
-		 * workers live less than it (php-cgi under load) from ever
-		 * being ready, and its reload from completing. */
-		if (m->slots[p->slot].proven == p->gen)
+		if (policy_proven(&m->slots[p->slot], p->gen))
 			at = p->started;
 		if (now < at) {
 			next = earlier(next, at);

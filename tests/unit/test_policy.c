@@ -97,6 +97,13 @@ static void exits(void)
 	is_int(judge(e, &pool, &s, &d), EXIT_PLANNED,
 	       "a planned exit in a pending generation: replaced, not "
 	       "abandoned");
+	e.gen = 5;
+	judge(e, &pool, &s, &d);
+	ok(s.proven == 6 && policy_proven(&s, 6) && policy_proven(&s, 5),
+	   "the serving generation recycling in the slot leaves the pending "
+	   "one proven");
+	ok(!policy_proven(&s, 7), "a newer generation is not proven by it");
+	e.gen = 6;
 	e.status = EXITED(1);
 	is_int(judge(e, &pool, &s, &d), EXIT_PENDING,
 	       "a pending generation's crash abandons the reload");
