@@ -33,8 +33,8 @@ struct slot_state {
 	unsigned restarts;   /* crashes of its serving workers, ever */
 	uint64_t not_before; /* back-off: no respawn before this time */
 	uint64_t paced;	     /* after a planned exit: no start before this */
-	unsigned proven; /* the newest generation whose program served here,
-			    then ended as planned: policy_proven() */
+	unsigned proven;     /* the newest generation whose program served here,
+				then ended as planned: policy_proven() */
 	int *fds; /* reuseport, slots above 0: its sockets, -1 for unix */
 };
 
