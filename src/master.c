@@ -6,10 +6,11 @@
  * master's files.
  *
  * Events (signals, channel messages, timers) only record facts; one
- * function, reconcile(), then compares the table with what should be
- * running and acts: start what is missing, retire what is surplus, kill
- * what overstayed its deadline, promote a ready generation. Being level-
- * triggered, it cannot miss an edge, and every path goes through it.
+ * function, reconcile(), then runs a turn of the policy: supervise.c plans
+ * from the table what should change (start what is missing, retire what is
+ * surplus, kill what overstayed its deadline, promote a ready generation)
+ * and apply.c does it. Being level-triggered, it cannot miss an edge, and
+ * every path goes through it.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -46,6 +47,20 @@ static uint64_t stop_orphans(struct master *m, uint64_t now)
 	return next;
 }
 
+/* An upgrade's `--check` run of the new binary has a deadline too. */
+static uint64_t check_deadline(struct master *m, uint64_t now)
+{
+	if (m->check_pid == 0)
+		return UINT64_MAX;
+	if (now < m->check_deadline)
+		return m->check_deadline;
+	log_error("upgrade: '%s --check' did not finish in time; killing it",
+		  m->h->upgrade_path);
+	kill(m->check_pid, SIGKILL);
+	m->check_deadline = UINT64_MAX;
+	return UINT64_MAX;
+}
+
 void reconcile(struct master *m)
 {
 	uint64_t now = herd_loop_now(m->loop), next = UINT64_MAX;
@@ -54,46 +69,14 @@ void reconcile(struct master *m)
 		if (m->procs.n == 0)
 			next = stop_orphans(m, now);
 	} else {
-		if (m->pending != 0 && now - m->pending_since >= m->pending_ms)
-			abandon_pending(m, "was not ready in time");
-		if (m->pending != 0)
-			next = earlier(next, m->pending_since + m->pending_ms);
-		next = earlier(next, enforce_watchdog(m, now));
-		next = earlier(next, sample_rss(m, now));
-		next = earlier(next, recycle(m, now));
-		if (m->check_pid != 0 && now >= m->check_deadline) {
-			log_error("upgrade: '%s --check' did not finish in "
-				  "time; killing it",
-				  m->h->upgrade_path);
-			kill(m->check_pid, SIGKILL);
-			m->check_deadline = UINT64_MAX;
-		} else if (m->check_pid != 0) {
-			next = earlier(next, m->check_deadline);
-		}
-		/* Before spawning, so the bound holds at every instant. */
-		bound_retiring(m);
-		/* Before fill_slots() asks a retired slot's worker to drain:
-		 * it takes what is queued on its socket, and nothing more
-		 * may arrive there after that. */
-		steer(m);
-		spawn_budget(m);
-		next = earlier(next, fill_slots(m, m->gen, now));
-		next = earlier(next, fill_slots(m, m->pending, now));
-		mesh_update(&m->mesh, &m->procs, m->gen);
-		next = earlier(next, ready_by_delay(m, now));
-		promote_pending(m);
-		bound_retiring(m);
-		retire_old(m);
-		announce(m);
-		next = earlier(next, warn_unready(m, now));
-		steer(m);
-		slot_sockets_retire(m);
+		next = earlier(next, check_deadline(m, now));
+		next = earlier(next, supervise(m)); /* supervise.c's turn */
 		if (accept_paused(&m->starved, now))
 			next = earlier(next, m->starved.until);
 	}
 	passfd_update(m);
 	/* Last: the steps above may have set new deadlines. */
-	next = earlier(next, enforce_deadlines(m, now));
+	next = earlier(next, enforce_deadlines(m));
 	if (m->reap_more)
 		next = now;
 	if (next == UINT64_MAX)
@@ -192,6 +175,7 @@ static void master_free(struct master *m)
 	if (m->h->argv != NULL) /* none, unless the loop failed */
 		orphans_kill_all();
 	orphans_free(&m->orphans);
+	plan_free(&m->sup.plan);
 	output_close_all(); /* what the workers' descendants left in pipes */
 	if (m->sigfd >= 0)
 		close(m->sigfd);

@@ -19,13 +19,13 @@
 #include "policy.h"
 #include "proc.h"
 #include "ratelimit.h"
+#include "supervise.h"
 
 #define STATUS_BURST	 20    /* worker status lines logged per second */
 #define PENDING_READY_MS 30000 /* a reload not ready by then is abandoned */
 #define FAST_STOP_MS	 3000  /* SIGTERM, then SIGKILL after this */
 #define RECV_BATCH	 64
 #define REAP_BATCH	 64    /* exits handled in one turn */
-#define RETIRE_BATCH	 16    /* old workers draining at once: retire_old() */
 #define EXEC_POLL_MS	 10    /* ready delay over, exec not yet seen */
 #define RSS_WATCH_MS	 10000 /* RSS is sampled this long after a status */
 /* The master's fds: per worker its channel, its inbox's write end and its
@@ -84,7 +84,6 @@ struct master {
 	int reap_more;	       /* reap() stopped at REAP_BATCH */
 	unsigned spawn_budget; /* starts left in this turn (SPAWN_BATCH) */
 	uint64_t spawn_pass;   /* the loop's turn that budget is for */
-	int spawn_held;	       /* the budget is what STARTING_MAX leaves */
 	struct mesh mesh;      /* the peers' open-channel mesh */
 	herd_timer *wake;
 	herd_timer *sd_watchdog; /* WATCHDOG=1 to herd's service manager */
@@ -103,15 +102,11 @@ struct master {
 	int notify_fd;	      /* --notify: the children's NOTIFY_SOCKET */
 	char notify_name[64]; /* its abstract name, '@' first */
 	struct slot_state slots[MAX_WORKERS];
+	struct supervisor sup; /* the planner's callbacks and plan */
 };
 
 /* The one master of this process (master.c). */
 extern struct master *the_master;
-
-static inline uint64_t earlier(uint64_t a, uint64_t b)
-{
-	return a < b ? a : b;
-}
 
 /* master.c */
 void reconcile(struct master *m);
@@ -153,21 +148,16 @@ void on_worker_chan(herd_loop *l, int fd, unsigned events, void *arg);
 void on_notify(herd_loop *l, int fd, unsigned events, void *arg);
 int notify_open(struct master *m);
 
-/* supervise.c */
+/* apply.c: the planner's actions done (supervise.h) */
 void pool_facts(const struct master *m, struct pool_facts *pool);
 void abandon_pending(struct master *m, const char *why);
-uint64_t ready_by_delay(struct master *m, uint64_t now);
-uint64_t enforce_watchdog(struct master *m, uint64_t now);
-uint64_t recycle(struct master *m, uint64_t now);
-uint64_t enforce_deadlines(struct master *m, uint64_t now);
-void spawn_budget(struct master *m);
-uint64_t fill_slots(struct master *m, unsigned gen, uint64_t now);
-void promote_pending(struct master *m);
-int retiring(const struct master *m, const struct proc *p);
-void retire_old(struct master *m);
-void bound_retiring(struct master *m);
+/* A turn of the policy while the pool runs; its deadlines, also while it
+ * stops. Each returns when to look again. */
+uint64_t supervise(struct master *m);
+uint64_t enforce_deadlines(struct master *m);
+
+/* unready.c */
 uint64_t warn_unready(struct master *m, uint64_t now);
-void announce(struct master *m);
 
 /* ctl.c; a string returned is why it refused, NULL when it acted */
 const char *graceful_stop(struct master *m);

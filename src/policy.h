@@ -2,9 +2,9 @@
  * policy.h: the supervision policy's decisions as pure functions: plain
  * data in (a worker, a slot, the pool's facts, the time), a verdict out.
  * None reads the clock, makes a syscall or logs; the only state they
- * change is the slot passed to them. supervise.c and exit.c apply the
- * verdicts (signals, spawns, log lines); tests/unit/test_policy.c drives
- * them with a fake clock and no processes.
+ * change is the slot passed to them. supervise.c plans with them, apply.c
+ * and exit.c apply the verdicts (signals, spawns, log lines);
+ * tests/unit/test_policy.c drives them with a fake clock and no processes.
  */
 #ifndef HERD_POLICY_H
 #define HERD_POLICY_H
@@ -14,12 +14,18 @@
 
 #include "proc.h"
 
+static inline uint64_t earlier(uint64_t a, uint64_t b)
+{
+	return a < b ? a : b;
+}
+
 #define BACKOFF_FIRST_MS  100 /* second quick death in a row */
 #define BACKOFF_MAX_MS	  5000
 #define HEALTHY_MS	  10000 /* alive this long: the back-off resets */
 #define PLANNED_GAP_MS	  100	/* planned exits: starts in a slot this apart */
 #define START_LIMIT	  8 /* quick deaths in a row before ever ready: exit 1 */
-#define MAX_DRAINING_GENS 2 /* older generations are killed outright */
+#define MAX_DRAINING_GENS 2  /* older generations are killed outright */
+#define RETIRE_BATCH	  16 /* old workers draining at once: plan_retire() */
 /* Workers started in one turn of the loop: a reload of 512 goes in turns
  * of this many, and signals, control clients and passfd's accepts are
  * served between them. Each start is a fork and its introduction. */

@@ -1,474 +1,411 @@
 /*
- * supervise.c: the supervision policy: fill the slots, promote or abandon a new
- * generation, retire and bound old ones, readiness by delay, the watchdog,
- * recycling, deadlines.
+ * supervise.c: the supervision policy as a planner (supervise.h): the phases
+ * of a turn, each a pure function from a view of the table to actions, and
+ * the turn that runs them in order. It forks, signals and logs nothing;
+ * apply.c does what the actions say.
  */
-#include <stdio.h>
+#include <stdlib.h>
 
-#include "log.h"
-#include "master.h"
+#include "internal.h"
+#include "supervise.h"
 
-void pool_facts(const struct master *m, struct pool_facts *pool)
+typedef void (*phase_fn)(const struct view *v, struct plan *pl);
+
+static void push(struct plan *pl, struct action a)
 {
-	*pool = (struct pool_facts){
-	    m->state == M_RUNNING, m->announced, m->h->argv != NULL,
-	    m->nworkers,	   m->gen,	 m->pending};
-}
+	if (pl->full)
+		return;
+	if (pl->n == pl->cap) {
+		size_t cap = pl->cap ? 2 * pl->cap : 64;
+		struct action *v = realloc(pl->v, cap * sizeof(*v));
 
-void abandon_pending(struct master *m, const char *why)
-{
-	log_error("reload abandoned: generation %u %s; generation %u keeps "
-		  "serving",
-		  m->pending, why, m->gen);
-	sdnotify("READY=1\nSTATUS=reload abandoned: generation %u %s; "
-		 "generation %u serves",
-		 m->pending, why, m->gen);
-	for (size_t i = 0; i < m->procs.n; i++)
-		if (m->procs.v[i]->gen == m->pending)
-			terminate_proc(m, m->procs.v[i]);
-	m->pending = 0;
-	m->upgraded = 0; /* the upgrade's reload is over, too */
-	m->reloads_abandoned++;
-}
-
-/* Programs that speak neither sd_notify nor the channel's READY are ready
- * after the ready delay. Returns when to look again. */
-uint64_t ready_by_delay(struct master *m, uint64_t now)
-{
-	uint64_t next = UINT64_MAX;
-
-	if (m->h->argv == NULL || m->h->notify)
-		return next;
-	for (size_t i = 0; i < m->procs.n; i++) {
-		struct proc *p = m->procs.v[i];
-		uint64_t at = p->started + m->h->ready_delay_ms;
-
-		if (p->state != PS_STARTING)
-			continue;
-		if (policy_proven(&m->slots[p->slot], p->gen))
-			at = p->started;
-		if (now < at) {
-			next = earlier(next, at);
-			continue;
+		if (v == NULL) { /* the rest next turn, at once */
+			pl->full = 1;
+			pl->wake = 0;
+			return;
 		}
-		/* Not before the program runs: a fork slow to exec, or an exec
-		 * that failed, is not a ready worker. */
-		switch (exec_done(p)) {
-		case 1:
-			mark_ready(m, p);
-			break;
-		case 0:
-			next = earlier(next, now + EXEC_POLL_MS);
-			break;
-		}
+		pl->v = v;
+		pl->cap = cap;
 	}
-	return next;
+	pl->v[pl->n++] = a;
 }
 
-/* systemd's WatchdogSec for each worker: SIGABRT (a core to look at),
- * SIGKILL after FAST_STOP_MS, and a replacement at once. */
-uint64_t enforce_watchdog(struct master *m, uint64_t now)
+static void act(struct plan *pl, enum action_kind k, struct proc *p, int why)
 {
-	uint64_t next = UINT64_MAX;
-
-	if (m->h->watchdog_ms == 0)
-		return next;
-	for (size_t i = 0; i < m->procs.n; i++) {
-		struct proc *p = m->procs.v[i];
-
-		enum watchdog_verdict v =
-		    policy_watchdog(p, now, m->h->argv != NULL);
-
-		if (v == WATCHDOG_NONE)
-			continue;
-		if (v == WATCHDOG_LATER) {
-			next = earlier(next, p->watchdog_at);
-			continue;
-		}
-		if (v == WATCHDOG_KILL) {
-			/* An in-process worker's loop sends a heartbeat at
-			 * least three times per watchdog period: silence means
-			 * a handler that does not return. */
-			log_warn("worker %d (pid %d): watchdog: its loop has "
-				 "not run for %llu ms (stuck in a handler?); "
-				 "killing it",
-				 p->slot, (int)p->pid,
-				 (unsigned long long)m->h->watchdog_ms);
-			proc_signal(p, SIGKILL);
-			proc_fire(p, PE_KILL);
-		} else {
-			log_warn("worker %d (pid %d): watchdog: %s; killing it",
-				 p->slot, (int)p->pid,
-				 p->watchdog_trigger
-				     ? "it sent WATCHDOG=trigger"
-				     : "no WATCHDOG=1 in time");
-			proc_signal(p, SIGABRT);
-			proc_fire(p, PE_WATCHDOG);
-		}
-		p->deadline = now + FAST_STOP_MS;
-		/* A failure like a crash: a program that hangs at once must
-		 * not be replaced (and dump core) in a tight loop. */
-		log_warn("worker %d: restarting in %llu ms", p->slot,
-			 (unsigned long long)slot_backoff(m, p->slot,
-							  now - p->started, 0));
-	}
-	return next;
+	push(pl, (struct action){.kind = k, .p = p, .why = why});
 }
 
-/* --max-requests, --max-rss: a worker past a limit is marked; its slot then
- * counts as empty, so fill_slots() starts a successor in the same slot, and
- * the worker drains once that successor is ready. Returns when to look
- * again (RSS is read once a second). */
-/* One of the serving generation past a limit is REPLACING: its
- * slot gets a successor, and it drains once that one is ready. */
-static void recycle_one(struct master *m, struct proc *p,
-			enum recycle_verdict v, uint64_t taken)
+static void wake_at(struct plan *pl, uint64_t t)
 {
-	struct proc *next;
+	pl->wake = earlier(pl->wake, t);
+}
 
-	switch (v) {
-	case RECYCLE_NONE:
-		break;
-	case RECYCLE_TAKEN_OVER:
-		next = proc_in_slot(&m->procs, m->gen, p->slot);
-		log_info("worker %d: pid %d takes over from pid %d", p->slot,
-			 (int)next->pid, (int)p->pid);
-		quit_proc(m, p);
-		break;
-	case RECYCLE_REQUESTS:
-		proc_fire(p, PE_LIMIT);
-		log_info("worker %d (pid %d) took %llu connections (limit "
-			 "%llu); replacing it",
-			 p->slot, (int)p->pid, (unsigned long long)taken,
-			 (unsigned long long)p->request_limit);
-		break;
-	case RECYCLE_RSS:
-		proc_fire(p, PE_LIMIT);
-		log_info("worker %d (pid %d) uses %lu KiB (limit %llu); "
-			 "replacing it",
-			 p->slot, (int)p->pid, p->rss_kib,
-			 (unsigned long long)m->h->max_rss_kib);
-		break;
+/* A reload not ready within its time is abandoned. */
+static void plan_pending(const struct view *v, struct plan *pl)
+{
+	if (v->pool.pending == 0)
+		return;
+	if (v->now - v->pending_since >= v->pending_ms)
+		push(pl, (struct action){.kind = ACT_ABANDON,
+					 .gen = v->pool.pending,
+					 .say = "was not ready in time"});
+	else
+		wake_at(pl, v->pending_since + v->pending_ms);
+}
+
+/* systemd's WatchdogSec for each worker. */
+static void plan_watchdog(const struct view *v, struct plan *pl)
+{
+	if (v->watchdog_ms == 0)
+		return;
+	for (size_t i = 0; i < v->procs->n; i++) {
+		struct proc *p = v->procs->v[i];
+		enum watchdog_verdict w =
+		    policy_watchdog(p, v->now, v->pool.program);
+
+		if (w == WATCHDOG_LATER)
+			wake_at(pl, p->watchdog_at);
+		else if (w != WATCHDOG_NONE)
+			act(pl, ACT_WATCHDOG, p, w);
 	}
 }
 
-uint64_t recycle(struct master *m, uint64_t now)
+static void plan_sample(const struct view *v, struct plan *pl)
 {
-	herd *h = m->h;
+	(void)v;
+	act(pl, ACT_SAMPLE_RSS, NULL, 0);
+}
+
+/* --max-requests, --max-rss: a worker of the serving generation past a
+ * limit is REPLACING; its slot then counts as empty, so plan_fill() starts
+ * a successor, and it drains once that one is ready. */
+static void plan_recycle(const struct view *v, struct plan *pl)
+{
+	const struct proctab *t = v->procs;
 	size_t draining = 0;
 
-	(void)now;
-	if (!h->max_requests && !h->max_rss_kib)
-		return UINT64_MAX;
-	for (size_t i = 0; i < m->procs.n; i++)
-		draining += m->procs.v[i]->gen == m->gen &&
-			    proc_info(m->procs.v[i]->state)->draining;
-	for (size_t i = 0; i < m->procs.n; i++) {
-		struct proc *p = m->procs.v[i];
-		uint64_t taken = h->argv != NULL ? p->assigned : p->total;
-		enum recycle_verdict v;
+	if (!v->max_requests && !v->max_rss_kib)
+		return;
+	for (size_t i = 0; i < t->n; i++)
+		draining += t->v[i]->gen == v->pool.gen &&
+			    proc_info(t->v[i]->state)->draining;
+	for (size_t i = 0; i < t->n; i++) {
+		struct proc *p = t->v[i];
+		uint64_t taken = v->pool.program ? p->assigned : p->total;
+		enum recycle_verdict r;
 
-		if (p->gen != m->gen)
+		if (p->gen != v->pool.gen)
 			continue;
-		v = policy_recycle(
-		    p,
-		    p->state == PS_REPLACING
-			? proc_in_slot(&m->procs, m->gen, p->slot)
-			: NULL,
-		    draining, m->nworkers, taken, h->max_requests,
-		    h->max_rss_kib);
-		draining += v == RECYCLE_REQUESTS || v == RECYCLE_RSS;
-		recycle_one(m, p, v, taken);
+		r = policy_recycle(p,
+				   p->state == PS_REPLACING
+				       ? proc_in_slot(t, v->pool.gen, p->slot)
+				       : NULL,
+				   draining, v->pool.nworkers, taken,
+				   v->max_requests, v->max_rss_kib);
+		if (r == RECYCLE_NONE)
+			continue;
+		draining += r == RECYCLE_REQUESTS || r == RECYCLE_RSS;
+		push(pl, (struct action){.kind = r == RECYCLE_TAKEN_OVER
+						     ? ACT_TAKE_OVER
+						     : ACT_LIMIT,
+					 .p = p,
+					 .why = r,
+					 .arg = taken});
 	}
-	return UINT64_MAX; /* sample_rss() says when RSS is read again */
 }
 
-uint64_t enforce_deadlines(struct master *m, uint64_t now)
+/* More than MAX_DRAINING_GENS generations retiring: the one
+ * policy_retiring_gens() picks is killed. The turn runs this phase until
+ * it has nothing to do, one generation each time. */
+static void plan_bound(const struct view *v, struct plan *pl)
 {
-	uint64_t next = UINT64_MAX;
+	unsigned g;
 
-	for (size_t i = 0; i < m->procs.n; i++) {
-		struct proc *p = m->procs.v[i];
+	if (policy_retiring_gens(v->procs, &v->pool, &g) <= MAX_DRAINING_GENS)
+		return;
+	push(pl, (struct action){.kind = ACT_BOUND, .gen = g});
+	for (size_t i = 0; i < v->procs->n; i++) {
+		struct proc *p = v->procs->v[i];
 
-		enum deadline_verdict v =
-		    policy_deadline(p, now, m->h->argv != NULL);
-
-		if (v == DEADLINE_NONE)
-			continue;
-		if (v == DEADLINE_ESCALATE) {
-			escalate(m, p, now); /* a new, later deadline */
-			v = policy_deadline(p, now, 1);
-		}
-		if (v == DEADLINE_LATER) {
-			next = earlier(next, p->deadline);
-			continue;
-		}
-		log_warn("worker %d (pid %d) did not %s in time; killing it",
-			 p->slot, (int)p->pid,
-			 proc_info(p->state)->draining ? "drain" : "stop");
-		proc_signal(p, SIGKILL);
-		proc_fire(p, PE_KILL);
+		if (p->gen == g && policy_retiring(p, &v->pool))
+			act(pl, ACT_KILL, p, KILL_BOUND);
 	}
-	return next;
 }
 
-/* How many workers fill_slots() may start now: SPAWN_BATCH a turn, and
- * in-process workers only while fewer than STARTING_MAX are still on
- * their way to READY (a few ms each). Forked faster than they start, a
- * reload's new workers pile up runnable and take the CPU from the master.
- * A program's start is its own business, and its --ready-delay would make
- * such a bound a crawl. */
-void spawn_budget(struct master *m)
+static void plan_steer(const struct view *v, struct plan *pl)
 {
-	size_t starting = 0;
-
-	if (m->spawn_pass != loop_pass(m->loop)) {
-		m->spawn_pass = loop_pass(m->loop);
-		m->spawn_budget = SPAWN_BATCH;
-	}
-	for (size_t i = 0; i < m->procs.n; i++)
-		starting += m->procs.v[i]->state == PS_STARTING;
-	m->spawn_budget = policy_spawn_budget(
-	    m->spawn_budget, starting, m->h->argv != NULL, &m->spawn_held);
+	(void)v;
+	act(pl, ACT_STEER, NULL, 0);
 }
 
-/* Starts what generation gen lacks in slots 0..nworkers-1 (as much as the
- * spawn budget allows) and retires its workers above. Returns when
- * reconcile should look again. */
-uint64_t fill_slots(struct master *m, unsigned gen, uint64_t now)
+/* Starts what generation gen lacks in its slots, as the budget allows,
+ * and drains its workers above the pool's size. */
+static void fill_gen(const struct view *v, struct plan *pl, unsigned gen,
+		     unsigned *budget, int held)
 {
 	struct proc *by_slot[MAX_WORKERS];
-	uint64_t next = UINT64_MAX;
+	int n = v->pool.nworkers;
 
-	proc_slots(&m->procs, gen, by_slot, m->nworkers);
-	for (int s = 0; s < m->nworkers && gen != 0; s++) {
+	if (gen == 0)
+		return;
+	proc_slots(v->procs, gen, by_slot, n);
+	for (int s = 0; s < n; s++) {
 		uint64_t until;
 
 		if (by_slot[s] != NULL)
 			continue;
-		if (policy_slot(&m->slots[s], now, gen == m->gen, &until) !=
-		    SLOT_START) {
-			next = earlier(next, until);
+		if (policy_slot(&v->slots[s], v->now, gen == v->pool.gen,
+				&until) != SLOT_START) {
+			wake_at(pl, until);
 			continue;
 		}
-		if (m->spawn_budget == 0) {
+		if (*budget == 0) {
 			/* The rest on the next turn; or, held back by workers
 			 * still starting, when one is ready (or dies). */
-			if (!m->spawn_held)
-				next = now;
+			if (!held)
+				wake_at(pl, v->now);
 			break;
 		}
-		m->spawn_budget--;
-		if (spawn_one(m, gen, s) == -1) {
-			if (gen == m->pending) {
-				abandon_pending(m, "could not be started");
-				break;
-			}
-			next = earlier(next, now + slot_backoff(m, s, 0, 0));
-		}
+		(*budget)--;
+		push(pl,
+		     (struct action){.kind = ACT_SPAWN, .slot = s, .gen = gen});
 	}
-	for (size_t i = 0; i < m->procs.n; i++) {
-		struct proc *p = m->procs.v[i];
+	for (size_t i = 0; i < v->procs->n; i++) {
+		struct proc *p = v->procs->v[i];
 
-		if (p->gen == gen && proc_info(p->state)->live &&
-		    p->slot >= m->nworkers)
-			quit_proc(m, p);
+		if (p->gen == gen && proc_info(p->state)->live && p->slot >= n)
+			act(pl, ACT_QUIT, p, 0);
 	}
-	return next;
 }
 
-static int gen_ready(const struct master *m, unsigned gen)
+/* The serving generation's slots first, then the pending one's, from one
+ * budget: SPAWN_BATCH a pass of the loop, and fewer while in-process
+ * workers are still starting (policy_spawn_budget). */
+static void plan_fill(const struct view *v, struct plan *pl)
+{
+	size_t starting = 0;
+	unsigned budget;
+	int held = 0;
+
+	for (size_t i = 0; i < v->procs->n; i++)
+		starting += v->procs->v[i]->state == PS_STARTING;
+	budget = policy_spawn_budget(v->spawn_budget, starting, v->pool.program,
+				     &held);
+	fill_gen(v, pl, v->pool.gen, &budget, held);
+	fill_gen(v, pl, v->pool.pending, &budget, held);
+}
+
+static void plan_mesh(const struct view *v, struct plan *pl)
+{
+	(void)v;
+	act(pl, ACT_MESH, NULL, 0);
+}
+
+/* Programs that speak neither sd_notify nor the channel's READY are ready
+ * after the ready delay, or at once where the slot is proven
+ * (policy_proven), once their exec is seen (apply.c). */
+static void plan_ready(const struct view *v, struct plan *pl)
+{
+	if (!v->pool.program || v->notify)
+		return;
+	for (size_t i = 0; i < v->procs->n; i++) {
+		struct proc *p = v->procs->v[i];
+		uint64_t at = p->started + v->ready_delay_ms;
+
+		if (p->state != PS_STARTING)
+			continue;
+		if (policy_proven(&v->slots[p->slot], p->gen))
+			at = p->started;
+		if (v->now < at)
+			wake_at(pl, at);
+		else
+			act(pl, ACT_READY, p, 0);
+	}
+}
+
+static int gen_ready(const struct view *v, unsigned gen)
 {
 	struct proc *by_slot[MAX_WORKERS];
 
-	proc_slots(&m->procs, gen, by_slot, m->nworkers);
-	return policy_gen_ready(by_slot, m->nworkers);
+	proc_slots(v->procs, gen, by_slot, v->pool.nworkers);
+	return policy_gen_ready(by_slot, v->pool.nworkers);
 }
 
-void promote_pending(struct master *m)
+static void plan_promote(const struct view *v, struct plan *pl)
 {
-	if (m->pending == 0 || !gen_ready(m, m->pending))
-		return;
-	log_info("generation %u ready; retiring generation %u", m->pending,
-		 m->gen);
-	if (m->upgraded) /* the pid systemd watches: still this one */
-		sdnotify("MAINPID=%d\nREADY=1\nSTATUS=%d workers, generation "
-			 "%u, upgraded",
-			 (int)m->pid, m->nworkers, m->pending);
-	else
-		sdnotify("READY=1\nSTATUS=%d workers, generation %u",
-			 m->nworkers, m->pending);
-	m->upgraded = 0; /* retire_old() tells the old ones, in waves */
-	m->reloads++;	 /* done: abandoned ones are counted apart */
-	m->gen = m->pending;
-	m->pending = 0;
-	for (size_t i = 0; i < m->procs.n; i++)
-		m->procs.v[i]->served |= m->procs.v[i]->gen == m->gen;
-	for (int s = 0; s < MAX_WORKERS; s++) { /* fresh back-off, same fds */
-		m->slots[s].fails = 0;
-		m->slots[s].not_before = 0;
-	}
+	if (v->pool.pending != 0 && gen_ready(v, v->pool.pending))
+		push(pl, (struct action){.kind = ACT_PROMOTE,
+					 .gen = v->pool.pending});
 }
 
-/* Of a generation that no longer serves (draining, stopping, or waiting
- * for retire_old() to tell it), and not yet sent SIGKILL. */
-int retiring(const struct master *m, const struct proc *p)
+static int planned(const struct plan *pl, const struct proc *p)
 {
-	struct pool_facts pool;
-
-	pool_facts(m, &pool);
-	return policy_retiring(p, &pool);
+	for (size_t i = 0; i < pl->n; i++)
+		if (pl->v[i].p == p)
+			return 1;
+	return 0;
 }
 
-/* Tells the workers of generations that no longer serve to drain, oldest
- * first, at most RETIRE_BATCH draining at a time. All at once, a reload's
- * N old workers exited together: with 512 on two CPUs the master waited
- * a third of a second for one, and nothing is gained, since every slot is
- * served by the new generation already. The rest serve meanwhile. */
-void retire_old(struct master *m)
+/* Generations that no longer serve drain oldest first, at most
+ * RETIRE_BATCH workers at a time. All at once, a reload's N old workers
+ * exited together: with 512 on two CPUs the master waited a third of a
+ * second for one, and nothing is gained, since every slot is served by the
+ * new generation already. The rest serve meanwhile. */
+static void plan_retire(const struct view *v, struct plan *pl)
 {
+	const struct proctab *t = v->procs;
 	size_t draining = 0, i;
 
-	for (i = 0; i < m->procs.n; i++)
-		draining += retiring(m, m->procs.v[i]) &&
-			    proc_info(m->procs.v[i]->state)->draining;
-	while (draining < RETIRE_BATCH) {
+	for (i = 0; i < t->n; i++)
+		draining += policy_retiring(t->v[i], &v->pool) &&
+			    proc_info(t->v[i]->state)->draining;
+	for (; draining < RETIRE_BATCH; draining++) {
 		struct proc *oldest = NULL;
 
-		for (i = 0; i < m->procs.n; i++) {
-			struct proc *p = m->procs.v[i];
+		for (i = 0; i < t->n; i++) {
+			struct proc *p = t->v[i];
 
-			if (retiring(m, p) && proc_info(p->state)->live &&
-			    (oldest == NULL || p->gen < oldest->gen))
+			if (policy_retiring(p, &v->pool) &&
+			    proc_info(p->state)->live &&
+			    (oldest == NULL || p->gen < oldest->gen) &&
+			    !planned(pl, p))
 				oldest = p;
 		}
 		if (oldest == NULL)
 			return;
-		quit_proc(m, oldest);
-		draining++;
+		act(pl, ACT_QUIT, oldest, 0);
 	}
 }
 
-/* Counts the retiring generations and finds the oldest of them. */
-/* The distinct generations retiring, in one pass: a reload's N exits each
- * ran the O(N^2) scan this was. Past the array, a generation may be
- * counted twice: only when there are more than MAX_DRAINING_GENS anyway. */
-static size_t retiring_gens(const struct master *m, unsigned *oldest)
+static void plan_announce(const struct view *v, struct plan *pl)
 {
-	struct pool_facts pool;
-
-	pool_facts(m, &pool);
-	return policy_retiring_gens(&m->procs, &pool, oldest);
+	if (!v->pool.announced && gen_ready(v, v->pool.gen))
+		act(pl, ACT_ANNOUNCE, NULL, 0);
 }
 
-void bound_retiring(struct master *m)
+static void plan_warn(const struct view *v, struct plan *pl)
 {
-	unsigned g;
+	if (!v->pool.announced)
+		act(pl, ACT_WARN_UNREADY, NULL, 0);
+}
 
-	while (retiring_gens(m, &g) > MAX_DRAINING_GENS) {
-		log_warn(
-		    "more than %d generations retiring; killing generation "
-		    "%u",
-		    MAX_DRAINING_GENS, g);
-		for (size_t i = 0; i < m->procs.n; i++) {
-			struct proc *p = m->procs.v[i];
+static void plan_retire_sockets(const struct view *v, struct plan *pl)
+{
+	(void)v;
+	act(pl, ACT_RETIRE_SOCKETS, NULL, 0);
+}
 
-			if (p->gen == g && retiring(m, p)) {
-				proc_signal(p, SIGKILL);
-				proc_fire(p, PE_KILL);
-			}
+/* Past its deadline a worker is killed; a draining program first gets its
+ * stop signal, and a new deadline (apply.c says when). */
+static void plan_deadlines(const struct view *v, struct plan *pl)
+{
+	for (size_t i = 0; i < v->procs->n; i++) {
+		struct proc *p = v->procs->v[i];
+
+		switch (policy_deadline(p, v->now, v->pool.program)) {
+		case DEADLINE_NONE:
+			break;
+		case DEADLINE_LATER:
+			wake_at(pl, p->deadline);
+			break;
+		case DEADLINE_ESCALATE:
+			act(pl, ACT_ESCALATE, p, 0);
+			break;
+		case DEADLINE_KILL:
+			act(pl, ACT_KILL, p, KILL_DEADLINE);
+			break;
 		}
 	}
 }
 
-/* The serving generation's slots at start-up: ready, starting, or empty
- * (backing off after quick deaths, the first of them in slot). */
-struct unready {
-	unsigned ready, starting, empty;
-	int slot;
+/* A turn, in order. The order is policy too:
+ * - the pending generation's time and the watchdog first, so nothing is
+ *   started for a reload about to be abandoned or kept for a stuck worker;
+ * - the bound on retiring generations before any start, so it holds at
+ *   every instant, and again after a promotion adds one;
+ * - steering before the fill, which may drain a slot above the pool's
+ *   size: that worker takes what is queued on its socket, and nothing
+ *   more may be steered there after;
+ * - readiness, then promotion, then retiring the old generation, then the
+ *   first announcement. */
+static const phase_fn running[] = {
+    plan_pending,  plan_watchdog, plan_sample, plan_recycle,
+    plan_bound,	   plan_steer,	  plan_fill,   plan_mesh,
+    plan_ready,	   plan_promote,  plan_bound,  plan_retire,
+    plan_announce, plan_warn,	  plan_steer,  plan_retire_sockets,
 };
-static void unready_count(const struct master *m, struct unready *u)
+
+/* Plans one phase from a fresh look, and applies it; plan_bound again
+ * until it has nothing to do (one generation each time). */
+static uint64_t run_phase(struct supervisor *s, phase_fn phase)
 {
-	struct proc *by_slot[MAX_WORKERS];
+	struct plan *pl = &s->plan;
+	uint64_t wake = UINT64_MAX;
+	struct view v;
 
-	*u = (struct unready){0, 0, 0, -1};
-	proc_slots(&m->procs, m->gen, by_slot, m->nworkers);
-	for (int s = 0; s < m->nworkers; s++) {
-		const struct proc *p = by_slot[s];
-
-		if (p == NULL && u->empty++ == 0)
-			u->slot = s;
-		else if (p != NULL && p->state == PS_READY)
-			u->ready++;
-		else if (p != NULL)
-			u->starting++;
+	for (int round = 0; round < 2 * GENS_ALIVE; round++) {
+		s->look(s->ctx, &v);
+		pl->n = 0;
+		pl->full = 0;
+		pl->wake = UINT64_MAX;
+		phase(&v, pl);
+		if (pl->n > 0)
+			wake = earlier(wake, s->apply(s->ctx, pl));
+		wake = earlier(wake, pl->wake);
+		if (phase != plan_bound || pl->n == 0 || pl->full)
+			break;
 	}
+	return wake;
 }
 
-/* What a starting worker waits for before it counts as ready. */
-static void starting_waits_for(const struct master *m, unsigned n, char *buf,
-			       size_t len)
+uint64_t supervise_turn(struct supervisor *s)
 {
-	const herd *h = m->h;
-	const char *s = n == 1 ? "" : "s";
+	uint64_t wake = UINT64_MAX;
+	struct view v;
 
-	if (h->argv == NULL)
-		snprintf(buf, len,
-			 "READY from %u starting worker%s (a start callback "
-			 "that has not returned?)",
-			 n, s);
-	else if (h->notify)
-		snprintf(buf, len, "READY=1 from %u program%s (--notify)", n,
-			 s);
-	else
-		snprintf(buf, len,
-			 "%u program%s to run for --ready-delay (%g s)%s", n, s,
-			 (double)h->ready_delay_ms / 1000,
-			 h->mode == HERD_MODE_PASSFD ? " or send READY" : "");
-}
-
-/* A pool that never becomes ready would wait in silence: UNREADY_FIRST_MS
- * after the start, and every UNREADY_EVERY_MS after that, say what it
- * waits for. Returns when to look again. */
-uint64_t warn_unready(struct master *m, uint64_t now)
-{
-	char starting[160] = "", empty[160] = "";
-	struct unready u;
-
-	if (m->announced)
-		return UINT64_MAX;
-	if (m->unready_warn == 0)
-		m->unready_warn = m->started + UNREADY_FIRST_MS;
-	if (now < m->unready_warn)
-		return m->unready_warn;
-	m->unready_warn = now + UNREADY_EVERY_MS;
-	unready_count(m, &u);
-	if (u.starting > 0)
-		starting_waits_for(m, u.starting, starting, sizeof(starting));
-	if (u.empty > 0) {
-		uint64_t at = m->slots[u.slot].not_before;
-
-		snprintf(empty, sizeof(empty),
-			 "%s%u slot%s backing off after quick deaths (slot "
-			 "%d: %u in a row, next start in %llu ms)",
-			 u.starting > 0 ? "; " : "", u.empty,
-			 u.empty == 1 ? "" : "s", u.slot,
-			 m->slots[u.slot].fails,
-			 (unsigned long long)(at > now ? at - now : 0));
+	s->look(s->ctx, &v);
+	if (!v.pool.running) /* stopping: deadlines alone */
+		return wake;
+	for (size_t i = 0; i < sizeof(running) / sizeof(running[0]); i++) {
+		wake = earlier(wake, run_phase(s, running[i]));
+		if (s->plan.full) /* out of memory: the rest at once */
+			break;
 	}
-	log_warn("%u of %d workers ready %llu s after start: waiting for %s%s",
-		 u.ready, m->nworkers,
-		 (unsigned long long)(now - m->started) / 1000, starting,
-		 empty);
-	return m->unready_warn;
+	return wake;
 }
 
-void announce(struct master *m)
+uint64_t supervise_deadlines(struct supervisor *s)
 {
-	if (m->announced || !gen_ready(m, m->gen))
-		return;
-	m->announced = 1;
-	log_info("ready: %d workers (generation %u)", m->nworkers, m->gen);
-	sdnotify("READY=1\nSTATUS=%d workers, generation %u", m->nworkers,
-		 m->gen);
+	return run_phase(s, plan_deadlines);
+}
+
+void plan_free(struct plan *pl)
+{
+	free(pl->v);
+	*pl = (struct plan){0};
+}
+
+const char *action_name(enum action_kind k)
+{
+	static const char *const names[ACT_NKINDS] = {
+	    [ACT_ABANDON] = "abandon",
+	    [ACT_WATCHDOG] = "watchdog",
+	    [ACT_SAMPLE_RSS] = "sample-rss",
+	    [ACT_TAKE_OVER] = "take-over",
+	    [ACT_LIMIT] = "limit",
+	    [ACT_BOUND] = "bound",
+	    [ACT_KILL] = "kill",
+	    [ACT_STEER] = "steer",
+	    [ACT_SPAWN] = "spawn",
+	    [ACT_QUIT] = "quit",
+	    [ACT_MESH] = "mesh",
+	    [ACT_READY] = "ready",
+	    [ACT_PROMOTE] = "promote",
+	    [ACT_ANNOUNCE] = "announce",
+	    [ACT_WARN_UNREADY] = "warn-unready",
+	    [ACT_RETIRE_SOCKETS] = "retire-sockets",
+	    [ACT_ESCALATE] = "escalate",
+	};
+
+	return k < ACT_NKINDS && names[k] ? names[k] : "?";
 }

@@ -8,6 +8,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 static int tap_n, tap_failed;
 
@@ -33,6 +34,13 @@ __attribute__((format(printf, 2, 3))) static int ok(int cond, const char *fmt,
 		long long g_ = (long long)(got), w_ = (long long)(want);       \
 		if (!ok(g_ == w_, __VA_ARGS__))                                \
 			printf("#   got %lld, want %lld\n", g_, w_);           \
+	} while (0)
+
+#define is_str(got, want, ...)                                                 \
+	do {                                                                   \
+		const char *g_ = (got), *w_ = (want);                          \
+		if (!ok(strcmp(g_, w_) == 0, __VA_ARGS__))                     \
+			printf("#   got '%s'\n#  want '%s'\n", g_, w_);        \
 	} while (0)
 
 static inline int done_testing(void)
