@@ -1,7 +1,16 @@
 /* test_proc.c: the process table's lookups and counts, and the
  * lifecycle's state x event table, cell by cell. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "proc.h"
 #include "tap.h"
+
+#define DOC "docs/design.md"
+#define DOC_BEGIN                                                              \
+	"<!-- lifecycle table: tests/unit/test_proc.c renders it -->\n"
+#define DOC_END "<!-- end of lifecycle table -->\n"
 
 static struct proc *add(struct proctab *t, pid_t pid, unsigned gen, int slot,
 			enum proc_state st)
@@ -119,6 +128,63 @@ static void wire(void)
 	}
 }
 
+/* The table as docs/design.md prints it: a row per state, where each
+ * event leads (blank: refused), and what the state means. */
+static void render(char *buf, size_t len)
+{
+	static const char *const yes[] = {"", "yes"};
+	size_t n = 0;
+
+	n += snprintf(buf + n, len - n, "| state |");
+	for (int e = 0; e < PE_NEVENTS; e++)
+		n += snprintf(buf + n, len - n, " %s |", proc_event_name(e));
+	n += snprintf(buf + n, len - n,
+		      " serving | holds slot | live | "
+		      "draining | in mesh |\n| --- |");
+	for (int e = 0; e < PE_NEVENTS + 5; e++)
+		n += snprintf(buf + n, len - n, " --- |");
+	for (int s = 0; s < PS_NSTATES && n < len; s++) {
+		const struct proc_info *i = proc_info(s);
+		struct proc p = {.state = s};
+
+		n += snprintf(buf + n, len - n, "\n| %s |", i->name);
+		for (int e = 0; e < PE_NEVENTS && n < len; e++) {
+			p.state = s;
+			n += snprintf(buf + n, len - n, " %s |",
+				      proc_fire(&p, e) == 0
+					  ? proc_state_name(p.state)
+					  : "");
+		}
+		n += snprintf(buf + n, len - n, " %s | %s | %s | %s | %s |",
+			      yes[i->serving], yes[i->holds_slot], yes[i->live],
+			      yes[i->draining], yes[i->in_mesh]);
+	}
+	snprintf(buf + n, len - n, "\n");
+}
+
+/* docs/design.md prints the table the code has, between its markers. */
+static void documented(void)
+{
+	static char doc[1 << 18], want[8192];
+	FILE *f = fopen(DOC, "r");
+	size_t n = f ? fread(doc, 1, sizeof(doc) - 1, f) : 0;
+	char *at, *end;
+
+	if (f != NULL)
+		fclose(f);
+	doc[n] = '\0';
+	render(want, sizeof(want));
+	at = strstr(doc, DOC_BEGIN);
+	end = at ? strstr(at, DOC_END) : NULL;
+	if (!ok(at && end &&
+		    (size_t)(end - at) == strlen(DOC_BEGIN) + strlen(want) &&
+		    memcmp(at + strlen(DOC_BEGIN), want, strlen(want)) == 0,
+		"%s prints the lifecycle table as the code has it", DOC))
+		printf("# run from the repository's root; between the "
+		       "markers it should read:\n%s",
+		       want);
+}
+
 int main(void)
 {
 	struct proctab t = {0};
@@ -140,6 +206,7 @@ int main(void)
 	ok(proc_by_pid(&t, 100) == NULL && t.n == 102, "removed");
 	ok(proc_by_pid(&t, 1099) != NULL, "others stay after a removal");
 	proctab_free(&t);
+	documented();
 	is_int(t.n, 0, "freed");
 	table();
 	properties();
