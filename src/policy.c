@@ -208,37 +208,3 @@ int policy_retiring(const struct proc *p, const struct pool_facts *pool)
 	return p->gen != pool->gen && p->gen != pool->pending &&
 	       p->state != PS_KILLED;
 }
-
-size_t policy_retiring_gens(const struct proctab *t,
-			    const struct pool_facts *pool, unsigned *victim)
-{
-	unsigned seen[2 * GENS_ALIVE], oldest = 0, unserved = 0;
-	int served[2 * GENS_ALIVE];
-	size_t n = 0, k;
-
-	for (size_t i = 0; i < t->n; i++) {
-		const struct proc *p = t->v[i];
-
-		if (!policy_retiring(p, pool))
-			continue;
-		if (oldest == 0 || p->gen < oldest)
-			oldest = p->gen;
-		for (k = 0; k < n && k < 2 * GENS_ALIVE; k++)
-			if (seen[k] == p->gen)
-				break;
-		if (k < n && k < 2 * GENS_ALIVE) {
-			served[k] |= p->served;
-			continue;
-		}
-		if (n < 2 * GENS_ALIVE) {
-			seen[n] = p->gen;
-			served[n] = p->served;
-		}
-		n++;
-	}
-	for (k = 0; k < n && k < 2 * GENS_ALIVE; k++)
-		if (!served[k] && (unserved == 0 || seen[k] < unserved))
-			unserved = seen[k];
-	*victim = unserved != 0 ? unserved : oldest;
-	return n;
-}

@@ -156,10 +156,5 @@ int policy_gen_ready(struct proc *const *by_slot, int n);
 /* Of a generation that no longer serves (draining, stopping, or waiting
  * to be told) and not yet SIGKILLed. */
 int policy_retiring(const struct proc *p, const struct pool_facts *pool);
-/* How many generations are retiring, and which to kill when they are too
- * many (0: none): the oldest that never served (a pending generation a
- * newer reload replaced: the fewest clients lost), else the oldest. */
-size_t policy_retiring_gens(const struct proctab *t,
-			    const struct pool_facts *pool, unsigned *victim);
 
 #endif

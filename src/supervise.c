@@ -6,6 +6,7 @@
  */
 #include <stdlib.h>
 
+#include "gens.h"
 #include "internal.h"
 #include "supervise.h"
 
@@ -114,15 +115,18 @@ static void plan_recycle(const struct view *v, struct plan *pl)
 	}
 }
 
-/* More than MAX_DRAINING_GENS generations retiring: the one
- * policy_retiring_gens() picks is killed. The turn runs this phase until
- * it has nothing to do, one generation each time. */
+/* More than MAX_DRAINING_GENS generations retiring: the one gens_victim()
+ * picks is killed. The turn runs this phase until it has nothing to do,
+ * one generation each time. */
 static void plan_bound(const struct view *v, struct plan *pl)
 {
+	struct gens gens;
 	unsigned g;
 
-	if (policy_retiring_gens(v->procs, &v->pool, &g) <= MAX_DRAINING_GENS)
+	gens_take(&gens, v->procs, &v->pool);
+	if (gens.retiring <= MAX_DRAINING_GENS)
 		return;
+	g = gens_victim(&gens);
 	push(pl, (struct action){.kind = ACT_BOUND, .gen = g});
 	for (size_t i = 0; i < v->procs->n; i++) {
 		struct proc *p = v->procs->v[i];
@@ -255,10 +259,12 @@ static void plan_retire(const struct view *v, struct plan *pl)
 {
 	const struct proctab *t = v->procs;
 	size_t draining = 0, i;
+	struct gens gens;
 
-	for (i = 0; i < t->n; i++)
-		draining += policy_retiring(t->v[i], &v->pool) &&
-			    proc_info(t->v[i]->state)->draining;
+	gens_take(&gens, t, &v->pool);
+	for (i = 0; i < gens.n; i++)
+		if (gens.v[i].role == GEN_RETIRING)
+			draining += gens.v[i].draining;
 	for (; draining < RETIRE_BATCH; draining++) {
 		struct proc *oldest = NULL;
 

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "gens.h"
 #include "internal.h"
 #include "policy.h"
 #include "tap.h"
@@ -276,7 +277,7 @@ static void generations(void)
 		    *v[] = {&a, &old1, &old2, &dead, &pend, &b};
 	struct proctab t = {v, 6, 6};
 	struct pool_facts pool = serving;
-	unsigned oldest;
+	struct gens g;
 
 	ok(!policy_gen_ready(by_slot, 2), "a starting slot: not ready");
 	b.state = PS_READY;
@@ -289,18 +290,26 @@ static void generations(void)
 	ok(policy_retiring(&old1, &pool) && policy_retiring(&old2, &pool),
 	   "older ones retire, draining or not yet told");
 	ok(!policy_retiring(&dead, &pool), "a SIGKILLed one counts no more");
-	ok(policy_retiring_gens(&t, &pool, &oldest) == 2 && oldest == 3,
+	gens_take(&g, &t, &pool);
+	ok(g.retiring == 2 && gens_victim(&g) == 3,
 	   "two generations retiring, the oldest 3");
+	ok(g.n == 4 && g.v[0].gen == 5 && g.v[0].role == GEN_SERVING &&
+	       g.v[0].workers == 2 && g.v[3].role == GEN_PENDING &&
+	       g.v[1].draining == 1 && g.v[2].draining == 0,
+	   "the table: serving 5 (two workers), 3 draining, 4 not yet told, "
+	   "pending 6; none for the SIGKILLed");
 	dead.state = PS_DRAINING;
-	ok(policy_retiring_gens(&t, &pool, &oldest) == 3 && oldest == 2,
+	gens_take(&g, &t, &pool);
+	ok(g.retiring == 3 && gens_victim(&g) == 2,
 	   "three, the oldest 2: past MAX_DRAINING_GENS (%d)",
 	   MAX_DRAINING_GENS);
 	dead.served = old1.served = 1;
-	ok(policy_retiring_gens(&t, &pool, &oldest) == 3 && oldest == 4,
+	gens_take(&g, &t, &pool);
+	ok(g.retiring == 3 && gens_victim(&g) == 4,
 	   "a generation that never served goes first, newer or not");
 	old2.served = 1;
-	ok(policy_retiring_gens(&t, &pool, &oldest) == 3 && oldest == 2,
-	   "all served: the oldest");
+	gens_take(&g, &t, &pool);
+	ok(g.retiring == 3 && gens_victim(&g) == 2, "all served: the oldest");
 }
 
 int main(void)
