@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <fcntl.h>
 
 #include "channel.h"
 #include "log.h"
@@ -93,27 +92,18 @@ void reopen(struct master *m)
 {
 	int reopened = log_reopen() == 0 && m->h->log_file != NULL;
 
-	for (size_t i = 0; i < m->procs.n; i++) {
-		int fd;
-
-		if (m->h->argv != NULL) { /* a program reopens its own */
-			reopen_program(m, m->procs.v[i]);
-			continue;
-		}
-		/* The master's new file, as a worker that dropped privileges
-		 * may not open the path again. */
-		fd = reopened ? fcntl(log_fd(), F_DUPFD_CLOEXEC, 0) : -1;
-		proc_send(m, m->procs.v[i], MSG_REOPEN, NULL, 0, &fd, fd >= 0);
-	}
+	for (size_t i = 0; i < m->procs.n; i++)
+		m->h->kind->reopen(m, m->procs.v[i], reopened);
 	log_info("log reopened");
 }
 
 int master_max_workers(const herd *h)
 {
-	int passfd = h->mode == HERD_MODE_PASSFD, out = output_captured(h);
+	const struct mode_ops *mode = h->conn;
+	int out = output_captured(h);
 	/* passfd: the dead workers' channels kept for what they never read;
 	 * programs: output pipes their descendants still hold */
-	rlim_t base = FDS_BASE + h->naddrs + (passfd ? LEFTOVER_MAX : 0) +
+	rlim_t base = FDS_BASE + h->naddrs + mode->fds_base +
 		      (out ? OUTPUT_LINGER_MAX : 0);
 	struct rlimit rl;
 	rlim_t room;
@@ -124,9 +114,10 @@ int master_max_workers(const herd *h)
 		return 0;
 	/* passfd: the copy of the worker's end; reuseport: each slot's own
 	 * sockets, shared by its generations */
-	room = (rl.rlim_cur - base) /
-	       ((FDS_PER_WORKER + passfd + out) * GENS_ALIVE +
-		(h->mode == HERD_MODE_REUSEPORT ? h->naddrs : 0));
+	room =
+	    (rl.rlim_cur - base) /
+	    ((FDS_PER_WORKER + mode->fds_worker + (unsigned)out) * GENS_ALIVE +
+	     mode->fds_slot * h->naddrs);
 	return room < MAX_WORKERS ? (int)room : MAX_WORKERS;
 }
 
