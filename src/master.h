@@ -140,7 +140,7 @@ void reap(struct master *m);
 
 /* handover.c */
 void upgrade_checked(struct master *m, int status);
-int upgrade_start(struct master *m);
+const char *upgrade_start(struct master *m, const char *by);
 int upgrade_resume(struct master *m);
 
 /* report.c */
