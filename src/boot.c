@@ -15,7 +15,9 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "kind.h"
 #include "log.h"
+#include "mode.h"
 #include "rights.h"
 
 /* Refuses to start a pool the fd limit cannot hold through a reload,
@@ -48,7 +50,7 @@ static void reuseport_hint(const herd *h)
 	char v = '1';
 	int fd;
 
-	if (h->mode != HERD_MODE_REUSEPORT)
+	if (!h->conn->slot_sockets)
 		return;
 	fd = open("/proc/sys/net/ipv4/tcp_migrate_req", O_RDONLY | O_CLOEXEC);
 	if (fd == -1)
@@ -235,7 +237,7 @@ static void addrs_close(herd *h)
 static void mark_reuseport(herd *h)
 {
 	for (size_t i = 0; i < h->naddrs; i++)
-		h->addrs[i].reuseport = h->mode == HERD_MODE_REUSEPORT &&
+		h->addrs[i].reuseport = h->conn->slot_sockets &&
 					h->addrs[i].sa.ss_family != AF_UNIX;
 }
 
@@ -249,13 +251,13 @@ static int listen_one(herd *h, struct listen_addr *a, int inherited)
 	/* A program's sockets are blocking, as systemd and FastCGI hand them
 	 * over; a program wanting otherwise sets it (for every process
 	 * sharing them). Only passfd's master accepts. */
-	if (h->argv != NULL && h->mode != HERD_MODE_PASSFD &&
+	if (h->kind->blocking && !h->conn->passes &&
 	    fd_blocking(a->fd, 1) == -1)
 		return start_fail(h, "%s: %s", a->text, strerror(errno));
 	/* Whoever reads a unix connection (a built-in worker; passfd's
 	 * master, which may have to close one) takes no fds from its
 	 * clients: see rights.h. A program's own sockets are its business. */
-	if (h->argv == NULL || h->mode == HERD_MODE_PASSFD)
+	if (h->kind->herd_reads || h->conn->passes)
 		rights_refuse(a->fd);
 	if (!inherited)
 		log_info("listening on %s", a->text);

@@ -16,7 +16,9 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "kind.h"
 #include "log.h"
+#include "mode.h"
 
 static int invalid(herd *h, const char *msg)
 {
@@ -46,10 +48,12 @@ int herd_set_workers(herd *h, int n)
 
 int herd_set_mode(herd *h, herd_mode mode)
 {
-	if (mode != HERD_MODE_SHARED && mode != HERD_MODE_REUSEPORT &&
-	    mode != HERD_MODE_PASSFD)
+	const struct mode_ops *ops = mode_ops(mode);
+
+	if (ops == NULL)
 		return invalid(h, "unknown mode");
 	h->mode = mode;
+	h->conn = ops;
 	return 0;
 }
 
@@ -275,6 +279,7 @@ int herd_set_program(herd *h, char *const argv[])
 		return errno == EINVAL ? invalid(h, "no program to run") : -1;
 	argv_free(h->argv);
 	h->argv = copy;
+	h->kind = &kind_program;
 	return 0;
 }
 

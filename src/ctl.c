@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <fcntl.h>
 
 #include "channel.h"
 #include "log.h"
@@ -93,27 +92,18 @@ void reopen(struct master *m)
 {
 	int reopened = log_reopen() == 0 && m->h->log_file != NULL;
 
-	for (size_t i = 0; i < m->procs.n; i++) {
-		int fd;
-
-		if (m->h->argv != NULL) { /* a program reopens its own */
-			reopen_program(m, m->procs.v[i]);
-			continue;
-		}
-		/* The master's new file, as a worker that dropped privileges
-		 * may not open the path again. */
-		fd = reopened ? fcntl(log_fd(), F_DUPFD_CLOEXEC, 0) : -1;
-		proc_send(m, m->procs.v[i], MSG_REOPEN, NULL, 0, &fd, fd >= 0);
-	}
+	for (size_t i = 0; i < m->procs.n; i++)
+		m->h->kind->reopen(m, m->procs.v[i], reopened);
 	log_info("log reopened");
 }
 
 int master_max_workers(const herd *h)
 {
-	int passfd = h->mode == HERD_MODE_PASSFD, out = output_captured(h);
+	const struct mode_ops *mode = h->conn;
+	int out = output_captured(h);
 	/* passfd: the dead workers' channels kept for what they never read;
 	 * programs: output pipes their descendants still hold */
-	rlim_t base = FDS_BASE + h->naddrs + (passfd ? LEFTOVER_MAX : 0) +
+	rlim_t base = FDS_BASE + h->naddrs + mode->fds_base +
 		      (out ? OUTPUT_LINGER_MAX : 0);
 	struct rlimit rl;
 	rlim_t room;
@@ -124,9 +114,10 @@ int master_max_workers(const herd *h)
 		return 0;
 	/* passfd: the copy of the worker's end; reuseport: each slot's own
 	 * sockets, shared by its generations */
-	room = (rl.rlim_cur - base) /
-	       ((FDS_PER_WORKER + passfd + out) * GENS_ALIVE +
-		(h->mode == HERD_MODE_REUSEPORT ? h->naddrs : 0));
+	room =
+	    (rl.rlim_cur - base) /
+	    ((FDS_PER_WORKER + mode->fds_worker + (unsigned)out) * GENS_ALIVE +
+	     mode->fds_slot * h->naddrs);
 	return room < MAX_WORKERS ? (int)room : MAX_WORKERS;
 }
 
@@ -161,8 +152,10 @@ const char *scale(struct master *m, int delta)
 
 /* A command acts and returns NULL, or refuses and returns why: herd ctl
  * replies "NAME refused: WHY"; from a signal nothing more is said than
- * what the command logs where it decides (as it always did). */
-typedef const char *command_fn(struct master *m, int arg, struct ctl_reply *r);
+ * what the command logs where it decides (as it always did). sig: the
+ * signal that asked, 0 when herd ctl did. */
+typedef const char *command_fn(struct master *m, int arg, int sig,
+			       struct ctl_reply *r);
 
 enum command_arg {
 	ARG_NONE,
@@ -189,75 +182,77 @@ struct command {
 	command_fn *fn;
 };
 
-static const char *cmd_stop(struct master *m, int arg, struct ctl_reply *r)
+static const char *cmd_stop(struct master *m, int arg, int sig,
+			    struct ctl_reply *r)
 {
 	(void)arg;
+	(void)sig;
 	(void)r;
 	fast_stop(m);
 	return NULL;
 }
 
-static const char *cmd_quit(struct master *m, int arg, struct ctl_reply *r)
+static const char *cmd_quit(struct master *m, int arg, int sig,
+			    struct ctl_reply *r)
 {
 	(void)arg;
+	(void)sig;
 	(void)r;
 	return graceful_stop(m);
 }
 
-static const char *cmd_reload(struct master *m, int arg, struct ctl_reply *r)
+static const char *cmd_reload(struct master *m, int arg, int sig,
+			      struct ctl_reply *r)
 {
 	(void)arg;
+	(void)sig;
 	(void)r;
 	return reload(m);
 }
 
-static const char *cmd_reopen(struct master *m, int arg, struct ctl_reply *r)
+static const char *cmd_reopen(struct master *m, int arg, int sig,
+			      struct ctl_reply *r)
 {
 	(void)arg;
+	(void)sig;
 	(void)r;
 	reopen(m);
 	return NULL;
 }
 
-/* Why upgrade_start() refused: the tests it makes (and logs), in its
- * order; what is left is a failure to start the check, logged too. */
-static const char *upgrade_refusal(const struct master *m)
+static const char *cmd_upgrade(struct master *m, int arg, int sig,
+			       struct ctl_reply *r)
 {
-	if (m->h->upgrade_path == NULL)
-		return "not enabled";
-	if (m->state != M_RUNNING)
-		return stopping;
-	if (m->check_pid != 0)
-		return "a check is running";
-	if (m->pending != 0)
-		return "a reload is under way";
-	return "the check could not be started (see the log)";
-}
+	const char *why;
 
-static const char *cmd_upgrade(struct master *m, int arg, struct ctl_reply *r)
-{
 	(void)arg;
-	if (upgrade_start(m) == -1)
-		return upgrade_refusal(m);
-	ctl_printf(r, "upgrade: checking %s; the log tells the rest\n",
-		   m->h->upgrade_path);
-	return NULL;
+	/* Only USR2 means it (the table below). */
+	why = upgrade_start(m, sig ? "SIGUSR2 ignored"
+				   : "herd ctl upgrade refused");
+	if (why == NULL)
+		ctl_printf(r, "upgrade: checking %s; the log tells the rest\n",
+			   m->h->upgrade_path);
+	return why;
 }
 
-static const char *cmd_scale(struct master *m, int delta, struct ctl_reply *r)
+static const char *cmd_scale(struct master *m, int delta, int sig,
+			     struct ctl_reply *r)
 {
 	const char *why = scale(m, delta);
 
+	(void)sig;
 	if (why == NULL)
 		ctl_printf(r, "workers: %d\n", m->nworkers);
 	return why;
 }
 
 /* Status and metrics: the master's state taken once, rendered (render.c). */
-static const char *cmd_status(struct master *m, int json, struct ctl_reply *r)
+static const char *cmd_status(struct master *m, int json, int sig,
+			      struct ctl_reply *r)
 {
 	struct status s;
 
+	(void)sig;
 	rss_watch(m);
 	if (status_take(m, &s) == -1)
 		return "out of memory";
@@ -266,11 +261,13 @@ static const char *cmd_status(struct master *m, int json, struct ctl_reply *r)
 	return NULL;
 }
 
-static const char *cmd_metrics(struct master *m, int arg, struct ctl_reply *r)
+static const char *cmd_metrics(struct master *m, int arg, int sig,
+			       struct ctl_reply *r)
 {
 	struct status s;
 
 	(void)arg;
+	(void)sig;
 	if (status_take(m, &s) == -1)
 		return "out of memory";
 	status_prometheus(&s, r);
@@ -315,7 +312,7 @@ void signal_commands(struct master *m, const unsigned *got)
 		if (more == 0 && less == 0)
 			continue;
 		c->fn(m, c->arg == ARG_WORKERS ? (int)more - (int)less : 0,
-		      &unread);
+		      more > 0 ? c->signals[0] : c->signals[1], &unread);
 	}
 	free(unread.buf);
 }
@@ -396,7 +393,7 @@ void control_command(void *arg, const char *name, const char *args,
 		return;
 	if (c->arg == ARG_WORKERS && workers_arg(m, args, &n, r) == -1)
 		return;
-	if ((why = c->fn(m, n, r)) != NULL) {
+	if ((why = c->fn(m, n, 0, r)) != NULL) {
 		ctl_fail(r, "%s refused: %s", name, why);
 		return;
 	}

@@ -58,7 +58,7 @@ static void pass_connection(struct master *m, struct proc *p, int fd)
 {
 	m->rr = m->picked + 1; /* the next search starts past this one */
 	p->assigned++;
-	if (m->h->argv != NULL && m->h->max_requests &&
+	if (m->h->kind->master_counts && m->h->max_requests &&
 	    p->state != PS_REPLACING && p->assigned >= p->request_limit)
 		m->recheck = 1; /* a program's count is the master's */
 	/* can_take() saw an empty queue and a live channel, so this sends or
@@ -158,7 +158,7 @@ static void on_listener(herd_loop *l, int lfd, unsigned events, void *arg)
 		m->recheck = 0;
 		reconcile(m);
 	}
-	passfd_update(m);
+	passfd_dispatch(m);
 }
 
 static int any_can_take(const struct master *m)
@@ -172,13 +172,11 @@ static int any_can_take(const struct master *m)
 /* Watches the listeners exactly while a connection could be handed out:
  * when every worker is full the master stops reading them, and the
  * backlog waits in the kernel instead of in the master. */
-void passfd_update(struct master *m)
+void passfd_dispatch(struct master *m)
 {
 	herd *h = m->h;
 	int want;
 
-	if (h->mode != HERD_MODE_PASSFD)
-		return;
 	if (m->state == M_RUNNING)
 		leftover_dispatch(m);
 	want = m->state == M_RUNNING &&

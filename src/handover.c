@@ -251,7 +251,7 @@ void upgrade_checked(struct master *m, int status)
 
 /* ---- the check: the new binary's --check, in a child -------------------- */
 
-/* Why SIGUSR2 is ignored now, or NULL. */
+/* Why an upgrade is refused now, or NULL. */
 static const char *upgrade_refused(const struct master *m)
 {
 	if (m->h->upgrade_path == NULL)
@@ -302,10 +302,19 @@ static pid_t fork_check(const struct master *m, char **argv)
 	return pid;
 }
 
-/* SIGUSR2: first the new binary checks the arguments it will be given, in
- * a child of its own, so that a broken binary never replaces a working
- * master; the master goes on meanwhile (upgrade_checked). */
-int upgrade_start(struct master *m)
+/* The check could not start: why, logged, and why as herd ctl says it. */
+static const char *check_failed(const char *what)
+{
+	log_error("upgrade: %s%s", what, strerror(errno));
+	return "the check could not be started (see the log)";
+}
+
+/* SIGUSR2 or herd ctl upgrade: first the new binary checks the arguments
+ * it will be given, in a child of its own, so that a broken binary never
+ * replaces a working master; the master goes on meanwhile
+ * (upgrade_checked). by says what asked, for the log of a refusal
+ * ("SIGUSR2 ignored"). Returns NULL once the check runs, else why not. */
+const char *upgrade_start(struct master *m, const char *by)
 {
 	const char *why = upgrade_refused(m);
 	herd *h = m->h;
@@ -313,24 +322,19 @@ int upgrade_start(struct master *m)
 	pid_t pid;
 
 	if (why != NULL) {
-		log_warn("upgrade: %s; SIGUSR2 ignored", why);
-		return -1;
+		log_warn("upgrade: %s; %s", why, by);
+		return why;
 	}
-	if ((argv = check_argv(h)) == NULL) {
-		log_error("upgrade: %s", strerror(errno));
-		return -1;
-	}
+	if ((argv = check_argv(h)) == NULL)
+		return check_failed("");
 	pid = fork_check(m, argv);
 	free(argv);
-	if (pid == -1) {
-		log_error("upgrade: cannot fork the check: %s",
-			  strerror(errno));
-		return -1;
-	}
+	if (pid == -1)
+		return check_failed("cannot fork the check: ");
 	m->check_pid = pid;
 	m->check_deadline = herd_loop_now(m->loop) + h->upgrade_timeout_ms;
 	log_info("upgrade: checking %s (pid %d)", h->upgrade_path, (int)pid);
-	return 0;
+	return NULL;
 }
 
 /* ---- the resume: the new image takes the old one's state --------------- */

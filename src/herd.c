@@ -12,7 +12,9 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "kind.h"
 #include "log.h"
+#include "mode.h"
 
 herd *herd_new(void)
 {
@@ -25,6 +27,8 @@ herd *herd_new(void)
 	h->ready_delay_ms = 1000;
 	h->upgrade_timeout_ms = 30000;
 	h->stop_signal = SIGTERM;
+	h->conn = mode_ops(h->mode);
+	h->kind = &kind_inproc; /* until herd_set_program() */
 	return h;
 }
 

@@ -17,11 +17,15 @@
 /* A worker's exit status when its start callback failed. */
 #define HERD_EXIT_CONFIG 3
 
+struct kind_ops;
+struct mode_ops;
+
 struct herd {
 	struct listen_addr addrs[MAX_LISTEN];
 	size_t naddrs;
 	int workers; /* 0: one per CPU */
 	herd_mode mode;
+	const struct mode_ops *conn; /* mode's operations (mode.h) */
 	herd_balance balance;
 	int cpu_affinity; /* pin slot i to the i-th allowed CPU, modulo */
 	uint64_t shutdown_ms;
@@ -33,7 +37,8 @@ struct herd {
 	int log_level;
 
 	/* a pool of a program (herd_set_program) */
-	char **argv; /* NULL: in-process workers */
+	char **argv;		     /* NULL: in-process workers */
+	const struct kind_ops *kind; /* in-process or program (kind.h) */
 	herd_handoff handoff;
 	int notify;
 	uint64_t watchdog_ms;	 /* 0: none */

@@ -13,8 +13,10 @@
 #include "accept.h"
 #include "control.h"
 #include "internal.h"
+#include "kind.h"
 #include "loop.h"
 #include "mesh.h"
+#include "mode.h"
 #include "orphans.h"
 #include "policy.h"
 #include "proc.h"
@@ -117,14 +119,12 @@ int proc_send(struct master *m, struct proc *p, uint32_t type, const void *data,
 	      size_t len, const int *fds, int nfds);
 void quit_proc(struct master *m, struct proc *p);
 void terminate_proc(struct master *m, struct proc *p);
-void reopen_program(struct master *m, struct proc *p);
 void escalate(struct master *m, struct proc *p, uint64_t now);
 
 /* reuseport.c */
 void slot_sockets_close(struct master *m, int slot);
 int slot_sockets_open(struct master *m, int slot);
 void slot_sockets_retire(struct master *m);
-void steer(struct master *m);
 
 /* exit.c */
 int exec_done(struct proc *p);
@@ -135,7 +135,7 @@ void reap(struct master *m);
 
 /* handover.c */
 void upgrade_checked(struct master *m, int status);
-int upgrade_start(struct master *m);
+const char *upgrade_start(struct master *m, const char *by);
 int upgrade_resume(struct master *m);
 
 /* report.c */
@@ -172,7 +172,6 @@ void signal_commands(struct master *m, const unsigned *got);
 
 /* dispatch.c */
 void leftover_keep(struct master *m, struct proc *p);
-void passfd_update(struct master *m);
 
 /* status.c */
 uint64_t sample_rss(struct master *m, uint64_t now);

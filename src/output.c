@@ -22,6 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "kind.h"
 #include "log.h"
 #include "loop.h"
 #include "output.h"
@@ -57,7 +58,7 @@ static struct {
 
 int output_captured(const herd *h)
 {
-	return h->argv != NULL && !h->inherit_output;
+	return h->kind->output && !h->inherit_output;
 }
 
 /* ---- making lines printable ---------------------------------------------- */

@@ -62,7 +62,7 @@ static int worker_message(struct proc *p, const struct msg *msg)
 		/* --max-requests reached: reconcile() starts its successor */
 		return the_master->h->max_requests &&
 		       p->state != PS_REPLACING &&
-		       the_master->h->argv == NULL &&
+		       !the_master->h->kind->master_counts &&
 		       p->total >= p->request_limit;
 	case MSG_APP:
 		if (msg->hdr.dst == HERD_TO_MASTER)
@@ -103,5 +103,5 @@ void on_worker_chan(herd_loop *l, int fd, unsigned events, void *arg)
 	if (changed)
 		reconcile(m);
 	else
-		passfd_update(m);
+		m->h->conn->dispatch(m);
 }

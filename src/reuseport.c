@@ -36,7 +36,7 @@ static int slot_open_one(struct master *m, int slot)
 		if (!h->addrs[i].reuseport)
 			continue;
 		if ((s->fds[i] = addr_bind_another(&h->addrs[i])) == -1 ||
-		    (h->argv != NULL && fd_blocking(s->fds[i], 1) == -1)) {
+		    (h->kind->blocking && fd_blocking(s->fds[i], 1) == -1)) {
 			int e = errno;
 
 			log_error("slot %d: cannot listen on %s: %s", slot,
@@ -56,8 +56,6 @@ static int slot_open_one(struct master *m, int slot)
  * socket in the reuseport group is the slot's number (see addr_steer). */
 int slot_sockets_open(struct master *m, int slot)
 {
-	if (m->h->mode != HERD_MODE_REUSEPORT)
-		return 0;
 	for (int k = 1; k <= slot; k++)
 		if (m->slots[k].fds == NULL && slot_open_one(m, k) == -1)
 			return -1;
@@ -85,7 +83,7 @@ void slot_sockets_retire(struct master *m)
  * none, so nothing waits in its backlog; the kernel's own hash would give
  * every socket in the group its share. Before anything is ready, every
  * slot takes its share and the backlogs wait for the workers. */
-void steer(struct master *m)
+void reuseport_steer(struct master *m)
 {
 	unsigned char ready[MAX_WORKERS] = {0};
 	uint16_t live[MAX_WORKERS];
@@ -93,8 +91,6 @@ void steer(struct master *m)
 	int failed = 0;
 	herd *h = m->h;
 
-	if (h->mode != HERD_MODE_REUSEPORT)
-		return;
 	for (size_t i = 0; i < m->procs.n; i++)
 		if (proc_info(m->procs.v[i]->state)->serving)
 			ready[m->procs.v[i]->slot] = 1;

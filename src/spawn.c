@@ -213,7 +213,7 @@ static void child_listeners(struct master *m, int slot)
 	herd *h = m->h;
 
 	for (size_t i = 0; i < h->naddrs; i++) {
-		if (h->mode == HERD_MODE_PASSFD)
+		if (h->conn->passes)
 			h->addrs[i].fd = -1; /* the master accepts */
 		else if (mine != NULL && mine[i] >= 0)
 			h->addrs[i].fd = mine[i];
@@ -242,17 +242,26 @@ static void child_pin_cpu(int slot)
 	}
 }
 
+/* What a start makes before the fork: the master's ends and the child's. */
+struct start_fds {
+	int ch[2]; /* the channel: the master's end, the worker's */
+	int ib[2]; /* the inbox: the worker's read end, the peers' write end */
+	int ep[2]; /* a program's exec error pipe */
+	int ow;	   /* a program's output pipe, the child's end */
+	struct output *out;
+};
+
 /* A new worker leaves the master's memory alone: it stays reachable
  * through the_master (so the sanitizers and valgrind see no leak), and it
  * is never written, so never copied. Freeing it, as this did, wrote to
  * every page of the master's heap in every new worker: copy-on-write
  * faults in proportion to the table, which made a reload at 512 workers
  * a third slower. Its fds were closed by spawn_close_except(). */
-static void child_run(struct master *m, int slot, unsigned gen, int chan_fd,
-		      int inbox_fd)
+void child_run(struct master *m, int slot, unsigned gen,
+	       const struct start_fds *f)
 {
 	herd *h = m->h;
-	int keep[MAX_LISTEN + 6];
+	int keep[MAX_LISTEN + 6], chan_fd = f->ch[1], inbox_fd = f->ib[0];
 	size_t n = 0;
 	int code;
 
@@ -331,7 +340,7 @@ static char **child_env(struct master *m, int slot, unsigned gen, size_t nsocks)
 	env_add(env, &n, "HERD_SLOT=%d", slot);
 	env_add(env, &n, "HERD_GENERATION=%u", gen);
 	env_add(env, &n, "HERD_WORKERS=%d", m->nworkers);
-	if (h->mode == HERD_MODE_PASSFD) {
+	if (h->conn->passes) {
 		env_add(env, &n, "HERD_CHANNEL_FD=3");
 	} else if (h->handoff == HERD_HANDOFF_SYSTEMD) {
 		/* In fd order; a reuseport slot's sockets are its own but
@@ -364,9 +373,10 @@ static char **child_env(struct master *m, int slot, unsigned gen, size_t nsocks)
  * on fds 1 and 2, its sockets (or its channel) at fd 3 on, or its one
  * socket at fd 0; privileges dropped; exec. Any failure is reported on
  * err_fd, for the master to log with its errno. */
-static void child_exec(struct master *m, int slot, unsigned gen, int chan_fd,
-		       int err_fd, int out_w)
+void child_exec(struct master *m, int slot, unsigned gen,
+		const struct start_fds *f)
 {
+	int chan_fd = f->ch[1], err_fd = f->ep[1], out_w = f->ow;
 	herd *h = m->h;
 	struct spawn_layout lay = {.n = 0, .first = 3};
 	int keep[MAX_LISTEN + 5];
@@ -436,15 +446,6 @@ static int proc_started(struct master *m, struct proc *p, pid_t pid,
 	return 0; /* mesh_update() tells its peers, at the end of the turn */
 }
 
-/* What a start makes before the fork: the master's ends and the child's. */
-struct start_fds {
-	int ch[2]; /* the channel: the master's end, the worker's */
-	int ib[2]; /* the inbox: the worker's read end, the peers' write end */
-	int ep[2]; /* a program's exec error pipe */
-	int ow;	   /* a program's output pipe, the child's end */
-	struct output *out;
-};
-
 /* In-process workers: a channel, and an inbox if workers read their
  * peers' messages (herd_on_message): without, the peer mesh, N^2 fds
  * passed at every reload of N, would serve nobody. Programs: an exec error
@@ -454,13 +455,14 @@ static int start_prepare(struct master *m, unsigned gen, int slot,
 			 struct start_fds *f)
 {
 	int flags = SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC;
-	int ext = m->h->argv != NULL, passfd = m->h->mode == HERD_MODE_PASSFD;
+	const struct kind_ops *kind = m->h->kind;
 
-	if (slot_sockets_open(m, slot) == -1 ||
-	    ((!ext || passfd) && socketpair(AF_UNIX, flags, 0, f->ch) == -1) ||
-	    (!ext && m->h->on_message != NULL &&
+	if (m->h->conn->slot_open(m, slot) == -1 ||
+	    ((kind->channel || m->h->conn->passes) &&
+	     socketpair(AF_UNIX, flags, 0, f->ch) == -1) ||
+	    (kind->inbox && m->h->on_message != NULL &&
 	     socketpair(AF_UNIX, flags, 0, f->ib) == -1) ||
-	    (ext && pipe2(f->ep, O_CLOEXEC | O_NONBLOCK) == -1) ||
+	    (kind->execs && pipe2(f->ep, O_CLOEXEC | O_NONBLOCK) == -1) ||
 	    (output_captured(m->h) &&
 	     (f->out = output_open(m->loop, slot, gen, &f->ow)) == NULL))
 		return -1;
@@ -472,7 +474,7 @@ static int start_prepare(struct master *m, unsigned gen, int slot,
 		rights_refuse(f->ib[0]);
 	/* A program's channel is blocking, the simplest to read; it is its
 	 * own, and the master reads its copy with MSG_DONTWAIT. */
-	if (ext && passfd && fd_blocking(f->ch[1], 1) == -1)
+	if (kind->blocking && f->ch[1] >= 0 && fd_blocking(f->ch[1], 1) == -1)
 		return -1;
 	return 0;
 }
@@ -482,7 +484,7 @@ static int start_prepare(struct master *m, unsigned gen, int slot,
 static void start_parent_ends(struct master *m, struct proc *p,
 			      struct start_fds *f, pid_t pid)
 {
-	if (m->h->mode == HERD_MODE_PASSFD)
+	if (m->h->conn->passes)
 		p->worker_end = f->ch[1];
 	else if (f->ch[1] >= 0)
 		close(f->ch[1]);
@@ -525,9 +527,8 @@ int spawn_one(struct master *m, unsigned gen, int slot)
 	p->gen = gen;
 	p->served = gen == m->gen; /* a pending one's serve once promoted */
 	if ((pid = spawn_fork(m->pid)) == 0) {
-		if (m->h->argv != NULL)
-			child_exec(m, slot, gen, f.ch[1], f.ep[1], f.ow);
-		child_run(m, slot, gen, f.ch[1], f.ib[0]);
+		m->h->kind->child(m, slot, gen, &f);
+		_exit(127); /* not reached: the child never returns */
 	}
 	if (pid == -1)
 		goto fail;

@@ -11,13 +11,6 @@
 #include "master.h"
 #include "status.h"
 
-static const char *mode_name(herd_mode mode)
-{
-	return mode == HERD_MODE_REUSEPORT ? "reuseport"
-	       : mode == HERD_MODE_PASSFD  ? "passfd"
-					   : "shared";
-}
-
 /* RSS is read while --max-rss, or a status asked in the last RSS_WATCH_MS,
  * needs it (rss.h). Returns when to look again. */
 static int rss_needed(const struct master *m, uint64_t now)
@@ -38,7 +31,7 @@ static void take_master(const struct master *m, struct status *s, uint64_t now)
 
 	s->pid = (int)m->pid;
 	s->version = HERD_VERSION;
-	s->mode = mode_name(h->mode);
+	s->mode = h->conn->name;
 	s->uptime_ms = now - m->started;
 	s->workers = m->nworkers;
 	s->gen = m->gen;

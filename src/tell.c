@@ -3,6 +3,7 @@
  * drain, stop and escalation that go through them.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 
 #include "channel.h"
@@ -31,23 +32,30 @@ int proc_send(struct master *m, struct proc *p, uint32_t type, const void *data,
 	return chan_send(p->chan, &hdr, data, fds, nfds);
 }
 
+/* An in-process worker whose channel is gone drains on SIGQUIT. */
+void quit_by_sigquit(struct master *m, struct proc *p)
+{
+	(void)m;
+	proc_signal(p, SIGQUIT);
+}
+
+/* A program without a channel has only its stop signal. */
+void quit_by_stop_signal(struct master *m, struct proc *p)
+{
+	proc_signal(p, m->h->stop_signal);
+	proc_fire(p, PE_ESCALATE);
+}
+
 /* An in-process worker is told on its channel. So is a passfd program: its
  * stop signal would cut short what waits on the channel (most runtimes die
  * of TERM), so the signal comes only if it is still there at the shutdown
  * timeout (enforce_deadlines). Other programs have only the signal. */
 void quit_proc(struct master *m, struct proc *p)
 {
-	int sent;
-
 	if (proc_fire(p, PE_QUIT) == -1)
 		return;
-	sent = proc_send(m, p, MSG_QUIT, NULL, 0, NULL, 0) == 0;
-	if (m->h->argv != NULL && !sent) {
-		proc_signal(p, m->h->stop_signal);
-		proc_fire(p, PE_ESCALATE);
-	} else if (!sent) {
-		proc_signal(p, SIGQUIT);
-	}
+	if (proc_send(m, p, MSG_QUIT, NULL, 0, NULL, 0) != 0)
+		m->h->kind->quit_unsent(m, p);
 	p->deadline = herd_loop_now(m->loop) + m->h->shutdown_ms;
 }
 
@@ -60,15 +68,26 @@ void terminate_proc(struct master *m, struct proc *p)
 	if (proc_fire(p, PE_TERMINATE) == -1)
 		return;
 	sent = proc_send(m, p, MSG_TERMINATE, NULL, 0, NULL, 0) == 0;
-	if (m->h->argv != NULL || !sent)
+	if (m->h->kind->term_signal || !sent)
 		proc_signal(p, SIGTERM);
 	p->deadline = p->deadline ? earlier(p->deadline, deadline) : deadline;
 }
 
-/* A program hears of it on its passfd channel, and by --reopen-signal
- * only if it named one: USR1's default action kills Python, Node and Go. */
-void reopen_program(struct master *m, struct proc *p)
+/* The master's new file, as a worker that dropped privileges may not open
+ * the path again. */
+void reopen_inproc(struct master *m, struct proc *p, int reopened)
 {
+	int fd = reopened ? fcntl(log_fd(), F_DUPFD_CLOEXEC, 0) : -1;
+
+	proc_send(m, p, MSG_REOPEN, NULL, 0, &fd, fd >= 0);
+}
+
+/* A program hears of it on its passfd channel, and by --reopen-signal
+ * only if it named one: USR1's default action kills Python, Node and Go.
+ * It reopens its own files. */
+void reopen_program(struct master *m, struct proc *p, int reopened)
+{
+	(void)reopened;
 	if (p->chan != NULL)
 		proc_send(m, p, MSG_REOPEN, NULL, 0, NULL, 0);
 	if (m->h->reopen_signal != 0)

@@ -18,6 +18,7 @@
 #include "internal.h"
 #include "log.h"
 #include "loop.h"
+#include "mode.h"
 #include "peers.h"
 #include "rights.h"
 
@@ -217,9 +218,8 @@ static void send_report(herd_loop *l, herd_timer *t, void *arg)
 static void load_changed(herd_worker *w)
 {
 	if (w->report != NULL && !herd_timer_active(w->report))
-		herd_timer_start(w->report, w->h->mode == HERD_MODE_PASSFD
-						? 0
-						: LOAD_REPORT_MS);
+		herd_timer_start(w->report,
+				 w->h->conn->passes ? 0 : LOAD_REPORT_MS);
 }
 
 /* ---- accepting ----------------------------------------------------------- */
@@ -329,7 +329,7 @@ static void listeners_close(herd_worker *w)
  * coming, so the sweep may take some more; SWEEP_MAX bounds it. */
 static void listeners_sweep(herd_worker *w)
 {
-	if (w->h->mode != HERD_MODE_REUSEPORT)
+	if (!w->h->conn->slot_sockets)
 		return;
 	for (size_t i = 0; i < w->h->naddrs; i++) {
 		int lfd = w->h->addrs[i].fd, fd;

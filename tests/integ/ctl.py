@@ -177,6 +177,10 @@ def test_upgrade_refusal_says_why():
         ht.ok(rc == 0 and rc2 == 1 and err == "herd ctl: upgrade refused: a reload is under way\n",
               "herd ctl upgrade during a reload: refused, status 1, and that is why",
               "status %r, %r\n%s%s" % (rc, rc2, out, err))
+        # The log named SIGUSR2 whatever asked.
+        said = h.wait_log(r"upgrade: a reload is under way; herd ctl upgrade refused", timeout=5)
+        ht.ok(said and h.count_log(r"SIGUSR2") == 0,
+              "and the log says herd ctl asked, not SIGUSR2", lambda: h.log()[-2000:])
 
 
 def raw_ctl(path, data):

@@ -301,6 +301,8 @@ def test_upgrade_without_a_path():
         h.signal(signal.SIGUSR2)
         h.wait_log(r"generation 2 ready", since=mark)
         ht.ok(h.running(), "USR2 during a reload leaves the master running")
+        ht.ok(h.count_log(r"upgrade: [^;\n]+; SIGUSR2 ignored", since=mark) == 1,
+              "and the log says why, and that SIGUSR2 asked", lambda: h.log()[mark:])
 
 
 def test_lost_control_socket_does_not_stop_the_pool():
