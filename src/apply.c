@@ -13,7 +13,7 @@
 void pool_facts(const struct master *m, struct pool_facts *pool)
 {
 	*pool = (struct pool_facts){
-	    m->state == M_RUNNING, m->announced, m->h->argv != NULL,
+	    m->state == M_RUNNING, m->announced, m->h->kind,
 	    m->nworkers,	   m->gen,	 m->pending};
 }
 
@@ -212,7 +212,7 @@ static uint64_t apply_one(struct master *m, const struct action *a,
 		kill_proc(a->p, a->why);
 		break;
 	case ACT_STEER:
-		steer(m);
+		m->h->conn->steer(m);
 		break;
 	case ACT_SPAWN:
 		return spawn(m, a->gen, a->slot, now);

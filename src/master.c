@@ -38,7 +38,7 @@ static uint64_t stop_orphans(struct master *m, uint64_t now)
 
 	if (m->state == M_TERMINATING)
 		grace = earlier(grace, FAST_STOP_MS);
-	if (m->h->argv != NULL)
+	if (m->h->kind->subreaper)
 		next = orphans_stop(&m->orphans, now, m->h->stop_signal, grace);
 	if (next == 0) {
 		loop_stop(m->loop);
@@ -74,7 +74,7 @@ void reconcile(struct master *m)
 		if (accept_paused(&m->starved, now))
 			next = earlier(next, m->starved.until);
 	}
-	passfd_update(m);
+	m->h->conn->dispatch(m); /* passfd: watch the listeners, or not */
 	/* Last: the steps above may have set new deadlines. */
 	next = earlier(next, enforce_deadlines(m));
 	if (m->reap_more)
@@ -172,14 +172,14 @@ static void kill_all(struct master *m)
 static void master_free(struct master *m)
 {
 	kill_all(m);
-	if (m->h->argv != NULL) /* none, unless the loop failed */
+	if (m->h->kind->subreaper) /* none, unless the loop failed */
 		orphans_kill_all();
 	orphans_free(&m->orphans);
 	plan_free(&m->sup.plan);
 	output_close_all(); /* what the workers' descendants left in pipes */
 	if (m->sigfd >= 0)
 		close(m->sigfd);
-	if (m->h->argv != NULL) /* herd_run() returns to its caller */
+	if (m->h->kind->subreaper) /* herd_run() returns to its caller */
 		prctl(PR_SET_CHILD_SUBREAPER, 0);
 	if (m->notify_fd >= 0)
 		rights_close(m->notify_fd); /* datagrams may hold fds */
@@ -219,7 +219,7 @@ static struct master *master_new(herd *h)
 	 * only: an in-process worker runs code of this library's user, who
 	 * knows what it forks (and under ASan, LeakSanitizer's tracer of a
 	 * killed worker would otherwise become the master's child). */
-	if (h->argv != NULL && prctl(PR_SET_CHILD_SUBREAPER, 1) == -1)
+	if (h->kind->subreaper && prctl(PR_SET_CHILD_SUBREAPER, 1) == -1)
 		log_warn("PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
 	return m;
 }

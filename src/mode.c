@@ -55,15 +55,3 @@ const struct mode_ops *mode_ops(herd_mode mode)
 		return NULL;
 	return modes[mode];
 }
-
-/* master.c's calls, until it calls m->h->conn's operations itself (it is
- * being reshaped apart). */
-void steer(struct master *m)
-{
-	m->h->conn->steer(m);
-}
-
-void passfd_update(struct master *m)
-{
-	m->h->conn->dispatch(m);
-}

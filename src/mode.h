@@ -46,9 +46,5 @@ const struct mode_ops *mode_ops(herd_mode mode);
 void reuseport_steer(struct master *m);
 /* dispatch.c: */
 void passfd_dispatch(struct master *m);
-/* master.c's calls of the mode's steer and dispatch, until it makes them
- * through m->h->conn itself (mode.c). */
-void steer(struct master *m);
-void passfd_update(struct master *m);
 
 #endif

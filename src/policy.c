@@ -67,8 +67,8 @@ uint64_t policy_pace(struct slot_state *s, uint64_t now, uint64_t lived)
 /* An in-process worker has no such exit: 0 there is a crash like any. */
 static int planned(const struct exit_facts *e, const struct pool_facts *pool)
 {
-	return pool->program && e->ran == 1 && WIFEXITED(e->status) &&
-	       WEXITSTATUS(e->status) == 0;
+	return pool->kind->exit0_planned && e->ran == 1 &&
+	       WIFEXITED(e->status) && WEXITSTATUS(e->status) == 0;
 }
 
 /* A crash of a serving slot: its back-off, and the start limit. */
@@ -110,8 +110,8 @@ enum exit_verdict policy_exit(const struct exit_facts *e,
 		return EXIT_CANNOT_RUN; /* not a crash loop to wait out */
 	if (e->gen == pool->pending)
 		return EXIT_PENDING;
-	if (!pool->announced && !pool->program && WIFEXITED(e->status) &&
-	    WEXITSTATUS(e->status) == HERD_EXIT_CONFIG)
+	if (!pool->announced && pool->kind->config_exit &&
+	    WIFEXITED(e->status) && WEXITSTATUS(e->status) == HERD_EXIT_CONFIG)
 		return EXIT_CONFIG;
 	if (e->gen == pool->gen && e->slot < pool->nworkers)
 		return crashed(e, pool, s, now, delay);
@@ -137,13 +137,13 @@ enum slot_verdict policy_slot(const struct slot_state *s, uint64_t now,
 	return SLOT_START;
 }
 
-unsigned policy_spawn_budget(unsigned left, size_t starting, int program,
+unsigned policy_spawn_budget(unsigned left, size_t starting, int own_pace,
 			     int *held)
 {
 	*held = 0;
 	/* A program's start is its own business, and its --ready-delay
 	 * would make such a bound a crawl. */
-	if (program || starting + left <= STARTING_MAX)
+	if (own_pace || starting + left <= STARTING_MAX)
 		return left;
 	*held = 1;
 	return starting < STARTING_MAX ? (unsigned)(STARTING_MAX - starting)
@@ -151,25 +151,25 @@ unsigned policy_spawn_budget(unsigned left, size_t starting, int program,
 }
 
 enum deadline_verdict policy_deadline(const struct proc *p, uint64_t now,
-				      int program)
+				      int escalates)
 {
 	if (p->deadline == 0 || p->state == PS_KILLED)
 		return DEADLINE_NONE;
 	/* A passfd program still draining at the shutdown timeout gets its
 	 * stop signal, and the fast stop's time to act on it. */
-	if (now >= p->deadline && p->state == PS_DRAINING && program)
+	if (now >= p->deadline && p->state == PS_DRAINING && escalates)
 		return DEADLINE_ESCALATE;
 	return now < p->deadline ? DEADLINE_LATER : DEADLINE_KILL;
 }
 
 enum watchdog_verdict policy_watchdog(const struct proc *p, uint64_t now,
-				      int program)
+				      int aborts)
 {
 	if (!proc_info(p->state)->serving)
 		return WATCHDOG_NONE;
 	if (now < p->watchdog_at)
 		return WATCHDOG_LATER;
-	return program ? WATCHDOG_ABORT : WATCHDOG_KILL;
+	return aborts ? WATCHDOG_ABORT : WATCHDOG_KILL;
 }
 
 enum recycle_verdict policy_recycle(const struct proc *p,

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kind.h"
 #include "proc.h"
 
 static inline uint64_t earlier(uint64_t a, uint64_t b)
@@ -46,12 +47,12 @@ struct slot_state {
 
 /* What the policy knows of the pool. */
 struct pool_facts {
-	int running;	  /* not stopping */
-	int announced;	  /* the pool was ready once */
-	int program;	  /* a pool of programs, not in-process workers */
-	int nworkers;	  /* the target */
-	unsigned gen;	  /* the serving generation */
-	unsigned pending; /* the one starting after a reload, or 0 */
+	int running;		     /* not stopping */
+	int announced;		     /* the pool was ready once */
+	const struct kind_ops *kind; /* in-process workers or programs */
+	int nworkers;		     /* the target */
+	unsigned gen;		     /* the serving generation */
+	unsigned pending;	     /* the one starting after a reload, or 0 */
 };
 
 /* A worker's exit, as reap() saw it. */
@@ -105,7 +106,7 @@ enum slot_verdict policy_slot(const struct slot_state *s, uint64_t now,
 /* Starts this turn may still make, from what is left of SPAWN_BATCH:
  * in-process workers only while fewer than STARTING_MAX are starting
  * (*held: the budget is what that bound leaves). */
-unsigned policy_spawn_budget(unsigned left, size_t starting, int program,
+unsigned policy_spawn_budget(unsigned left, size_t starting, int own_pace,
 			     int *held);
 
 enum deadline_verdict {
@@ -116,7 +117,7 @@ enum deadline_verdict {
 };
 
 enum deadline_verdict policy_deadline(const struct proc *p, uint64_t now,
-				      int program);
+				      int escalates);
 
 enum watchdog_verdict {
 	WATCHDOG_NONE,	/* not watched (not serving) */
@@ -126,7 +127,7 @@ enum watchdog_verdict {
 };
 
 enum watchdog_verdict policy_watchdog(const struct proc *p, uint64_t now,
-				      int program);
+				      int aborts);
 
 enum recycle_verdict {
 	RECYCLE_NONE,

@@ -62,7 +62,7 @@ static void plan_watchdog(const struct view *v, struct plan *pl)
 	for (size_t i = 0; i < v->procs->n; i++) {
 		struct proc *p = v->procs->v[i];
 		enum watchdog_verdict w =
-		    policy_watchdog(p, v->now, v->pool.program);
+		    policy_watchdog(p, v->now, v->pool.kind->watchdog_abort);
 
 		if (w == WATCHDOG_LATER)
 			wake_at(pl, p->watchdog_at);
@@ -92,7 +92,8 @@ static void plan_recycle(const struct view *v, struct plan *pl)
 			    proc_info(t->v[i]->state)->draining;
 	for (size_t i = 0; i < t->n; i++) {
 		struct proc *p = t->v[i];
-		uint64_t taken = v->pool.program ? p->assigned : p->total;
+		uint64_t taken =
+		    v->pool.kind->master_counts ? p->assigned : p->total;
 		enum recycle_verdict r;
 
 		if (p->gen != v->pool.gen)
@@ -193,8 +194,8 @@ static void plan_fill(const struct view *v, struct plan *pl)
 
 	for (size_t i = 0; i < v->procs->n; i++)
 		starting += v->procs->v[i]->state == PS_STARTING;
-	budget = policy_spawn_budget(v->spawn_budget, starting, v->pool.program,
-				     &held);
+	budget = policy_spawn_budget(v->spawn_budget, starting,
+				     v->pool.kind->own_pace, &held);
 	fill_gen(v, pl, v->pool.gen, &budget, held);
 	fill_gen(v, pl, v->pool.pending, &budget, held);
 }
@@ -210,7 +211,7 @@ static void plan_mesh(const struct view *v, struct plan *pl)
  * (policy_proven), once their exec is seen (apply.c). */
 static void plan_ready(const struct view *v, struct plan *pl)
 {
-	if (!v->pool.program || v->notify)
+	if (v->pool.kind->sends_ready || v->notify)
 		return;
 	for (size_t i = 0; i < v->procs->n; i++) {
 		struct proc *p = v->procs->v[i];
@@ -308,7 +309,8 @@ static void plan_deadlines(const struct view *v, struct plan *pl)
 	for (size_t i = 0; i < v->procs->n; i++) {
 		struct proc *p = v->procs->v[i];
 
-		switch (policy_deadline(p, v->now, v->pool.program)) {
+		switch (
+		    policy_deadline(p, v->now, v->pool.kind->drain_escalates)) {
 		case DEADLINE_NONE:
 			break;
 		case DEADLINE_LATER:

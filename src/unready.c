@@ -38,7 +38,7 @@ static void starting_waits_for(const struct master *m, unsigned n, char *buf,
 	const herd *h = m->h;
 	const char *s = n == 1 ? "" : "s";
 
-	if (h->argv == NULL)
+	if (h->kind->sends_ready)
 		snprintf(buf, len,
 			 "READY from %u starting worker%s (a start callback "
 			 "that has not returned?)",
@@ -50,7 +50,7 @@ static void starting_waits_for(const struct master *m, unsigned n, char *buf,
 		snprintf(buf, len,
 			 "%u program%s to run for --ready-delay (%g s)%s", n, s,
 			 (double)h->ready_delay_ms / 1000,
-			 h->mode == HERD_MODE_PASSFD ? " or send READY" : "");
+			 h->conn->passes ? " or send READY" : "");
 }
 
 /* A pool that never becomes ready would wait in silence: UNREADY_FIRST_MS

@@ -9,10 +9,19 @@
 #include <string.h>
 
 #include "internal.h"
+#include "kind.h"
 #include "supervise.h"
 #include "tap.h"
 
 #define SHUTDOWN_MS 1000
+
+/* The kinds' facts the planner reads, as kind.c has them. */
+static const struct kind_ops inproc_kind = {.sends_ready = 1, .config_exit = 1};
+static const struct kind_ops program_kind = {.exit0_planned = 1,
+					     .own_pace = 1,
+					     .drain_escalates = 1,
+					     .watchdog_abort = 1,
+					     .master_counts = 1};
 
 struct fake {
 	struct proctab t;
@@ -176,7 +185,8 @@ static void fake_init(struct fake *f, int nworkers, int program)
 		proc_remove(&f->t, f->t.v[i - 1]);
 	proctab_free(&f->t);
 	memset(f, 0, sizeof(*f));
-	f->pool = (struct pool_facts){1, 0, program, nworkers, 1, 0};
+	f->pool = (struct pool_facts){
+	    1, 0, program ? &program_kind : &inproc_kind, nworkers, 1, 0};
 	f->now = 1000;
 	f->pending_ms = 30000;
 	f->ready_delay_ms = 1000;
