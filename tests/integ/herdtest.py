@@ -13,6 +13,7 @@ program, it tests its own helpers, which the other tests rely on.
 import atexit
 import glob
 import http.client
+import json
 import os
 import re
 import shutil
@@ -97,8 +98,11 @@ def run(*tests):
     for t in tests:
         try:
             t()
-        except Exception:
-            ok(False, "%s ran to the end" % t.__name__, traceback.format_exc())
+        except Exception as e:
+            if isinstance(e, RuntimeError) and "did not become ready" in str(e):
+                ok(False, "%s: herd started and became ready" % t.__name__, str(e)[-2500:])
+            else:
+                ok(False, "%s ran to the end" % t.__name__, traceback.format_exc())
         _teardown_all()
     done()
 
@@ -267,12 +271,17 @@ class Herd:
     args may use {addr} (HOST:PORT), {port} and {dir} (a private temporary
     directory). Unless tcp=False or args already hold {addr}, "-l {addr}"
     is put first. env (added to the test's environment) and cwd are herd's,
-    and so its programs'. Use as a context manager: leaving the block kills the
-    master and every worker and reports sanitizer findings as a test.
+    and so its programs'. control=True puts "--control {dir}/ctl.sock" first,
+    for status(); args may give --control themselves instead. Use as a
+    context manager: leaving the block kills the master and every worker
+    and reports sanitizer findings as a test.
     """
 
     def __init__(self, *args, prog=None, tcp=True, name=None, report_clean=True,
-                 wait_ready=True, stderr_pipe=False, env=None, cwd=None):
+                 wait_ready=True, stderr_pipe=False, env=None, cwd=None, control=False):
+        if control:
+            args = ("--control", "{dir}/ctl.sock") + args
+        self.last_status = None  # status()'s last answer, or why there was none
         self.env = dict(os.environ, **env) if env else None
         self.cwd = cwd
         self.stderr_pipe = stderr_pipe  # stderr is a pipe: see close_log_reader
@@ -426,6 +435,47 @@ class Herd:
         return {int(m.group(2)): (int(m.group(1)), int(m.group(3)))
                 for m in STARTED_RE.finditer(self.log())}
 
+    def control_path(self):
+        argv = self._argv()
+        if "--control" not in argv[:-1]:
+            raise ValueError("status() needs a herd started with --control (control=True)")
+        return argv[argv.index("--control") + 1]
+
+    def status(self, timeout=10):
+        """`herd ctl status --json`, parsed: the master's own account of
+        its pool ({"generation", "pending", "workers", "reloads", "procs":
+        [{"slot", "pid", "generation", "state", "restarts", ...}]}; a slot
+        backing off is a proc with state "backoff" and no pid). Raises
+        StatusError when herd ctl fails or its answer does not parse."""
+        try:
+            p = subprocess.run([HERD, "ctl", "--control", self.control_path(), "status",
+                                "--json"], capture_output=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.last_status = "herd ctl status --json: no answer in %s s" % timeout
+            raise StatusError(self.last_status)
+        try:
+            if p.returncode != 0:
+                raise ValueError("status %d" % p.returncode)
+            self.last_status = json.loads(p.stdout)
+            return self.last_status
+        except ValueError as e:
+            self.last_status = "herd ctl status --json: %s\n%s%s" % (
+                e, p.stdout.decode(errors="replace")[-1000:], p.stderr.decode(errors="replace"))
+            raise StatusError(self.last_status)
+
+    def wait_status(self, pred, timeout=10, step=0.05):
+        """Reads status() until pred(status) holds; returns that status, or
+        None after timeout (self.last_status has the last answer, for a
+        diagnostic). A status herd ctl could not get, as before the
+        control socket exists, is retried."""
+        def look():
+            try:
+                st = self.status()
+            except StatusError:
+                return None
+            return st if pred(st) else None
+        return wait_until(look, timeout, step)
+
     def log_path(self):
         argv = self._argv()
         if "--log" in argv[:-1]:
@@ -456,6 +506,49 @@ class Herd:
 
     def count_log(self, pattern, since=0):
         return len(re.findall(pattern, self.log()[since:], re.M))
+
+
+def ctl(path, *args, user=None, timeout=20):
+    """(status, stdout, stderr) of `herd ctl --control path args`, run as
+    user if given (herd's tests run as root for that)."""
+    import pwd
+    pre = None
+    if user is not None:
+        pw = pwd.getpwnam(user)
+
+        def pre():
+            os.setgroups([])
+            os.setgid(pw.pw_gid)
+            os.setuid(pw.pw_uid)
+    p = subprocess.run([HERD, "ctl", "--control", path] + list(args),
+                       capture_output=True, timeout=timeout, preexec_fn=pre)
+    return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
+
+
+def controlled(*args, name, **kw):
+    """A Herd with its control socket at {dir}/run/herd.sock (a directory
+    herd creates): h.control_path()."""
+    return Herd("--control", "{dir}/run/herd.sock", *args, name=name, **kw)
+
+
+class StatusError(Exception):
+    """herd ctl status --json failed or gave no JSON."""
+
+
+def procs(status, state=None, generation=None):
+    """A status()'s workers (not slots backing off), those in state and of
+    generation when given."""
+    return [p for p in status.get("procs", []) if "pid" in p and
+            (state is None or p["state"] == state) and
+            (generation is None or p["generation"] == generation)]
+
+
+def serving(status, generation, n):
+    """Whether generation serves alone: it is the master's generation,
+    none is pending, and its n workers, and only they, are ready."""
+    ready = procs(status, "ready")
+    return (status.get("generation") == generation and status.get("pending") == 0 and
+            len(ready) == n and all(p["generation"] == generation for p in ready))
 
 
 class _PipeReader:
@@ -788,6 +881,94 @@ def until_answer(fetch, pred, timeout=10, threads=8):
 def whoami_until(addr, pred, timeout=10, threads=8):
     """/whoami (pid, slot, gen) answers until pred holds for one."""
     return until_answer(lambda: whoami(addr, timeout=3), pred, timeout, threads)
+
+
+# ---- programs (herd -- PROGRAM) ------------------------------------------------------
+
+# tests/progs/pyapp.py, run by the Python that runs the test:
+# docs/protocol.md is what it implements.
+PYAPP = os.path.join(REPO, "tests", "progs", "pyapp.py")
+
+
+def supervised(*herd_args, app=(), prog=PYAPP, name=None, **kw):
+    """A Herd running `herd -l ADDR HERD_ARGS -- python3 PROG APP...`."""
+    if name is None:
+        name = "herd %s -- %s %s" % (" ".join(herd_args), os.path.basename(prog), " ".join(app))
+    return Herd(*herd_args, "--", sys.executable, prog, *app, name=name.strip(), **kw)
+
+
+def fetch(addr, path):
+    """(pid of the answering worker, body text) of one request to pyapp."""
+    r = get(addr, path)
+    if r.status != 200 or "x-pid" not in r.headers:
+        raise ValueError("bad answer to %s: %r" % (path, r))
+    return int(r.headers["x-pid"]), r.body.decode()
+
+
+def env_of(addr):
+    """(pid, {NAME: value}) from pyapp's /env."""
+    pid, body = fetch(addr, "/env")
+    return pid, dict(line.split("=", 1) for line in body.splitlines())
+
+
+def fds_of(addr):
+    """(pid, {fd: target}) from pyapp's /fds: its fds when it started."""
+    pid, body = fetch(addr, "/fds")
+    return pid, {int(a): b for a, b in (line.split(" ", 1) for line in body.splitlines())}
+
+
+def from_each(addr, get_, n, timeout=15):
+    """{pid: answer} of get_(addr) from n different workers (or fewer, after
+    timeout), asking from several threads so that every worker gets some."""
+    got = {}
+
+    def one():
+        pid, v = get_(addr)
+        got[pid] = v
+        return len(got)
+    until_answer(one, lambda k: k >= n, timeout=timeout)
+    return got
+
+
+def socket_inode(target):
+    m = re.match(r"socket:\[(\d+)\]$", target or "")
+    return int(m.group(1)) if m else None
+
+
+def log_time(h, pattern):
+    """The time stamp of the first log line matching pattern, or None."""
+    from datetime import datetime
+    m = re.search(r"^(\S+?)Z? \S+ \d+ .*%s" % pattern, h.log(), re.M)
+    try:
+        return datetime.fromisoformat(m.group(1)) if m else None
+    except ValueError:
+        return None
+
+
+def seconds_between(h, first, then):
+    """Seconds between the log lines matching first and then, or None."""
+    a, b = log_time(h, first), log_time(h, then)
+    return (b - a).total_seconds() if a and b else None
+
+
+def run_herd(args, timeout=10):
+    """(status, stdout + stderr, seconds) of a herd expected to exit."""
+    t0 = time.monotonic()
+    try:
+        p = subprocess.run([HERD] + args, stdin=subprocess.DEVNULL,
+                           capture_output=True, timeout=timeout)
+        out, rc = p.stdout + p.stderr, p.returncode
+    except subprocess.TimeoutExpired as e:
+        out, rc = (e.stdout or b"") + (e.stderr or b""), "timeout"
+    return rc, out.decode(errors="replace"), time.monotonic() - t0
+
+
+def read_lines(path):
+    try:
+        with open(path) as f:
+            return f.read().splitlines()
+    except OSError:
+        return []
 
 
 class Load:
