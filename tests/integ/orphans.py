@@ -7,6 +7,7 @@ left: the port is free the moment herd is gone, and a restart binds it.
 tests/progs/forker.py is the program."""
 import glob
 import os
+import re
 import signal
 import sys
 import time
@@ -107,4 +108,29 @@ def test_orphaned_while_running():
         gone(h, pids, name)
 
 
-ht.run(test_ignores_term, test_polite, test_chain, test_orphaned_while_running)
+def test_orphan_reaped():
+    h = ht.supervised("-w", "1", app=("--orphan",), wait_ready=False)
+    path = os.environ["PYAPP_ORPHAN_FILE"] = os.path.join(h.dir, "orphan")
+    try:
+        with h:
+            text = ht.wait_until(lambda: "".join(ht.read_lines(path)), 10)
+            orphan = int(text) if text.isdigit() else None
+            # Reparented once its parent (the program's first fork) exits.
+            ht.wait_until(lambda: (ht.proc_stat(orphan) or (0, h.pid))[1] == h.pid, 5)
+            st = ht.proc_stat(orphan) if orphan else None
+            ht.ok(st is not None and st[1] == h.pid,
+                  "--orphan: the program's grandchild is reparented to herd",
+                  "orphan %r, stat %r, herd %d" % (orphan, st, h.pid))
+            gone = st and ht.wait_until(lambda: (ht.proc_stat(orphan) or (0, 0, 0, -1))[3] != st[3], 5)
+            ht.ok(gone, "--orphan: herd reaps it (no zombie left)",
+                  lambda: repr(ht.proc_stat(orphan)) if orphan else "no orphan")
+            ht.ok(h.wait_log(r"ready: 1 workers", timeout=10), "--orphan: herd gets ready")
+            ht.ok(orphan and not re.search(r"worker \d+ \(pid %d[,)]" % orphan, h.log()),
+                  "--orphan: it is not taken for a worker that exited", lambda: h.log()[-1500:])
+            ht.is_(len(h.workers()), 1, "--orphan: one worker, still")
+    finally:
+        del os.environ["PYAPP_ORPHAN_FILE"]
+
+
+ht.run(test_ignores_term, test_polite, test_chain, test_orphaned_while_running,
+       test_orphan_reaped)
