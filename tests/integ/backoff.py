@@ -47,7 +47,7 @@ def test_watchdog_backs_off():
     # like a crash, the restarts back off rather than loop (and dump core)
     # as fast as the watchdog allows.
     with ht.supervised("-w", "1", "--notify", "--watchdog", "0.2",
-                    app=("--watchdog-stop-after", "0")) as h:
+                       app=("--watchdog-stop-after", "0")) as h:
         m = h.wait_log(r"worker 0: restarting in 100 ms", timeout=10)
         ht.ok(m, "--watchdog: repeated watchdog kills back off (100 ms, ...)",
               lambda: h.log()[-1500:])

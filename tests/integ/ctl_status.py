@@ -43,7 +43,7 @@ def test_status_json_escapes_strings():
     JSON is UTF-8). The reply must parse, strictly, as bytes."""
     name = 'a"b\\c\x01\td\u00e9\udce9'  # \udce9: the byte 0xe9 (os.fsencode)
     with ht.controlled("-w", "1", "-l", "unix:{dir}/" + name,
-                    name="herd --control, a unix path that needs escaping") as h:
+                       name="herd --control, a unix path that needs escaping") as h:
         p = subprocess.run([ht.HERD, "ctl", "--control", h.control_path(), "status", "--json"],
                            capture_output=True, timeout=20)
         try:

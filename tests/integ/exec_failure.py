@@ -39,7 +39,8 @@ def test_exec_failure():
         with open(ht.PYAPP) as src, open(script, "w") as dst:
             dst.write("#!%s\n" % sys.executable + src.read().split("\n", 1)[1])
         os.chmod(script, 0o755)
-        with ht.Herd("-w", "1", "--", script, name="herd -w 1 -- SCRIPT, made 0644, SIGHUP") as h:
+        with ht.Herd("-w", "1", "--", script, control=True,
+                     name="herd -w 1 -- SCRIPT, made 0644, SIGHUP") as h:
             os.chmod(script, 0o644)
             mark = h.mark()
             h.signal(signal.SIGHUP)
@@ -47,7 +48,10 @@ def test_exec_failure():
                   "a reload to a non-executable program: logged", lambda: h.log()[mark:])
             time.sleep(1)
             a = ht.whoami(h.addr)
-            ht.ok(h.running() and a[2] == 1, "and generation 1 keeps serving", repr(a))
+            st = h.status()
+            ht.ok(h.running() and a[2] == 1 and ht.serving(st, 1, 1),
+                  "and generation 1 keeps serving (/whoami, and status: generation 1, its "
+                  "worker ready, none pending)", repr((a, st)))
     finally:
         shutil.rmtree(d, ignore_errors=True)
 
@@ -57,7 +61,7 @@ def test_exec_checked_before_ready():
     # known to have happened: a missing program stops herd at start.
     addr = "%s:%d" % (ht.HOST, ht.free_port())
     rc, out, secs = ht.run_herd(["-l", addr, "-w", "1", "--ready-delay", "0", "--",
-                              "/nonexistent/prog"])
+                                 "/nonexistent/prog"])
     ht.ok(rc == 1 and "ready:" not in out and "No such file or directory" in out,
           "--ready-delay 0 and a missing program: never ready, status 1",
           "status %r after %.1f s\n%s" % (rc, secs, out[-1500:]))

@@ -51,7 +51,7 @@ def test_systemd_protocol():
 def test_two_listeners():
     port2 = ht.free_port()
     with ht.supervised("-l", "{addr}", "-l", "%s:%d" % (ht.HOST, port2), "-w", "1",
-                    name="herd -l A -l B -w 1 -- pyapp") as h:
+                       name="herd -l A -l B -w 1 -- pyapp") as h:
         pid, env = ht.env_of(h.addr)
         ht.is_((env.get("LISTEN_FDS"), env.get("LISTEN_FDNAMES")),
                ("2", "127.0.0.1_%d:127.0.0.1_%d" % (h.port, port2)),
@@ -61,7 +61,7 @@ def test_two_listeners():
         _, fds = ht.fds_of((ht.HOST, port2))
         ht.is_(sorted(fds), [0, 1, 2, 3, 4], "two -l: the sockets are fds 3 and 4, nothing else")
     with ht.supervised("-l", "unix:{dir}/app.sock", "-w", "1", tcp=False,
-                    name="herd -l unix:PATH -w 1 -- pyapp") as h:
+                       name="herd -l unix:PATH -w 1 -- pyapp") as h:
         path = os.path.join(h.dir, "app.sock")
         _, env = ht.env_of(path)
         ht.is_(env.get("LISTEN_FDNAMES"), "unix_" + path, "unix:PATH is named unix_PATH")

@@ -81,7 +81,7 @@ def http_get(port, path):
 
 def test_metrics_over_http():
     port = ht.free_port()
-    with ht.Herd("-w", "2", "--metrics", "%s:%d" % (ht.HOST, port),
+    with ht.Herd("-w", "2", "--metrics", "%s:%d" % (ht.HOST, port), control=True,
                  name="herd --metrics") as h:
         status_line, body = http_get(port, "/metrics")
         m = parse_metrics(body)
@@ -101,9 +101,11 @@ def test_metrics_over_http():
         ht.ok(b"200 OK" not in data, "--metrics: a request head over 512 bytes gets no metrics",
               repr(data[:200]))
         time.sleep(0.3)
-        ht.ok(h.running() and len(h.workers()) == 2 and
-              not re.search(r"reload|graceful stop|fast stop|workers: ", h.log()),
-              "and none of it stopped, reloaded or scaled herd", lambda: h.log()[-1500:])
+        st = h.status()
+        ht.ok(h.running() and len(h.workers()) == 2 and ht.serving(st, 1, 2) and
+              st["workers"] == 2 and st["reloads"] == 0 and len(ht.procs(st)) == 2,
+              "and none of it stopped, reloaded or scaled herd (status: generation 1, "
+              "no reload, its 2 workers ready)", lambda: "status %r\n%s" % (st, h.log()[-1500:]))
         ht.ok(ht.get(h.addr, "/").status == 200, "and the pool serves on its own port")
 
 

@@ -16,7 +16,8 @@ import herdtest as ht  # noqa: E402
 
 
 def test_notify_ready():
-    with ht.supervised("-w", "1", "--notify", app=("--notify-ready-after", "1.5", "--status", "hello")) as h:
+    with ht.supervised("-w", "1", "--notify", app=("--notify-ready-after", "1.5", "--status", "hello"),
+                       control=True) as h:
         log = h.log()
         # The line the child writes before its send: the one after it races
         # the master's "ready:" (both append to the same file).
@@ -35,18 +36,19 @@ def test_notify_ready():
               "--watchdog", repr(env))
         mark = h.mark()
         h.signal(signal.SIGHUP)
-        ht.ok(h.wait_log(r"generation 2 ready", since=mark, timeout=15), "--notify: a reload "
-              "completes")
+        ht.ok(h.wait_status(lambda st: ht.serving(st, 2, 1), 15), "--notify: a reload "
+              "completes (status: generation 2 serves)", lambda: repr(h.last_status))
         gap = ht.seconds_between(h, r"worker 0 started \(pid \d+, generation 2\)", r"generation 2 ready")
         ht.ok(gap is not None and gap >= 1.3,
               "--notify: the new generation is ready only on its READY=1 (%s s)" % gap)
     with ht.supervised("-w", "1", "--notify", app=("--notify-ready-after", "60"),
-                    wait_ready=False) as h:
+                       wait_ready=False, control=True) as h:
         ht.ok(h.wait_log(r"worker 0 started", timeout=10), "--notify, no READY=1: the child starts")
         time.sleep(2.5)
-        ht.ok(h.running() and not re.search(r"ready:", h.log()),
-              "--notify: a child that has not sent READY=1 is not ready after 2.5 s",
-              lambda: h.log()[-1500:])
+        st = h.status()
+        ht.ok(h.running() and [p["state"] for p in ht.procs(st)] == ["starting"],
+              "--notify: a child that has not sent READY=1 is not ready after 2.5 s (status: "
+              "starting)", lambda: "status %r\n%s" % (st, h.log()[-1500:]))
 
 
 def notify_name(master):
@@ -63,7 +65,7 @@ def test_notify_from_a_stranger():
     # The notify socket's name is visible to everyone (/proc/net/unix): what
     # makes a message count is the sender's pid, from the kernel.
     with ht.supervised("-w", "1", "--notify", "-v", app=("--notify-ready-after", "60"),
-                    wait_ready=False) as h:
+                       wait_ready=False, control=True) as h:
         ht.ok(h.wait_log(r"worker 0 started", timeout=10), "--notify: the child starts")
         name = ht.wait_until(lambda: notify_name(h.pid), 5)
         ht.ok(name, "the notify socket is found in /proc/net/unix (%s)" % name)
@@ -77,11 +79,16 @@ def test_notify_from_a_stranger():
                          timeout=5),
               "--notify: a message from a process that is no worker is dropped",
               lambda: h.log()[-1500:])
+        worker = h.workers()
         time.sleep(0.5)
+        st = h.status()
         log = h.log()
-        ht.ok(h.running() and not re.search(r"ready:|status: forged", log),
-              "--notify: so the stranger's READY=1 and STATUS= change nothing",
-              lambda: log[-1500:])
+        ht.ok(h.running() and [(p["pid"], p["state"], p["restarts"]) for p in ht.procs(st)] ==
+              [(pid, "starting", 0) for pid in worker] and len(worker) == 1 and
+              not re.search(r"status: forged", log),
+              "--notify: so the stranger's READY=1, STATUS= and WATCHDOG=trigger change nothing "
+              "(status: the one worker still starting, not restarted; no status logged)",
+              lambda: "status %r\n%s" % (st, log[-1500:]))
 
 
 ht.run(test_notify_ready,

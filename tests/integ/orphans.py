@@ -109,7 +109,7 @@ def test_orphaned_while_running():
 
 
 def test_orphan_reaped():
-    h = ht.supervised("-w", "1", app=("--orphan",), wait_ready=False)
+    h = ht.supervised("-w", "1", app=("--orphan",), wait_ready=False, control=True)
     path = os.environ["PYAPP_ORPHAN_FILE"] = os.path.join(h.dir, "orphan")
     try:
         with h:
@@ -124,9 +124,15 @@ def test_orphan_reaped():
             gone = st and ht.wait_until(lambda: (ht.proc_stat(orphan) or (0, 0, 0, -1))[3] != st[3], 5)
             ht.ok(gone, "--orphan: herd reaps it (no zombie left)",
                   lambda: repr(ht.proc_stat(orphan)) if orphan else "no orphan")
-            ht.ok(h.wait_log(r"ready: 1 workers", timeout=10), "--orphan: herd gets ready")
-            ht.ok(orphan and not re.search(r"worker \d+ \(pid %d[,)]" % orphan, h.log()),
-                  "--orphan: it is not taken for a worker that exited", lambda: h.log()[-1500:])
+            st = h.wait_status(lambda st: [p["state"] for p in ht.procs(st)] == ["ready"], 10)
+            ht.ok(st, "--orphan: herd gets ready (status: its worker ready)",
+                  lambda: repr(h.last_status))
+            ht.ok(orphan and st and [(p["pid"], p["restarts"]) for p in ht.procs(st)] ==
+                  [(w, 0) for w in h.workers()] and
+                  not re.search(r"worker \d+ \(pid %d[,)]" % orphan, h.log()),
+                  "--orphan: it is not taken for a worker that exited (status: the worker "
+                  "is the one child, not restarted; nothing logged)",
+                  lambda: "status %r\n%s" % (st, h.log()[-1500:]))
             ht.is_(len(h.workers()), 1, "--orphan: one worker, still")
     finally:
         del os.environ["PYAPP_ORPHAN_FILE"]

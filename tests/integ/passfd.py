@@ -19,7 +19,7 @@ EXAMPLE = os.path.join(ht.REPO, "examples", "passfd_worker.py")
 
 def test_passfd():
     with ht.supervised("-m", "passfd", "-w", "2", prog=EXAMPLE,
-                    name="herd -m passfd -w 2 -- examples/passfd_worker.py") as h:
+                       name="herd -m passfd -w 2 -- examples/passfd_worker.py") as h:
         r = ht.get(h.addr, "/")
         ht.ok(r.status == 200 and r.body == b"hello\n", "passfd example: serves hello", repr(r))
         load = ht.Load(h.addr, close=4, keepalive=0, path="/").start()
@@ -28,7 +28,7 @@ def test_passfd():
         ht.ok(load.failed == 0 and load.ok > 200, "passfd example: over 200 connections (more "
               "than 2 x 64 unreported) served, none failed", load.summary())
     with ht.supervised("-m", "passfd", "-w", "2",
-                    app=("--proto", "passfd", "--status", "passfd-status")) as h:
+                       app=("--proto", "passfd", "--status", "passfd-status")) as h:
         slots = set()
         ht.whoami_until(h.addr, lambda a: slots.add(a[1]) or slots == {0, 1}, timeout=15)
         ht.is_(sorted(slots), [0, 1], "passfd pyapp: both slots answer /whoami")

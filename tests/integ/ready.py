@@ -16,7 +16,7 @@ def test_unready_pool_says_why():
     after the start herd warns, naming what it waits for, and again only
     every 30 s."""
     with ht.supervised("-w", "2", "--notify", app=("--notify-ready-after", "60"),
-                    wait_ready=False) as h:
+                       wait_ready=False) as h:
         m = h.wait_log(r"warn .*0 of 2 workers ready (\d+) s after start: waiting for "
                        r"READY=1 from 2 programs \(--notify\)$", timeout=10)
         ht.ok(m and 5 <= int(m.group(1)) <= 6,

@@ -14,11 +14,12 @@ import herdtest as ht  # noqa: E402
 def test_listener_shut_down_by_a_program():
     # shutdown(2) on the shared socket stops it for the master and every
     # worker; herd makes it listen again when the worker that did it exits.
-    with ht.supervised("-w", "2", app=("--shutdown-listener",)) as h:
+    with ht.supervised("-w", "2", app=("--shutdown-listener",), control=True) as h:
         mark = h.mark()
         h.signal(signal.SIGHUP)
-        ht.ok(h.wait_log(r"generation 2 ready", since=mark, timeout=15),
-              "a reload of programs that shut their listener down on the way out")
+        ht.ok(h.wait_status(lambda st: ht.serving(st, 2, 2), 15),
+              "a reload of programs that shut their listener down on the way out (status: "
+              "generation 2 serves)", lambda: repr(h.last_status))
         ht.ok(h.wait_log(r"the listening socket was shut down \(by a worker\?\); listening "
                          r"again", since=mark, timeout=10),
               "herd sees the socket stopped and listens again", lambda: h.log()[mark:])

@@ -242,16 +242,16 @@ def test_a_sighup_storm_does_not_pile_up():
 
 
 def test_program_reloads_under_load():
-    with ht.supervised("-w", "2") as h:
+    with ht.supervised("-w", "2", control=True) as h:
         done, load = ht.reloads_under_load(h, 3)
         ht.ok(done == 3 and load.failed == 0 and load.ok > 100,
               "3 reloads of pyapp -w 2 under load: no request fails", load.summary())
         a = ht.whoami_until(h.addr, lambda a: a[2] == 4, timeout=10)
         ht.ok(a is not None, "generation 4 answers after the third reload", repr(a))
-        ht.wait_until(lambda: len(h.workers()) == 2, 5)
-        info = h.worker_info()
-        ht.ok(all(info.get(p, (0, 0))[1] == 4 for p in h.workers()),
-              "only generation 4 is left", repr({p: info.get(p) for p in h.workers()}))
+        st = h.wait_status(lambda st: ht.serving(st, 4, 2) and len(ht.procs(st)) == 2 and
+                           sorted(p["pid"] for p in ht.procs(st)) == sorted(h.workers()), 5)
+        ht.ok(st, "only generation 4 is left (status: its 2 workers, ready, and no other)",
+              lambda: "status %r\nchildren %r" % (h.last_status, h.workers()))
 
 
 ht.run(test_5_reloads_under_load,

@@ -15,7 +15,7 @@ import herdtest as ht  # noqa: E402
 
 def test_reload_signal():
     with ht.supervised("-w", "2", "--reload-signal", "USR2",
-                    app=("--record-signals", "{dir}/signals")) as h:
+                       app=("--record-signals", "{dir}/signals"), control=True) as h:
         path = os.path.join(h.dir, "signals")
         before = sorted(h.workers())
         h.signal(signal.SIGHUP)
@@ -25,9 +25,13 @@ def test_reload_signal():
         time.sleep(1.5)  # past --ready-delay: a new generation would be serving by now
         gens = set()
         ht.whoami_until(h.addr, lambda a: gens.add(a[2]) or False, timeout=1)
-        ht.ok(sorted(h.workers()) == before and gens == {1} and "generation 2" not in h.log(),
-              "--reload-signal: no new generation (same pids, /whoami gen 1)",
-              "pids %r then %r, generations %r" % (before, h.workers(), gens))
+        st = h.status()
+        ht.ok(sorted(h.workers()) == before and gens == {1} and st["generation"] == 1 and
+              st["pending"] == 0 and sorted(p["pid"] for p in ht.procs(st, "ready", 1)) == before
+              and "generation 2" not in h.log(),
+              "--reload-signal: no new generation (same pids, /whoami gen 1, status: generation "
+              "1 and its 2 workers ready, none pending; none was ever started)",
+              "pids %r then %r, generations %r, status %r" % (before, h.workers(), gens, st))
 
 
 # A sleep loop that dies of USR1's default action, as Python, Node and Go
@@ -49,7 +53,7 @@ def test_reopen_not_forwarded():
 
 def test_reopen_signal():
     with ht.supervised("-w", "2", "--reopen-signal", "USR1",
-                    app=("--record-signals", "{dir}/signals")) as h:
+                       app=("--record-signals", "{dir}/signals")) as h:
         path = os.path.join(h.dir, "signals")
         h.signal(signal.SIGUSR1)
         ht.wait_until(lambda: len(ht.read_lines(path)) >= 2, 5)

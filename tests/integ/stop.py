@@ -211,7 +211,7 @@ def timed_stop(h, sig):
 
 def test_stop_timeout():
     with ht.supervised("-w", "1", "--shutdown-timeout", "1", "--stop-signal", "SIGTERM",
-                    app=("--ignore-term",)) as h:
+                       app=("--ignore-term",)) as h:
         workers, status, secs = timed_stop(h, signal.SIGQUIT)
         ht.ok(status == 0 and 0.8 <= secs < 4.5,
               "SIGQUIT, a child ignoring its stop signal, --shutdown-timeout 1: herd exits 0 "

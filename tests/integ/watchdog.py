@@ -55,7 +55,7 @@ def test_healthy_pool_is_left_alone():
 
 def test_watchdog():
     with ht.supervised("-w", "1", "--notify", "--watchdog", "1",
-                    app=("--watchdog-stop-after", "1")) as h:
+                       app=("--watchdog-stop-after", "1")) as h:
         pid, env = ht.env_of(h.addr)
         ht.ok(env.get("WATCHDOG_USEC") == "1000000" and env.get("WATCHDOG_PID") == str(pid),
               "--watchdog 1: WATCHDOG_USEC=1000000, WATCHDOG_PID the child's pid", repr(env))
@@ -78,7 +78,7 @@ def test_watchdog_trigger():
     # A program that knows it is broken says so: WATCHDOG=trigger is acted on
     # as a missed watchdog, at once.
     with ht.supervised("-w", "1", "--notify", "--watchdog", "30",
-                    app=("--watchdog-trigger-after", "1.5")) as h:
+                       app=("--watchdog-trigger-after", "1.5")) as h:
         pid = h.workers()[0]
         m = h.wait_log(r"worker 0 \(pid %d\): watchdog: it sent WATCHDOG=trigger; killing it"
                        % pid, timeout=10)
