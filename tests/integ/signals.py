@@ -13,10 +13,19 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import herdtest as ht  # noqa: E402
 
 
+def serving_slots(h, n):
+    """Waits for n slots to answer /whoami: pyapp sets its signal handlers
+    before it serves, and herd's ready (--ready-delay) does not wait for
+    that on a loaded machine."""
+    slots = set()
+    ht.whoami_until(h.addr, lambda a: slots.add(a[1]) or len(slots) == n, timeout=15)
+
+
 def test_reload_signal():
     with ht.supervised("-w", "2", "--reload-signal", "USR2",
                        app=("--record-signals", "{dir}/signals"), control=True) as h:
         path = os.path.join(h.dir, "signals")
+        serving_slots(h, 2)
         before = sorted(h.workers())
         h.signal(signal.SIGHUP)
         ht.wait_until(lambda: len(ht.read_lines(path)) >= 2, 5)
@@ -55,6 +64,7 @@ def test_reopen_signal():
     with ht.supervised("-w", "2", "--reopen-signal", "USR1",
                        app=("--record-signals", "{dir}/signals")) as h:
         path = os.path.join(h.dir, "signals")
+        serving_slots(h, 2)
         h.signal(signal.SIGUSR1)
         ht.wait_until(lambda: len(ht.read_lines(path)) >= 2, 5)
         ht.is_(ht.read_lines(path), ["USR1", "USR1"],
