@@ -972,30 +972,37 @@ def read_lines(path):
 
 
 class Load:
-    """Client threads requesting path in a loop until stop(): `close`
-    threads use a new connection per request, `keepalive` threads reuse one
-    (http.client). A failure is a refused or reset connection, a timeout,
-    a non-200 status or a bad body.
+    """Client threads making requests until stop(): `close` threads GET
+    path on a new connection per request, `keepalive` threads reuse one
+    (http.client), and `calls` threads call fetch() instead (True when
+    answered: a protocol other than HTTP, a client program). A failure is a
+    refused or reset connection, a timeout, a non-200 status or a bad body,
+    or fetch() giving False. With count, the threads stop by themselves
+    once that many requests were made: join() waits for that. .slowest is
+    the longest request, in seconds.
 
     One exception, as every HTTP client does it (RFC 9112, 9.3.1): a
     keep-alive connection that the server closed while idle, seen as a
     close or reset before any byte of the response, is retried once on a
     new connection and counted in .retried, not in .failed."""
 
-    def __init__(self, addr, close=2, keepalive=2, path="/whoami", timeout=5,
-                 max_seconds=120):
+    def __init__(self, addr=None, close=2, keepalive=2, path="/whoami", timeout=5,
+                 max_seconds=120, fetch=None, calls=0, count=None):
         self.addr, self.path, self.timeout = addr, path, timeout
+        self.fetch = fetch
         self.deadline = time.monotonic() + max_seconds
         self.ok = self.failed = self.retried = 0
         self.reused = 0  # answers on a keep-alive connection's 2nd+ request
+        self.slowest = 0.0
+        self.left = count  # requests still to make, or None: until stop()
         self.errors = []
         self.gens = set()
         self.lock = threading.Lock()
         self.stop_ev = threading.Event()
-        self.threads = [threading.Thread(target=self._guard, args=(self._close_loop,),
-                                         daemon=True) for _ in range(close)]
-        self.threads += [threading.Thread(target=self._guard, args=(self._keepalive_loop,),
-                                          daemon=True) for _ in range(keepalive)]
+        loops = ([self._close_loop] * close + [self._keepalive_loop] * keepalive +
+                 [self._fetch_loop] * calls)
+        self.threads = [threading.Thread(target=self._guard, args=(loop,), daemon=True)
+                        for loop in loops]
 
     def start(self):
         for t in self.threads:
@@ -1008,6 +1015,13 @@ class Load:
             t.join(self.timeout + 5)
         return self
 
+    def join(self):
+        """With count: waits until the threads made their requests (or
+        max_seconds passed)."""
+        for t in self.threads:
+            t.join(max(0, self.deadline - time.monotonic()) + self.timeout + 5)
+        return self
+
     def _guard(self, loop):
         try:
             loop()
@@ -1016,7 +1030,20 @@ class Load:
                 self._fail("client thread crashed: " + traceback.format_exc())
 
     def _running(self):
-        return not self.stop_ev.is_set() and time.monotonic() < self.deadline
+        """Whether to make one more request (taking it from count)."""
+        if self.stop_ev.is_set() or time.monotonic() >= self.deadline:
+            return False
+        with self.lock:
+            if self.left is None:
+                return True
+            if self.left == 0:
+                return False
+            self.left -= 1
+            return True
+
+    def _took(self, t0):
+        with self.lock:
+            self.slowest = max(self.slowest, time.monotonic() - t0)
 
     def _check(self, status, body, how):
         good = status == 200 and (WHOAMI_RE.match(body) if self.path == "/whoami"
@@ -1034,10 +1061,23 @@ class Load:
         if len(self.errors) < 10:
             self.errors.append("%.3f %s" % (time.monotonic(), what))
 
+    def _fetch_loop(self):
+        while self._running():
+            t0 = time.monotonic()
+            good = self.fetch()
+            self._took(t0)
+            with self.lock:
+                if good:
+                    self.ok += 1
+                else:
+                    self._fail("fetch() gave %r" % (good,))
+
     def _close_loop(self):
         while self._running():
+            t0 = time.monotonic()
             try:
                 r = get(self.addr, self.path, timeout=self.timeout)
+                self._took(t0)
                 self._check(r.status, r.body, "new connection")
             except (OSError, ValueError, ConnectionError) as e:
                 with self.lock:
@@ -1049,10 +1089,12 @@ class Load:
             if conn is None:
                 conn, served = http.client.HTTPConnection(
                     self.addr[0], self.addr[1], timeout=self.timeout), 0
+            t0 = time.monotonic()
             try:
                 conn.request("GET", self.path)
                 r = conn.getresponse()
                 body = r.read()
+                self._took(t0)
                 served += 1
                 self._check(r.status, body, "keep-alive #%d" % served)
                 if served > 1:
@@ -1081,8 +1123,9 @@ class Load:
 
     def summary(self):
         return "ok=%d (of which on reused keep-alive connections %d) failed=%d " \
-            "retried-idle-closes=%d gens=%s" % (self.ok, self.reused, self.failed,
-                                                self.retried, sorted(self.gens))
+            "retried-idle-closes=%d gens=%s slowest=%.3f s" % (
+                self.ok, self.reused, self.failed, self.retried, sorted(self.gens),
+                self.slowest)
 
 
 KILLED_GEN_RE = re.compile(r"killing generation (\d+)")
