@@ -4,7 +4,9 @@ forks and leaves behind (gunicorn's workers under its arbiter, a helper
 that ignores TERM) becomes herd's at stop. herd signals it with the stop
 signal, SIGKILLs it at the shutdown timeout, and exits only when none is
 left: the port is free the moment herd is gone, and a restart binds it.
-tests/progs/forker.py is the program."""
+One orphaned while herd runs is reaped at once, not taken for a worker
+that exited. tests/progs/forker.py and tests/progs/pyapp.py --orphan are
+the programs."""
 import glob
 import os
 import re
