@@ -67,6 +67,7 @@ def test_notify_from_a_stranger():
     with ht.supervised("-w", "1", "--notify", "-v", app=("--notify-ready-after", "60"),
                        wait_ready=False, control=True) as h:
         ht.ok(h.wait_log(r"worker 0 started", timeout=10), "--notify: the child starts")
+        worker = h.workers()
         name = ht.wait_until(lambda: notify_name(h.pid), 5)
         ht.ok(name, "the notify socket is found in /proc/net/unix (%s)" % name)
         if not name:
@@ -79,7 +80,6 @@ def test_notify_from_a_stranger():
                          timeout=5),
               "--notify: a message from a process that is no worker is dropped",
               lambda: h.log()[-1500:])
-        worker = h.workers()
         time.sleep(0.5)
         st = h.status()
         log = h.log()
