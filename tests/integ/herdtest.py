@@ -1238,13 +1238,24 @@ def _self_test():
     ok(WHOAMI_RE.match(b"pid=12 slot=0 gen=3\n") and not WHOAMI_RE.match(b"pid=12 slot=0\n"),
        "WHOAMI_RE: takes a /whoami body, refuses a partial one")
     ok(port_is_free(free_port()), "free_port: a port nobody holds")
-    with Herd("-w", "2", name="self-test herd") as h:
+    with Herd("-w", "2", name="self-test herd", control=True) as h:
         pids = [h.pid] + h.workers()
         ok(len(pids) == 3 and all(alive(p) for p in pids), "Herd: a master and 2 workers running")
+        st = h.status()
+        ok(st["pid"] == h.pid and serving(st, 1, 2) and not serving(st, 2, 2) and
+           sorted(p["pid"] for p in procs(st, "ready", 1)) == sorted(pids[1:]),
+           "Herd.status: the master's pid, generation 1 serving with its 2 workers, ready",
+           lambda: repr((pids, st)))
         load = Load(h.addr, close=1, keepalive=1, max_seconds=10).start()
         time.sleep(0.3)
         load.stop()
         ok(load.ok > 0 and load.failed == 0, "Load: requests succeed", load.summary)
+        import itertools
+        calls = itertools.count()  # next() is atomic: every tenth call fails
+        load = Load(fetch=lambda: next(calls) % 10 != 9, calls=3, close=0, keepalive=0,
+                    count=50, max_seconds=10).start().join()
+        ok(next(calls) == 50 and load.ok == 45 and load.failed == 5,
+           "Load(fetch=, count=50): 50 calls, a False one counted as failed", load.summary)
         h.signal(signal.SIGSTOP)  # teardown must not depend on the master
     ok(not any(alive(p) for p in pids), "Herd: teardown leaves no process behind",
        lambda: repr([(p, proc_stat(p)) for p in pids]))
