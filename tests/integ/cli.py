@@ -204,10 +204,36 @@ def test_check():
         sock.close()
 
 
+def test_program_usage_errors():
+    addr = "%s:%d" % (ht.HOST, ht.free_port())
+    addr2 = "%s:%d" % (ht.HOST, ht.free_port())
+    prog = ["--", sys.executable, ht.PYAPP]
+    for args, what, names in [
+            (["-m", "passfd", "--fd0"], "--fd0 with -m passfd", ["--fd0"]),
+            (["-l", addr2, "--fd0"], "--fd0 with two -l", ["--fd0"]),
+            (["--watchdog", "1"], "--watchdog without --notify", ["--watchdog", "--notify"]),
+            (["--stop-signal", "NOPE"], "--stop-signal NOPE", ["--stop-signal", "NOPE"]),
+            (["--reload-signal", "NOPE"], "--reload-signal NOPE", ["--reload-signal", "NOPE"]),
+            (["--reopen-signal", "NOPE"], "--reopen-signal NOPE", ["--reopen-signal", "NOPE"])]:
+        rc, out, _ = ht.run_herd(["-l", addr] + args + prog)
+        ht.ok(rc == 2 and any(w in out for w in names) and "worker 0 started" not in out,
+              "usage error, status 2 and a message naming %s: %s" % (" or ".join(names), what),
+              "status %r\n%s" % (rc, out[-1500:]))
+    user = "herd-no-such-user-%d" % os.getpid()
+    rc, out, _ = ht.run_herd(["-l", addr, "-w", "1", "-u", user] + prog)
+    ht.ok(rc not in (0, "timeout") and "worker 0 started" not in out and
+          (user in out or os.geteuid() != 0),
+          "-u with an unknown user: non-zero exit, the name in the message",
+          "status %r\n%s" % (rc, out[-1500:]))
+    with ht.supervised("-w", "1", "--stop-signal", "INT", "--reload-signal", "SIGWINCH") as h:
+        ht.ok(h.running(), "signal names INT and SIGWINCH are accepted")
+
+
 ht.run(test_bad_options_exit_2_before_binding, test_check,
        test_bad_second_listen_binds_nothing,
        test_help_and_version,
        test_port_in_use_exits_1,
        test_unwritable_pid_file_or_log_exits_1,
        test_unix_socket_serves_and_refuses_a_second_herd,
-       test_unix_socket_stale_file_is_replaced)
+       test_unix_socket_stale_file_is_replaced,
+       test_program_usage_errors)

@@ -13,6 +13,7 @@ program, it tests its own helpers, which the other tests rely on.
 import atexit
 import glob
 import http.client
+import json
 import os
 import re
 import shutil
@@ -97,8 +98,11 @@ def run(*tests):
     for t in tests:
         try:
             t()
-        except Exception:
-            ok(False, "%s ran to the end" % t.__name__, traceback.format_exc())
+        except Exception as e:
+            if isinstance(e, RuntimeError) and "did not become ready" in str(e):
+                ok(False, "%s: herd started and became ready" % t.__name__, str(e)[-2500:])
+            else:
+                ok(False, "%s ran to the end" % t.__name__, traceback.format_exc())
         _teardown_all()
     done()
 
@@ -267,12 +271,17 @@ class Herd:
     args may use {addr} (HOST:PORT), {port} and {dir} (a private temporary
     directory). Unless tcp=False or args already hold {addr}, "-l {addr}"
     is put first. env (added to the test's environment) and cwd are herd's,
-    and so its programs'. Use as a context manager: leaving the block kills the
-    master and every worker and reports sanitizer findings as a test.
+    and so its programs'. control=True puts "--control {dir}/ctl.sock" first,
+    for status(); args may give --control themselves instead. Use as a
+    context manager: leaving the block kills the master and every worker
+    and reports sanitizer findings as a test.
     """
 
     def __init__(self, *args, prog=None, tcp=True, name=None, report_clean=True,
-                 wait_ready=True, stderr_pipe=False, env=None, cwd=None):
+                 wait_ready=True, stderr_pipe=False, env=None, cwd=None, control=False):
+        if control:
+            args = ("--control", "{dir}/ctl.sock") + args
+        self.last_status = None  # status()'s last answer, or why there was none
         self.env = dict(os.environ, **env) if env else None
         self.cwd = cwd
         self.stderr_pipe = stderr_pipe  # stderr is a pipe: see close_log_reader
@@ -426,6 +435,47 @@ class Herd:
         return {int(m.group(2)): (int(m.group(1)), int(m.group(3)))
                 for m in STARTED_RE.finditer(self.log())}
 
+    def control_path(self):
+        argv = self._argv()
+        if "--control" not in argv[:-1]:
+            raise ValueError("status() needs a herd started with --control (control=True)")
+        return argv[argv.index("--control") + 1]
+
+    def status(self, timeout=10):
+        """`herd ctl status --json`, parsed: the master's own account of
+        its pool ({"generation", "pending", "workers", "reloads", "procs":
+        [{"slot", "pid", "generation", "state", "restarts", ...}]}; a slot
+        backing off is a proc with state "backoff" and no pid). Raises
+        StatusError when herd ctl fails or its answer does not parse."""
+        try:
+            p = subprocess.run([HERD, "ctl", "--control", self.control_path(), "status",
+                                "--json"], capture_output=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.last_status = "herd ctl status --json: no answer in %s s" % timeout
+            raise StatusError(self.last_status)
+        try:
+            if p.returncode != 0:
+                raise ValueError("status %d" % p.returncode)
+            self.last_status = json.loads(p.stdout)
+            return self.last_status
+        except ValueError as e:
+            self.last_status = "herd ctl status --json: %s\n%s%s" % (
+                e, p.stdout.decode(errors="replace")[-1000:], p.stderr.decode(errors="replace"))
+            raise StatusError(self.last_status)
+
+    def wait_status(self, pred, timeout=10, step=0.05):
+        """Reads status() until pred(status) holds; returns that status, or
+        None after timeout (self.last_status has the last answer, for a
+        diagnostic). A status herd ctl could not get, as before the
+        control socket exists, is retried."""
+        def look():
+            try:
+                st = self.status()
+            except StatusError:
+                return None
+            return st if pred(st) else None
+        return wait_until(look, timeout, step)
+
     def log_path(self):
         argv = self._argv()
         if "--log" in argv[:-1]:
@@ -456,6 +506,49 @@ class Herd:
 
     def count_log(self, pattern, since=0):
         return len(re.findall(pattern, self.log()[since:], re.M))
+
+
+def ctl(path, *args, user=None, timeout=20):
+    """(status, stdout, stderr) of `herd ctl --control path args`, run as
+    user if given (herd's tests run as root for that)."""
+    import pwd
+    pre = None
+    if user is not None:
+        pw = pwd.getpwnam(user)
+
+        def pre():
+            os.setgroups([])
+            os.setgid(pw.pw_gid)
+            os.setuid(pw.pw_uid)
+    p = subprocess.run([HERD, "ctl", "--control", path] + list(args),
+                       capture_output=True, timeout=timeout, preexec_fn=pre)
+    return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
+
+
+def controlled(*args, name, **kw):
+    """A Herd with its control socket at {dir}/run/herd.sock (a directory
+    herd creates): h.control_path()."""
+    return Herd("--control", "{dir}/run/herd.sock", *args, name=name, **kw)
+
+
+class StatusError(Exception):
+    """herd ctl status --json failed or gave no JSON."""
+
+
+def procs(status, state=None, generation=None):
+    """A status()'s workers (not slots backing off), those in state and of
+    generation when given."""
+    return [p for p in status.get("procs", []) if "pid" in p and
+            (state is None or p["state"] == state) and
+            (generation is None or p["generation"] == generation)]
+
+
+def serving(status, generation, n):
+    """Whether generation serves alone: it is the master's generation,
+    none is pending, and its n workers, and only they, are ready."""
+    ready = procs(status, "ready")
+    return (status.get("generation") == generation and status.get("pending") == 0 and
+            len(ready) == n and all(p["generation"] == generation for p in ready))
 
 
 class _PipeReader:
@@ -790,31 +883,126 @@ def whoami_until(addr, pred, timeout=10, threads=8):
     return until_answer(lambda: whoami(addr, timeout=3), pred, timeout, threads)
 
 
+# ---- programs (herd -- PROGRAM) ------------------------------------------------------
+
+# tests/progs/pyapp.py, run by the Python that runs the test:
+# docs/protocol.md is what it implements.
+PYAPP = os.path.join(REPO, "tests", "progs", "pyapp.py")
+
+
+def supervised(*herd_args, app=(), prog=PYAPP, name=None, **kw):
+    """A Herd running `herd -l ADDR HERD_ARGS -- python3 PROG APP...`."""
+    if name is None:
+        name = "herd %s -- %s %s" % (" ".join(herd_args), os.path.basename(prog), " ".join(app))
+    return Herd(*herd_args, "--", sys.executable, prog, *app, name=name.strip(), **kw)
+
+
+def fetch(addr, path):
+    """(pid of the answering worker, body text) of one request to pyapp."""
+    r = get(addr, path)
+    if r.status != 200 or "x-pid" not in r.headers:
+        raise ValueError("bad answer to %s: %r" % (path, r))
+    return int(r.headers["x-pid"]), r.body.decode()
+
+
+def env_of(addr):
+    """(pid, {NAME: value}) from pyapp's /env."""
+    pid, body = fetch(addr, "/env")
+    return pid, dict(line.split("=", 1) for line in body.splitlines())
+
+
+def fds_of(addr):
+    """(pid, {fd: target}) from pyapp's /fds: its fds when it started."""
+    pid, body = fetch(addr, "/fds")
+    return pid, {int(a): b for a, b in (line.split(" ", 1) for line in body.splitlines())}
+
+
+def from_each(addr, get_, n, timeout=15):
+    """{pid: answer} of get_(addr) from n different workers (or fewer, after
+    timeout), asking from several threads so that every worker gets some."""
+    got = {}
+
+    def one():
+        pid, v = get_(addr)
+        got[pid] = v
+        return len(got)
+    until_answer(one, lambda k: k >= n, timeout=timeout)
+    return got
+
+
+def socket_inode(target):
+    m = re.match(r"socket:\[(\d+)\]$", target or "")
+    return int(m.group(1)) if m else None
+
+
+def log_time(h, pattern):
+    """The time stamp of the first log line matching pattern, or None."""
+    from datetime import datetime
+    m = re.search(r"^(\S+?)Z? \S+ \d+ .*%s" % pattern, h.log(), re.M)
+    try:
+        return datetime.fromisoformat(m.group(1)) if m else None
+    except ValueError:
+        return None
+
+
+def seconds_between(h, first, then):
+    """Seconds between the log lines matching first and then, or None."""
+    a, b = log_time(h, first), log_time(h, then)
+    return (b - a).total_seconds() if a and b else None
+
+
+def run_herd(args, timeout=10):
+    """(status, stdout + stderr, seconds) of a herd expected to exit."""
+    t0 = time.monotonic()
+    try:
+        p = subprocess.run([HERD] + args, stdin=subprocess.DEVNULL,
+                           capture_output=True, timeout=timeout)
+        out, rc = p.stdout + p.stderr, p.returncode
+    except subprocess.TimeoutExpired as e:
+        out, rc = (e.stdout or b"") + (e.stderr or b""), "timeout"
+    return rc, out.decode(errors="replace"), time.monotonic() - t0
+
+
+def read_lines(path):
+    try:
+        with open(path) as f:
+            return f.read().splitlines()
+    except OSError:
+        return []
+
+
 class Load:
-    """Client threads requesting path in a loop until stop(): `close`
-    threads use a new connection per request, `keepalive` threads reuse one
-    (http.client). A failure is a refused or reset connection, a timeout,
-    a non-200 status or a bad body.
+    """Client threads making requests until stop(): `close` threads GET
+    path on a new connection per request, `keepalive` threads reuse one
+    (http.client), and `calls` threads call fetch() instead (True when
+    answered: a protocol other than HTTP, a client program). A failure is a
+    refused or reset connection, a timeout, a non-200 status or a bad body,
+    or fetch() giving False. With count, the threads stop by themselves
+    once that many requests were made: join() waits for that. .slowest is
+    the longest request, in seconds.
 
     One exception, as every HTTP client does it (RFC 9112, 9.3.1): a
     keep-alive connection that the server closed while idle, seen as a
     close or reset before any byte of the response, is retried once on a
     new connection and counted in .retried, not in .failed."""
 
-    def __init__(self, addr, close=2, keepalive=2, path="/whoami", timeout=5,
-                 max_seconds=120):
+    def __init__(self, addr=None, close=2, keepalive=2, path="/whoami", timeout=5,
+                 max_seconds=120, fetch=None, calls=0, count=None):
         self.addr, self.path, self.timeout = addr, path, timeout
+        self.fetch = fetch
         self.deadline = time.monotonic() + max_seconds
         self.ok = self.failed = self.retried = 0
         self.reused = 0  # answers on a keep-alive connection's 2nd+ request
+        self.slowest = 0.0
+        self.left = count  # requests still to make, or None: until stop()
         self.errors = []
         self.gens = set()
         self.lock = threading.Lock()
         self.stop_ev = threading.Event()
-        self.threads = [threading.Thread(target=self._guard, args=(self._close_loop,),
-                                         daemon=True) for _ in range(close)]
-        self.threads += [threading.Thread(target=self._guard, args=(self._keepalive_loop,),
-                                          daemon=True) for _ in range(keepalive)]
+        loops = ([self._close_loop] * close + [self._keepalive_loop] * keepalive +
+                 [self._fetch_loop] * calls)
+        self.threads = [threading.Thread(target=self._guard, args=(loop,), daemon=True)
+                        for loop in loops]
 
     def start(self):
         for t in self.threads:
@@ -827,6 +1015,13 @@ class Load:
             t.join(self.timeout + 5)
         return self
 
+    def join(self):
+        """With count: waits until the threads made their requests (or
+        max_seconds passed)."""
+        for t in self.threads:
+            t.join(max(0, self.deadline - time.monotonic()) + self.timeout + 5)
+        return self
+
     def _guard(self, loop):
         try:
             loop()
@@ -835,7 +1030,20 @@ class Load:
                 self._fail("client thread crashed: " + traceback.format_exc())
 
     def _running(self):
-        return not self.stop_ev.is_set() and time.monotonic() < self.deadline
+        """Whether to make one more request (taking it from count)."""
+        if self.stop_ev.is_set() or time.monotonic() >= self.deadline:
+            return False
+        with self.lock:
+            if self.left is None:
+                return True
+            if self.left == 0:
+                return False
+            self.left -= 1
+            return True
+
+    def _took(self, t0):
+        with self.lock:
+            self.slowest = max(self.slowest, time.monotonic() - t0)
 
     def _check(self, status, body, how):
         good = status == 200 and (WHOAMI_RE.match(body) if self.path == "/whoami"
@@ -853,10 +1061,23 @@ class Load:
         if len(self.errors) < 10:
             self.errors.append("%.3f %s" % (time.monotonic(), what))
 
+    def _fetch_loop(self):
+        while self._running():
+            t0 = time.monotonic()
+            good = self.fetch()
+            self._took(t0)
+            with self.lock:
+                if good:
+                    self.ok += 1
+                else:
+                    self._fail("fetch() gave %r" % (good,))
+
     def _close_loop(self):
         while self._running():
+            t0 = time.monotonic()
             try:
                 r = get(self.addr, self.path, timeout=self.timeout)
+                self._took(t0)
                 self._check(r.status, r.body, "new connection")
             except (OSError, ValueError, ConnectionError) as e:
                 with self.lock:
@@ -868,10 +1089,12 @@ class Load:
             if conn is None:
                 conn, served = http.client.HTTPConnection(
                     self.addr[0], self.addr[1], timeout=self.timeout), 0
+            t0 = time.monotonic()
             try:
                 conn.request("GET", self.path)
                 r = conn.getresponse()
                 body = r.read()
+                self._took(t0)
                 served += 1
                 self._check(r.status, body, "keep-alive #%d" % served)
                 if served > 1:
@@ -900,8 +1123,9 @@ class Load:
 
     def summary(self):
         return "ok=%d (of which on reused keep-alive connections %d) failed=%d " \
-            "retried-idle-closes=%d gens=%s" % (self.ok, self.reused, self.failed,
-                                                self.retried, sorted(self.gens))
+            "retried-idle-closes=%d gens=%s slowest=%.3f s" % (
+                self.ok, self.reused, self.failed, self.retried, sorted(self.gens),
+                self.slowest)
 
 
 KILLED_GEN_RE = re.compile(r"killing generation (\d+)")
@@ -1014,13 +1238,24 @@ def _self_test():
     ok(WHOAMI_RE.match(b"pid=12 slot=0 gen=3\n") and not WHOAMI_RE.match(b"pid=12 slot=0\n"),
        "WHOAMI_RE: takes a /whoami body, refuses a partial one")
     ok(port_is_free(free_port()), "free_port: a port nobody holds")
-    with Herd("-w", "2", name="self-test herd") as h:
+    with Herd("-w", "2", name="self-test herd", control=True) as h:
         pids = [h.pid] + h.workers()
         ok(len(pids) == 3 and all(alive(p) for p in pids), "Herd: a master and 2 workers running")
+        st = h.status()
+        ok(st["pid"] == h.pid and serving(st, 1, 2) and not serving(st, 2, 2) and
+           sorted(p["pid"] for p in procs(st, "ready", 1)) == sorted(pids[1:]),
+           "Herd.status: the master's pid, generation 1 serving with its 2 workers, ready",
+           lambda: repr((pids, st)))
         load = Load(h.addr, close=1, keepalive=1, max_seconds=10).start()
         time.sleep(0.3)
         load.stop()
         ok(load.ok > 0 and load.failed == 0, "Load: requests succeed", load.summary)
+        import itertools
+        calls = itertools.count()  # next() is atomic: every tenth call fails
+        load = Load(fetch=lambda: next(calls) % 10 != 9, calls=3, close=0, keepalive=0,
+                    count=50, max_seconds=10).start().join()
+        ok(next(calls) == 50 and load.ok == 45 and load.failed == 5,
+           "Load(fetch=, count=50): 50 calls, a False one counted as failed", load.summary)
         h.signal(signal.SIGSTOP)  # teardown must not depend on the master
     ok(not any(alive(p) for p in pids), "Herd: teardown leaves no process behind",
        lambda: repr([(p, proc_stat(p)) for p in pids]))

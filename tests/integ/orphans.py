@@ -4,9 +4,12 @@ forks and leaves behind (gunicorn's workers under its arbiter, a helper
 that ignores TERM) becomes herd's at stop. herd signals it with the stop
 signal, SIGKILLs it at the shutdown timeout, and exits only when none is
 left: the port is free the moment herd is gone, and a restart binds it.
-tests/progs/forker.py is the program."""
+One orphaned while herd runs is reaped at once, not taken for a worker
+that exited. tests/progs/forker.py and tests/progs/pyapp.py --orphan are
+the programs."""
 import glob
 import os
+import re
 import signal
 import sys
 import time
@@ -107,4 +110,35 @@ def test_orphaned_while_running():
         gone(h, pids, name)
 
 
-ht.run(test_ignores_term, test_polite, test_chain, test_orphaned_while_running)
+def test_orphan_reaped():
+    h = ht.supervised("-w", "1", app=("--orphan",), wait_ready=False, control=True)
+    path = os.environ["PYAPP_ORPHAN_FILE"] = os.path.join(h.dir, "orphan")
+    try:
+        with h:
+            text = ht.wait_until(lambda: "".join(ht.read_lines(path)), 10)
+            orphan = int(text) if text.isdigit() else None
+            # Reparented once its parent (the program's first fork) exits.
+            ht.wait_until(lambda: (ht.proc_stat(orphan) or (0, h.pid))[1] == h.pid, 5)
+            st = ht.proc_stat(orphan) if orphan else None
+            ht.ok(st is not None and st[1] == h.pid,
+                  "--orphan: the program's grandchild is reparented to herd",
+                  "orphan %r, stat %r, herd %d" % (orphan, st, h.pid))
+            gone = st and ht.wait_until(lambda: (ht.proc_stat(orphan) or (0, 0, 0, -1))[3] != st[3], 5)
+            ht.ok(gone, "--orphan: herd reaps it (no zombie left)",
+                  lambda: repr(ht.proc_stat(orphan)) if orphan else "no orphan")
+            st = h.wait_status(lambda st: [p["state"] for p in ht.procs(st)] == ["ready"], 10)
+            ht.ok(st, "--orphan: herd gets ready (status: its worker ready)",
+                  lambda: repr(h.last_status))
+            ht.ok(orphan and st and [(p["pid"], p["restarts"]) for p in ht.procs(st)] ==
+                  [(w, 0) for w in h.workers()] and
+                  not re.search(r"worker \d+ \(pid %d[,)]" % orphan, h.log()),
+                  "--orphan: it is not taken for a worker that exited (status: the worker "
+                  "is the one child, not restarted; nothing logged)",
+                  lambda: "status %r\n%s" % (st, h.log()[-1500:]))
+            ht.is_(len(h.workers()), 1, "--orphan: one worker, still")
+    finally:
+        del os.environ["PYAPP_ORPHAN_FILE"]
+
+
+ht.run(test_ignores_term, test_polite, test_chain, test_orphaned_while_running,
+       test_orphan_reaped)

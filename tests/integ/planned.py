@@ -9,7 +9,6 @@ php-cgi, with cgi-fcgi as the client, is in servers.py."""
 import os
 import signal
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -26,31 +25,6 @@ def served(n, *herd_args):
                    sys.executable, SERVED, str(n), name="herd --fd0 -- served.py %d" % n)
 
 
-def timed(fetch, n, threads=4):
-    """(answered, failed, slowest seconds) of n calls of fetch() from threads."""
-    lock = threading.Lock()
-    res = {"ok": 0, "failed": 0, "slowest": 0.0, "left": n}
-
-    def loop():
-        while True:
-            with lock:
-                if res["left"] == 0:
-                    return
-                res["left"] -= 1
-            t = time.monotonic()
-            good = fetch()
-            took = time.monotonic() - t
-            with lock:
-                res["ok" if good else "failed"] += 1
-                res["slowest"] = max(res["slowest"], took)
-    ts = [threading.Thread(target=loop, daemon=True) for _ in range(threads)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
-    return res["ok"], res["failed"], res["slowest"]
-
-
 def http_hello(addr):
     try:
         r = ht.get(addr, "/", timeout=10)
@@ -63,7 +37,9 @@ def test_recycling_under_load():
     # 5 requests a life: each worker lives less than the ready delay (1 s),
     # and often less than 100 ms, as php-cgi does under load.
     with served(5) as h:
-        got, failed, slowest = timed(lambda: http_hello(h.addr), 400)
+        load = ht.Load(fetch=lambda: http_hello(h.addr), calls=4, close=0, keepalive=0,
+                       count=400, timeout=10).start().join()
+        got, failed, slowest = load.ok, load.failed, load.slowest
         ht.diag("served.py 5: %d answered, %d failed, slowest %.3f s" % (got, failed, slowest))
         ht.ok(got == 400 and failed == 0, "a program recycling every 5 requests: 400 of 400 "
               "requests answered (%d failed)" % failed)

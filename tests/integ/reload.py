@@ -241,10 +241,24 @@ def test_a_sighup_storm_does_not_pile_up():
         ht.is_(len(h.workers()), N, "20 SIGHUPs 5 ms apart: %d workers once settled" % N)
 
 
+def test_program_reloads_under_load():
+    with ht.supervised("-w", "2", control=True) as h:
+        done, load = ht.reloads_under_load(h, 3)
+        ht.ok(done == 3 and load.failed == 0 and load.ok > 100,
+              "3 reloads of pyapp -w 2 under load: no request fails", load.summary())
+        a = ht.whoami_until(h.addr, lambda a: a[2] == 4, timeout=10)
+        ht.ok(a is not None, "generation 4 answers after the third reload", repr(a))
+        st = h.wait_status(lambda st: ht.serving(st, 4, 2) and len(ht.procs(st)) == 2 and
+                           sorted(p["pid"] for p in ht.procs(st)) == sorted(h.workers()), 5)
+        ht.ok(st, "only generation 4 is left (status: its 2 workers, ready, and no other)",
+              lambda: "status %r\nchildren %r" % (h.last_status, h.workers()))
+
+
 ht.run(test_5_reloads_under_load,
        test_20_reloads_under_load,
        test_reload_abandoned_when_new_workers_die,
        test_reload_abandoned_when_workers_cannot_be_started,
        test_reload_abandoned_when_not_ready_in_time,
        test_quick_reloads_do_not_pile_up,
-       test_a_sighup_storm_does_not_pile_up)
+       test_a_sighup_storm_does_not_pile_up,
+       test_program_reloads_under_load)

@@ -1,15 +1,13 @@
 #!/usr/bin/env python3
 """respawn.py: a worker killed with SIGKILL is replaced in its slot and the
-master stays up; a ready worker is replaced at once every time, a slot whose
-workers die before they are ready is backed off; workers die with their
-master. Also measures (reports, does not assert) how long a
-slot goes without a worker after a SIGKILL."""
+master stays up; a ready worker is replaced at once every time (a slot
+whose workers die before they are ready is backed off: backoff.py; workers
+die with their master: die_with_master.py). Also measures (reports, does
+not assert) how long a slot goes without a worker after a SIGKILL."""
 import os
 import re
-import shutil
 import signal
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -68,47 +66,6 @@ def test_ready_worker_is_replaced_at_once_every_time():
         ht.ok(h.running() and len(h.workers()) == 2, "and the master stays up with 2 workers")
 
 
-# A program that dies before it is ready (--ready-delay) unless FLAG exists.
-DIES_YOUNG = "if [ -e \"$0\" ]; then exec sleep 1000; fi; sleep 0.05; exit 3"
-
-
-def test_backoff_grows_then_resets_after_a_healthy_run():
-    healthy = ht.source_define("HEALTHY_MS") / 1000
-    d = tempfile.mkdtemp(prefix="herd-respawn-")
-    flag = os.path.join(d, "flag")
-    try:
-        backoff_and_reset(healthy, flag)
-    finally:
-        shutil.rmtree(d, ignore_errors=True)
-
-
-def backoff_and_reset(healthy, flag):
-    with ht.Herd("-w", "1", "--ready-delay", "60", "--", "/bin/sh", "-c", DIES_YOUNG, flag,
-                 wait_ready=False, report_clean=False,
-                 name="herd -w 1 -- sh (dies young)") as h:
-        ms = [100, 200, 400]
-        found = [h.wait_log(r"exited with status 3; restarting in %d ms" % m, timeout=10)
-                 for m in ms]
-        ht.ok(all(found), "a worker dying before it is ready: restarts back off "
-              "0, 100, 200, 400 ms", lambda: h.log()[-1500:])
-        open(flag, "w").close()
-        m = h.wait_log(r"worker 0 started \(pid (\d+)", since=found[-1].end(), timeout=10)
-        pid = int(m.group(1)) if m else 0
-        ht.ok(pid and ht.alive(pid), "with the flag set it lives")
-        time.sleep(healthy + 0.5)
-        os.unlink(flag)
-        mark = h.mark()
-        if pid:
-            os.kill(pid, signal.SIGKILL)
-        m = h.wait_log(r"killed by signal 9[^;\n]*; restarting in (\d+) ms", since=mark, timeout=10)
-        ht.ok(m and m.group(1) == "0", "once a worker lived %g s, its death restarts at "
-              "once (back-off reset)" % healthy, lambda: h.log()[mark:])
-        m = h.wait_log(r"exited with status 3; restarting in (\d+) ms", since=mark, timeout=10)
-        ht.ok(m and m.group(1) == "100", "and the next young death counts afresh "
-              "(100 ms, not 800)",
-              lambda: h.log()[mark:])
-
-
 def test_respawn_latency():
     """Fresh herds with one worker, so no back-off and the first answer
     after the kill can only come from the replacement."""
@@ -135,18 +92,6 @@ def test_respawn_latency():
                 % (ht.median(times) * 1000, min(times) * 1000, max(times) * 1000, len(times)))
 
 
-def test_workers_die_with_the_master():
-    with ht.Herd("-w", "2") as h:
-        workers = h.workers()
-        h.signal(signal.SIGKILL)
-        ht.is_(h.wait_exit(10), -signal.SIGKILL, "master SIGKILLed")
-        gone = ht.wait_until(lambda: not [p for p in workers if ht.alive(p)], 5)
-        ht.ok(gone, "workers die within 5 s of their master's SIGKILL",
-              "still alive: %r" % [p for p in workers if ht.alive(p)])
-
-
 ht.run(test_kill_9_is_replaced_in_the_same_slot,
        test_ready_worker_is_replaced_at_once_every_time,
-       test_backoff_grows_then_resets_after_a_healthy_run,
-       test_respawn_latency,
-       test_workers_die_with_the_master)
+       test_respawn_latency)

@@ -23,7 +23,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -122,41 +121,6 @@ def cgi_fcgi(port, script):
     return p.returncode == 0 and p.stdout.endswith(b"\r\n\r\nhello\n")
 
 
-class Hammer:
-    """Threads calling fetch() (True when answered) until stop(): counts
-    answered and failed requests and the slowest one, in seconds."""
-
-    def __init__(self, fetch, threads=2):
-        self.fetch, self.ok, self.failed, self.slowest = fetch, 0, 0, 0.0
-        self.lock = threading.Lock()
-        self.stop_ev = threading.Event()
-        self.threads = [threading.Thread(target=self._loop, daemon=True)
-                        for _ in range(threads)]
-
-    def start(self):
-        for t in self.threads:
-            t.start()
-        return self
-
-    def stop(self):
-        self.stop_ev.set()
-        for t in self.threads:
-            t.join(15)
-        return self
-
-    def _loop(self):
-        while not self.stop_ev.is_set():
-            t = time.monotonic()
-            good = self.fetch()
-            took = time.monotonic() - t
-            with self.lock:
-                self.ok += bool(good)
-                self.failed += not good
-                self.slowest = max(self.slowest, took)
-
-    def summary(self):
-        return "ok=%d failed=%d slowest=%.3f s" % (self.ok, self.failed, self.slowest)
-
 # ---- the pool's processes -----------------------------------------------------------
 
 
@@ -253,11 +217,12 @@ def run_row(row, h, d):
     # (a)
     ht.ok(fetch(), "%s: serves" % name, lambda: h.log()[-2000:])
 
-    # (b), and (c) meanwhile. Hammer counts the slowest request; Load
-    # keeps connections alive too, across the reload.
+    # (b), and (c) meanwhile. FastCGI through cgi-fcgi, HTTP from Load's
+    # own clients, which keep connections alive too, across the reload.
     # The load runs a second or more on each side of the reload, and on
     # until it has made enough requests to count: a slow machine gets time.
-    load = Hammer(fetch, 3) if row.fcgi else ht.Load(h.addr, close=2, keepalive=2, path="/")
+    load = (ht.Load(fetch=fetch, calls=3, close=0, keepalive=0, timeout=10) if row.fcgi
+            else ht.Load(h.addr, close=2, keepalive=2, path="/"))
     load.start()
     time.sleep(0.5)
     ht.wait_until(lambda: load.ok >= 20, 10)
@@ -289,7 +254,7 @@ def run_row(row, h, d):
           lambda: "\n".join(l for l in h.log().splitlines() if "in time" in l))
     ht.ok(load.failed == 0 and load.ok >= LEAST_REQUESTS,
           "%s: 0 failed requests across the reload (%d served)" % (name, load.ok),
-          lambda: figures + "\n" + "\n".join(getattr(load, "errors", [])))
+          lambda: figures + "\n" + "\n".join(load.errors))
     if row.recycles:
         rx, least = row.recycles
         n = h.count_log(rx)

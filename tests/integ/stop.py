@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """stop.py: SIGQUIT drains and exits 0, SIGTERM and SIGINT stop fast and
-exit 0, --shutdown-timeout bounds a drain, the pid file lives exactly as
-long as the master, SIGUSR1 reopens the log."""
+exit 0, --shutdown-timeout bounds a drain (a program ignoring its stop
+signal is killed; a passfd program deaf to QUIT gets its stop signal first),
+the pid file lives exactly as long as the master, SIGUSR1 reopens the log."""
 import os
 import re
 import signal
@@ -198,6 +199,55 @@ def test_sigusr1_reopens_the_log():
               "SIGUSR1: nothing more goes to the renamed file")
 
 
+def timed_stop(h, sig):
+    """Signals herd to stop: its workers then, its exit status, and how long
+    it took (None if it did not exit within 10 s)."""
+    workers = h.workers()
+    t0 = time.monotonic()
+    h.signal(sig)
+    status = h.wait_exit(10)
+    return workers, status, time.monotonic() - t0
+
+
+def test_stop_timeout():
+    with ht.supervised("-w", "1", "--shutdown-timeout", "1", "--stop-signal", "SIGTERM",
+                       app=("--ignore-term",)) as h:
+        workers, status, secs = timed_stop(h, signal.SIGQUIT)
+        ht.ok(status == 0 and 0.8 <= secs < 4.5,
+              "SIGQUIT, a child ignoring its stop signal, --shutdown-timeout 1: herd exits 0 "
+              "after 1-4 s (%.1f s)" % secs, "status %r" % status)
+        ht.ok(re.search(r"did not drain in time; killing it", h.log()),
+              "the log says it did not drain in time and was killed", lambda: h.log()[-1500:])
+        ht.ok(not any(ht.alive(p) for p in workers), "and the child is gone")
+    with ht.supervised("-w", "1", app=("--ignore-term",)) as h:
+        workers, status, secs = timed_stop(h, signal.SIGTERM)
+        ht.ok(status == 0 and secs < 4.5 and not any(ht.alive(p) for p in workers),
+              "SIGTERM (fast stop), a child ignoring TERM: killed, herd exits 0 within "
+              "3 s and a bit (%.1f s)" % secs, "status %r" % status)
+
+
+# A passfd program that says READY and then never reads its channel: QUIT
+# there goes unheard, as with a program written for the stop signal only.
+DEAF_PASSFD = ("import os, socket, struct, time\n"
+               "c = socket.socket(fileno=int(os.environ['HERD_CHANNEL_FD']))\n"
+               "c.send(struct.pack('=IIiiIi', 6, 0, os.getpid(), -1, 0, 0))\n"
+               "time.sleep(60)\n")
+
+
+def test_passfd_quit_escalates():
+    with ht.Herd("-w", "1", "-m", "passfd", "--shutdown-timeout", "1", "--",
+                 sys.executable, "-c", DEAF_PASSFD, name="herd -m passfd -- deaf program") as h:
+        workers, status, secs = timed_stop(h, signal.SIGQUIT)
+        ht.ok(status == 0 and 0.8 <= secs < 4.5,
+              "passfd, a program deaf to QUIT, --shutdown-timeout 1: herd exits 0 after 1-4 s "
+              "(%.1f s)" % secs, "status %r" % status)
+        ht.ok(re.search(r"did not drain in time; sending it signal 15", h.log()),
+              "the log says its stop signal came at the timeout", lambda: h.log()[-1500:])
+        ht.ok(not re.search(r"killing it", h.log()),
+              "and that signal was enough: no SIGKILL", lambda: h.log()[-1500:])
+        ht.ok(not any(ht.alive(p) for p in workers), "and the program is gone")
+
+
 ht.run(test_sigquit_closes_idle_keepalive_and_exits_0,
        test_sigquit_finishes_a_request_in_progress,
        test_sigterm_and_sigint_stop_fast,
@@ -206,4 +256,6 @@ ht.run(test_sigquit_closes_idle_keepalive_and_exits_0,
        test_fast_stop_kills_a_worker_that_does_not_stop,
        test_a_worker_dying_during_a_graceful_stop_is_not_respawned,
        test_pid_file,
-       test_sigusr1_reopens_the_log)
+       test_sigusr1_reopens_the_log,
+       test_stop_timeout,
+       test_passfd_quit_escalates)
