@@ -94,7 +94,11 @@ def test_fd_layout():
         victim = h.workers()[0]
         os.kill(victim, signal.SIGKILL)
         ht.wait_until(lambda: len(h.workers()) == 3 and victim not in h.workers(), 10)
-        new = [listening_inodes(w) for w in h.workers() if w not in old]
+        # Seen just after its fork, the child still holds what it inherited
+        # until it has set its fds up: wait until it holds one socket.
+        born = [w for w in h.workers() if w not in old]
+        ht.wait_until(lambda: all(len(listening_inodes(w)) == 1 for w in born), 10)
+        new = [listening_inodes(w) for w in born]
         ht.ok(new == [old[victim]], "reuseport: a respawned worker takes over "
               "its slot's socket", "old %s, new %s" % (old[victim], new))
     with herd(("passfd",), 2) as h:
