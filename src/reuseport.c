@@ -50,7 +50,8 @@ static void steer_setup(struct master *m)
 		return;
 	}
 	log_info("reuseport: eBPF steering: the less loaded of two ready "
-		 "slots%s; a closing slot's connections migrate",
+		 "slots%s; a closing slot's connections migrate to a ready "
+		 "one, whatever net.ipv4.tcp_migrate_req says",
 		 h->kind->execs ? " (programs: at random, their accepts "
 				  "are not counted)"
 				: "");
