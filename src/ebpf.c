@@ -385,12 +385,13 @@ int ebpf_steer_socket(size_t addr, int slot, int fd)
  * slot that was ready a moment ago (if it closes, what it got migrates). */
 void ebpf_steer_ready(const uint16_t *slots, size_t n)
 {
-	uint32_t *np = (uint32_t *)(void *)(bpf.shm + OFF_N);
-	uint16_t *r = (uint16_t *)(void *)(bpf.shm + OFF_READY);
-	uint32_t old;
+	uint32_t *np, old;
+	uint16_t *r;
 
 	if (bpf.shm == NULL || n == 0 || n > MAX_WORKERS)
 		return;
+	np = (uint32_t *)(void *)(bpf.shm + OFF_N);
+	r = (uint16_t *)(void *)(bpf.shm + OFF_READY);
 	old = __atomic_load_n(np, __ATOMIC_RELAXED);
 	if (n < old)
 		__atomic_store_n(np, (uint32_t)n, __ATOMIC_RELEASE);
