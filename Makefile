@@ -149,6 +149,7 @@ bench: all $(BUILD)/chanbench
 	$(BUILD)/chanbench
 	python3 bench/lifecycle.py
 	python3 bench/scaledown.py
+	python3 bench/stuck.py
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib \

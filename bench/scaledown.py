@@ -5,11 +5,16 @@ For each value of net.ipv4.tcp_migrate_req (0 and 1; only the current one
 when /proc/sys/net/ipv4/tcp_migrate_req cannot be written), three runs of
 the release build `herd -m reuseport --shutdown-timeout 2` on 127.0.0.1:
 
-  A. queued before   -w 2; the slot-1 worker is SIGSTOPped; 200 connections
+  A. queued before   -w 2; both workers are SIGSTOPped, so the steering
+                     queues about half of what comes on slot 1 (a load-aware
+                     steering avoids a lone stopped worker); 200 connections
                      are opened, each sends one `GET /` (Connection: close);
-                     then SIGTTOU to the master. The stopped worker cannot
-                     take what is queued on its slot's socket; herd SIGKILLs
-                     it after the 2 s shutdown timeout and closes the socket.
+                     then SIGTTOU to the master, and SIGCONT to the slot-0
+                     worker. The stopped slot-1 worker cannot take what is
+                     queued on its slot's socket; herd SIGKILLs it after the
+                     2 s shutdown timeout and closes the socket: what was
+                     queued there is migrated to slot 0, or reset. --rounds
+                     runs of A (the table has the median).
   B. made after      -w 2; the slot-1 worker is SIGSTOPped; SIGTTOU; once the
                      log says "workers: 2 -> 1" (and 50 ms more), 200
                      connections as in A. Steering should keep them all off
@@ -23,6 +28,10 @@ connections are made (B), then count the connections answered with
 `HTTP/1.1 200`, those that failed (reset, closed without an answer, refused,
 another status), and those still waiting. C counts requests ok and failed
 (connect error, reset, timeout, not a 200 `hello`).
+
+Each with both steerings: the eBPF program (herd's default where bpf()
+works; it migrates a closing socket's connections whatever the sysctl says)
+and the classic BPF fallback (HERD_TEST_NO_EBPF=1, as before it).
 
 Prints a markdown table and writes bench/results/scaledown.csv. The value of
 tcp_migrate_req is restored on the way out. Figures, not assertions.
@@ -185,14 +194,17 @@ def slot_worker(h, slot):
     raise RuntimeError("no 'worker %d started' line in the log:\n%s" % (slot, h.log()[-2000:]))
 
 
-def queued_case(herd, n, wait, made_after):
+def queued_case(herd, n, wait, made_after, env):
     """Scenario A (made_after False) or B (True): one row's figures."""
     with ht.Herd("-m", "reuseport", "-w", "2", "--shutdown-timeout", "2",
-                 prog=herd, report_clean=False) as h:
+                 prog=herd, report_clean=False, env=env) as h:
         pid, start = slot_worker(h, 1)
+        other = None if made_after else slot_worker(h, 0)
         batch = None
         try:
             ht._kill(pid, signal.SIGSTOP, start)
+            if other is not None:
+                ht._kill(other[0], signal.SIGSTOP, other[1])
             note = []
             if made_after:
                 mark = h.mark()
@@ -204,10 +216,11 @@ def queued_case(herd, n, wait, made_after):
                 batch.poll(wait)
             else:
                 batch = Batch(h.addr, n)
-                batch.poll(0.3)  # slot 0 answers its share
+                batch.poll(0.3)
                 note.append("%d unanswered at SIGTTOU" % batch.waiting)
                 mark = h.mark()
                 h.signal(signal.SIGTTOU)
+                ht._kill(other[0], signal.SIGCONT, other[1])
                 batch.poll(wait)
             if h.count_log(r"did not \S+ in time; killing it", mark):
                 note.append("stopped slot-1 worker SIGKILLed by herd meanwhile")
@@ -220,12 +233,14 @@ def queued_case(herd, n, wait, made_after):
             if batch is not None:
                 batch.close()
             ht._kill(pid, signal.SIGCONT, start)
+            if other is not None:
+                ht._kill(other[0], signal.SIGCONT, other[1])
 
 
-def live_case(herd, cycles, clients):
+def live_case(herd, cycles, clients, env):
     """Scenario C: requests ok / failed across scale-downs under load."""
     with ht.Herd("-m", "reuseport", "-w", "3", "--shutdown-timeout", "2",
-                 prog=herd, report_clean=False) as h:
+                 prog=herd, report_clean=False, env=env) as h:
         mark = h.mark()
         load = ht.Load(h.addr, close=clients, keepalive=0, path="/", timeout=5,
                        max_seconds=cycles * 4 + 30).start()
@@ -249,6 +264,19 @@ def live_case(herd, cycles, clients):
         return load.ok, load.failed, None, "; ".join(note)
 
 # ---- main ------------------------------------------------------------------------
+
+STEERINGS = (("eBPF", None), ("classic", {"HERD_TEST_NO_EBPF": "1"}))
+
+
+def median_row(name, steering, label, runs):
+    """The table's row: medians of the runs' figures, the runs in the note."""
+    def med(k):
+        xs = [r[k] for r in runs]
+        return None if None in xs else ht.median(xs)
+    note = runs[0][3] if len(runs) == 1 else "failed per run: %s; first: %s" % (
+        " ".join(str(r[1]) for r in runs), runs[0][3])
+    return (name, steering, label, med(0), med(1), med(2), note)
+
 
 
 def herd_binary(path):
@@ -276,14 +304,35 @@ def binary_notes(path):
     return notes
 
 
+def scenarios(herd, a, label):
+    """The rows of A, B and C with each steering; A's rounds alternate."""
+    runs = {}  # (scenario, steering): [(answered, failed, waiting, note)]
+    plan = [("A. queued before", r) for r in range(a.rounds)]
+    plan += [("B. made after", 0), ("C. live, under load", 0)]
+    for name, _ in plan:
+        for steering, env in STEERINGS:
+            t0 = time.monotonic()
+            if name.startswith("C"):
+                got = live_case(herd, a.cycles, a.clients, env)
+            else:
+                got = queued_case(herd, a.connections, a.wait, name.startswith("B"), env)
+            runs.setdefault((name, steering), []).append(got)
+            print("  %s, %s, tcp_migrate_req=%s: %d answered, %d failed, %s waiting "
+                  "(%.1f s)" % (name, steering, label, got[0], got[1],
+                                "-" if got[2] is None else got[2],
+                                time.monotonic() - t0), flush=True)
+    return [median_row(n, st, label, r) for (n, st), r in runs.items()]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--herd", default=os.path.join(REPO, "build", "herd"))
     ap.add_argument("--connections", type=int, default=200, help="per run of A and B")
     ap.add_argument("--wait", type=float, default=6.0, help="seconds A and B wait for answers")
     ap.add_argument("--cycles", type=int, default=5, help="C's 3->1->3 cycles")
+    ap.add_argument("--rounds", type=int, default=3, help="runs of A (median)")
     ap.add_argument("--clients", type=int, default=4, help="C's client threads")
-    ap.add_argument("--max-seconds", type=int, default=240, help="give up after this long")
+    ap.add_argument("--max-seconds", type=int, default=600, help="give up after this long")
     a = ap.parse_args()
 
     for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGALRM):
@@ -318,20 +367,7 @@ def main():
             if settable and not write_sysctl(v):
                 print("note: could not set tcp_migrate_req to %d; skipped" % v)
                 continue
-            label = "-" if v is None else str(v)
-            for name, fn in (("A. queued before",
-                              lambda: queued_case(herd, a.connections, a.wait, False)),
-                             ("B. made after",
-                              lambda: queued_case(herd, a.connections, a.wait, True)),
-                             ("C. live, under load",
-                              lambda: live_case(herd, a.cycles, a.clients))):
-                t0 = time.monotonic()
-                answered, failed, waiting, note = fn()
-                rows.append((name, label, answered, failed, waiting, note))
-                print("  %s, tcp_migrate_req=%s: %d answered, %d failed, %s waiting "
-                      "(%.1f s)" % (name, label, answered, failed,
-                                    "-" if waiting is None else waiting,
-                                    time.monotonic() - t0), flush=True)
+            rows += scenarios(herd, a, "-" if v is None else str(v))
     finally:
         signal.alarm(0)
         if settable and read_sysctl() != original:
@@ -341,11 +377,11 @@ def main():
         shutil.rmtree(tmp, ignore_errors=True)
 
     print()
-    print("| scenario | tcp_migrate_req | answered | failed/reset | waiting | note |")
-    print("|---|---|---|---|---|---|")
-    for name, v, ans, fail, wait, note in rows:
-        print("| %s | %s | %d | %d | %s | %s |"
-              % (name, v, ans, fail, "-" if wait is None else wait, note))
+    print("| scenario | steering | tcp_migrate_req | answered | failed/reset | waiting | note |")
+    print("|---|---|---|---|---|---|---|")
+    for name, steering, v, ans, fail, wait, note in rows:
+        print("| %s | %s | %s | %s | %s | %s | %s |"
+              % (name, steering, v, ans, fail, "-" if wait is None else wait, note))
     print()
     print("A, B: of %d connections, one GET / each; answered = HTTP/1.1 200. "
           "C: requests (one per connection) of %d client threads." % (a.connections, a.clients))
@@ -353,7 +389,8 @@ def main():
     path = os.path.join(RESULTS, "scaledown.csv")
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["scenario", "tcp_migrate_req", "answered", "failed", "waiting", "note"])
+        w.writerow(["scenario", "steering", "tcp_migrate_req", "answered", "failed",
+                    "waiting", "note"])
         for r in rows:
             w.writerow(["" if x is None else x for x in r])
     print("wrote %s" % (os.path.relpath(path, REPO) if path.startswith(REPO + os.sep) else path))

@@ -1,14 +1,63 @@
 /*
  * reuseport.c: reuseport mode: each slot's own listening sockets, opened in
  * slot order and closed from the top, and the steering of new connections to
- * the slots that serve.
+ * the slots that serve: by the eBPF program (ebpf.c), or where bpf() is
+ * refused by the classic one (addr_steer).
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ebpf.h"
 #include "log.h"
 #include "master.h"
+
+/* A slot's sockets join the eBPF program's map; its counters start at 0
+ * when the sockets are new. Failing, the kernel's hash serves the slot's
+ * share of the connections the program leaves to it. */
+static void slot_publish(struct master *m, int slot, int fresh)
+{
+	herd *h = m->h;
+
+	if (!ebpf_steer_active() || m->slots[slot].fds == NULL)
+		return;
+	if (fresh)
+		ebpf_steer_reset(slot);
+	for (size_t i = 0; i < h->naddrs; i++)
+		if (h->addrs[i].reuseport && m->slots[slot].fds[i] >= 0 &&
+		    ebpf_steer_socket(i, slot, m->slots[slot].fds[i]) == -1)
+			log_warn("reuseport: slot %d on %s: cannot join the "
+				 "steering program's map: %s",
+				 slot, h->addrs[i].text, strerror(errno));
+}
+
+/* Once, before the first worker is forked (the counters are mapped shared
+ * and the workers inherit them): the eBPF program, or the classic one,
+ * said in the log. The slots an upgrade handed over join the map. */
+static void steer_setup(struct master *m)
+{
+	static int done;
+	herd *h = m->h;
+
+	if (done++)
+		return;
+	if (ebpf_steer_init(h, !h->kind->execs) == -1) {
+		log_warn("reuseport: no eBPF steering (bpf: %s); the classic "
+			 "program picks at random among ready slots, and a "
+			 "closing slot's queue is reset unless "
+			 "net.ipv4.tcp_migrate_req is 1",
+			 strerror(errno));
+		return;
+	}
+	log_info("reuseport: eBPF steering: the less loaded of two ready "
+		 "slots%s; a closing slot's connections migrate to a ready "
+		 "one, whatever net.ipv4.tcp_migrate_req says",
+		 h->kind->execs ? " (programs: at random, their accepts "
+				  "are not counted)"
+				: "");
+	for (int s = 1; s < MAX_WORKERS; s++)
+		slot_publish(m, s, 0);
+}
 
 void slot_sockets_close(struct master *m, int slot)
 {
@@ -56,9 +105,14 @@ static int slot_open_one(struct master *m, int slot)
  * socket in the reuseport group is the slot's number (see addr_steer). */
 int slot_sockets_open(struct master *m, int slot)
 {
-	for (int k = 1; k <= slot; k++)
-		if (m->slots[k].fds == NULL && slot_open_one(m, k) == -1)
+	steer_setup(m);
+	for (int k = 1; k <= slot; k++) {
+		if (m->slots[k].fds != NULL)
+			continue;
+		if (slot_open_one(m, k) == -1)
 			return -1;
+		slot_publish(m, k, 1);
+	}
 	return 0;
 }
 
@@ -78,18 +132,40 @@ void slot_sockets_retire(struct master *m)
 	}
 }
 
+/* The classic program on each address's group; 0, or -1 when one could
+ * not be attached (warned about once). */
+static int steer_classic(struct master *m, const uint16_t *live, size_t n)
+{
+	herd *h = m->h;
+	int failed = 0;
+
+	for (size_t i = 0; i < h->naddrs; i++) {
+		if (!h->addrs[i].reuseport ||
+		    addr_steer(h->addrs[i].fd, live, n) == 0)
+			continue;
+		failed = -1;
+		if (!m->steer_warned++)
+			log_warn("reuseport: cannot steer connections on %s "
+				 "(%s); the kernel spreads them over every "
+				 "slot's socket",
+				 h->addrs[i].text, strerror(errno));
+	}
+	return failed;
+}
+
 /* reuseport: new connections go only to the slots that have a ready
  * worker. A slot being retired, or whose worker died or is starting, gets
  * none, so nothing waits in its backlog; the kernel's own hash would give
  * every socket in the group its share. Before anything is ready, every
- * slot takes its share and the backlogs wait for the workers. */
+ * slot takes its share and the backlogs wait for the workers. The eBPF
+ * program reads the ready slots from the shared map; the classic one is
+ * rebuilt with them. */
 void reuseport_steer(struct master *m)
 {
 	unsigned char ready[MAX_WORKERS] = {0};
 	uint16_t live[MAX_WORKERS];
 	size_t n = 0;
 	int failed = 0;
-	herd *h = m->h;
 
 	for (size_t i = 0; i < m->procs.n; i++)
 		if (proc_info(m->procs.v[i]->state)->serving)
@@ -103,17 +179,12 @@ void reuseport_steer(struct master *m)
 		n = (size_t)m->nworkers;
 	if (n == m->nsteer && memcmp(live, m->steer, n * sizeof(*live)) == 0)
 		return;
-	for (size_t i = 0; i < h->naddrs; i++) {
-		if (!h->addrs[i].reuseport ||
-		    addr_steer(h->addrs[i].fd, live, n) == 0)
-			continue;
-		failed = 1; /* not recorded: tried again on the next pass */
-		if (!m->steer_warned++)
-			log_warn("reuseport: cannot steer connections on %s "
-				 "(%s); the kernel spreads them over every "
-				 "slot's socket",
-				 h->addrs[i].text, strerror(errno));
-	}
+	steer_setup(m);
+	if (ebpf_steer_active())
+		ebpf_steer_ready(live, n);
+	else
+		failed =
+		    steer_classic(m, live, n); /* not recorded: tried again */
 	memcpy(m->steer, live, n * sizeof(*live));
 	m->nsteer = failed ? 0 : n;
 	log_debug("reuseport: new connections go to %zu of %d slots", n,

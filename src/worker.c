@@ -15,6 +15,7 @@
 
 #include "accept.h"
 #include "channel.h"
+#include "ebpf.h"
 #include "internal.h"
 #include "log.h"
 #include "loop.h"
@@ -303,6 +304,7 @@ static void on_accept(herd_loop *l, int lfd, unsigned events, void *arg)
 			return;
 		}
 		starvation_over(w);
+		ebpf_steer_accepted(w->h, w->slot, lfd); /* its load drops */
 		got_connection(w, fd);
 	}
 }
@@ -339,6 +341,7 @@ static void listeners_sweep(herd_worker *w)
 		for (int k = 0; k < SWEEP_MAX && !w->done; k++) {
 			if ((fd = addr_accept(lfd)) == -1)
 				break;
+			ebpf_steer_accepted(w->h, w->slot, lfd);
 			got_connection(w, fd);
 		}
 	}
