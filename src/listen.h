@@ -87,6 +87,25 @@ int addr_matches(const struct listen_addr *a, int fd);
  * nonblocking from now on; its file is not removed on close. Returns 0 or
  * -1 with errno. */
 int addr_adopt(struct listen_addr *a, int fd);
+/* A listening TCP socket's accept queue (acceptq.c). */
+struct accept_queue {
+	uint32_t queue;	  /* connections waiting for accept() now */
+	uint32_t backlog; /* how many may wait: listen()'s, as capped */
+	uint32_t drops;	  /* SYNs and handshakes dropped there, ever */
+};
+/* Reads fd's queue (TCP_INFO) and drops (SO_MEMINFO): two getsockopt
+ * calls, no waiting. Returns 0, or -1 with errno: EOPNOTSUPP for a unix
+ * socket (no TCP_INFO), EINVAL for a TCP socket not listening. */
+int listen_queue(int fd, struct accept_queue *q);
+/* Connections the kernel refused because an accept queue was full, in
+ * this network namespace (TcpExt ListenOverflows, /proc/net/netstat): it
+ * counts no socket apart. Returns 0, or -1 with errno. */
+int listen_overflows(unsigned long long *n);
+/* From /proc/net/netstat's text: the counter name of group ("TcpExt"),
+ * whose names line is followed by its values line. Returns 0, or -1 when
+ * it is not there. */
+int netstat_counter(const char *text, const char *group, const char *name,
+		    unsigned long long *v);
 /* Clears or sets O_NONBLOCK on fd. Returns 0 or -1 with errno. */
 int fd_blocking(int fd, int blocking);
 /* Closes a->fd and, for a unix socket, removes its file. */

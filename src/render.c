@@ -4,7 +4,111 @@
  * process, no clock; tests/unit/test_status.c pins every byte, which the
  * integration tests and users' scrapers parse.
  */
+#include <stddef.h>
+#include <string.h>
+
 #include "status.h"
+
+/* ---- the listeners' queues ---------------------------------------------- */
+
+/* Listener i's queue summed over its sockets (the one all share, or each
+ * slot's): returns how many had figures; *slots whether they are per slot,
+ * *none why the first without figures has none. */
+static size_t queue_sum(const struct status *s, size_t i,
+			struct accept_queue *sum, int *slots, const char **none)
+{
+	size_t known = 0;
+
+	*sum = (struct accept_queue){0};
+	*slots = 0;
+	*none = NULL;
+	for (size_t k = 0; k < s->nqueues; k++) {
+		const struct status_queue *q = &s->queues[k];
+
+		if (q->listener != i)
+			continue;
+		*slots |= q->slot >= 0;
+		if (q->none != NULL) {
+			*none = *none ? *none : q->none;
+			continue;
+		}
+		sum->queue += q->q.queue;
+		sum->backlog += q->q.backlog;
+		sum->drops += q->q.drops;
+		known++;
+	}
+	return known;
+}
+
+static void text_figures(const struct accept_queue *q, struct ctl_reply *r)
+{
+	ctl_printf(r, "queue %u of %u, %u dropped\n", q->queue, q->backlog,
+		   q->drops);
+}
+
+/* "listen   ADDR  queue Q of B, D dropped", then a line per slot socket. */
+static void text_listener(const struct status *s, size_t i, struct ctl_reply *r)
+{
+	struct accept_queue sum;
+	const char *none;
+	int slots;
+
+	ctl_printf(r, "listen   %s  ", s->listen[i]);
+	if (queue_sum(s, i, &sum, &slots, &none) > 0)
+		text_figures(&sum, r);
+	else
+		ctl_printf(r, "(no queue: %s)\n", none ? none : "no socket");
+	for (size_t k = 0; slots && k < s->nqueues; k++) {
+		const struct status_queue *q = &s->queues[k];
+
+		if (q->listener != i)
+			continue;
+		ctl_printf(r, "         slot %-3d ", q->slot);
+		if (q->none == NULL)
+			text_figures(&q->q, r);
+		else
+			ctl_printf(r, "(no queue: %s)\n", q->none);
+	}
+}
+
+/* "queue":Q,"backlog":B,"drops":D, or nulls when there are no figures. */
+static void json_figures(const struct accept_queue *q, struct ctl_reply *r)
+{
+	if (q == NULL)
+		ctl_printf(r, "\"queue\":null,\"backlog\":null,\"drops\":null");
+	else
+		ctl_printf(r, "\"queue\":%u,\"backlog\":%u,\"drops\":%u",
+			   q->queue, q->backlog, q->drops);
+}
+
+/* {"address":A,"queue":Q,"backlog":B,"drops":D[,"slots":[...]]} */
+static void json_listener(const struct status *s, size_t i, struct ctl_reply *r)
+{
+	struct accept_queue sum;
+	const char *none;
+	int slots, first = 1;
+	size_t known = queue_sum(s, i, &sum, &slots, &none);
+
+	ctl_printf(r, "%s{\"address\":", i ? "," : "");
+	ctl_json_string(r, s->listen[i]);
+	ctl_printf(r, ",");
+	json_figures(known ? &sum : NULL, r);
+	if (slots)
+		ctl_printf(r, ",\"slots\":[");
+	for (size_t k = 0; slots && k < s->nqueues; k++) {
+		const struct status_queue *q = &s->queues[k];
+
+		if (q->listener != i)
+			continue;
+		ctl_printf(r, "%s{\"slot\":%d,", first ? "" : ",", q->slot);
+		json_figures(q->none ? NULL : &q->q, r);
+		ctl_printf(r, "}");
+		first = 0;
+	}
+	ctl_printf(r, "%s}", slots ? "]" : "");
+}
+
+/* ---- status, as text and JSON ------------------------------------------- */
 
 static void text_master(const struct status *s, struct ctl_reply *r)
 {
@@ -15,7 +119,7 @@ static void text_master(const struct status *s, struct ctl_reply *r)
 		   s->mode, s->workers, s->gen,
 		   s->pending ? " (next starting)" : "", s->reloads);
 	for (size_t i = 0; i < s->nlisten; i++)
-		ctl_printf(r, "listen   %s\n", s->listen[i]);
+		text_listener(s, i, r);
 	ctl_printf(r, "%-5s %-8s %-4s %-9s %9s %8s %7s %9s %9s\n", "slot",
 		   "pid", "gen", "state", "uptime_s", "restarts", "active",
 		   "total", "rss_kib");
@@ -59,7 +163,14 @@ static void json_master(const struct status *s, struct ctl_reply *r)
 		ctl_printf(r, "%s", i ? "," : "");
 		ctl_json_string(r, s->listen[i]);
 	}
-	ctl_printf(r, "],\"procs\":[");
+	ctl_printf(r, "],\"listeners\":[");
+	for (size_t i = 0; i < s->nlisten; i++)
+		json_listener(s, i, r);
+	if (s->overflows_known)
+		ctl_printf(r, "],\"listen_overflows\":%llu,\"procs\":[",
+			   s->listen_overflows);
+	else
+		ctl_printf(r, "],\"listen_overflows\":null,\"procs\":[");
 }
 
 static void json_worker(const struct status_worker *w, int first,
@@ -147,10 +258,85 @@ static void prometheus_losses(const struct status *s, struct ctl_reply *r)
 		   s->log_lines_lost, s->peer_fds_leaked, s->reloads_abandoned);
 }
 
+/* v as a label value: '\\', '"' and newlines escaped. */
+static void prometheus_label(const char *v, struct ctl_reply *r)
+{
+	while (*v) {
+		size_t n = strcspn(v, "\\\"\n");
+
+		ctl_printf(r, "%.*s", (int)n, v);
+		v += n;
+		if (*v)
+			ctl_printf(r, "\\%c", *v == '\n' ? 'n' : *v);
+		v += *v != '\0';
+	}
+}
+
+/* The per-socket families, a series per socket with figures: labelled
+ * with the listener's address, and its slot in reuseport mode. */
+static const struct {
+	const char *name, *type, *help;
+	size_t field; /* in struct accept_queue */
+} queue_families[] = {
+    {"herd_listen_queue", "gauge",
+     "Connections waiting in a listening socket's accept queue (TCP_INFO), "
+     "per slot in reuseport mode. Unix-domain listeners have no figures.",
+     offsetof(struct accept_queue, queue)},
+    {"herd_listen_backlog", "gauge",
+     "The most connections that may wait in that queue: the backlog, as "
+     "the kernel capped it (net.core.somaxconn).",
+     offsetof(struct accept_queue, backlog)},
+    {"herd_listen_drops_total", "counter",
+     "SYNs and handshakes the kernel dropped at that socket (SO_MEMINFO), "
+     "its queue full or out of memory; a client's retries count again.",
+     offsetof(struct accept_queue, drops)},
+};
+
+static void prometheus_family(const struct status *s, size_t f,
+			      struct ctl_reply *r)
+{
+	const char *name = queue_families[f].name;
+
+	ctl_printf(r, "# HELP %s %s\n# TYPE %s %s\n", name,
+		   queue_families[f].help, name, queue_families[f].type);
+	for (size_t k = 0; k < s->nqueues; k++) {
+		const struct status_queue *q = &s->queues[k];
+		uint32_t v;
+
+		if (q->none != NULL || q->listener >= s->nlisten)
+			continue;
+		memcpy(&v, (const char *)&q->q + queue_families[f].field,
+		       sizeof(v));
+		ctl_printf(r, "%s{listen=\"", name);
+		prometheus_label(s->listen[q->listener], r);
+		if (q->slot >= 0)
+			ctl_printf(r, "\",slot=\"%d", q->slot);
+		ctl_printf(r, "\"} %u\n", v);
+	}
+}
+
+static void prometheus_queues(const struct status *s, struct ctl_reply *r)
+{
+	for (size_t f = 0; f < sizeof(queue_families) / sizeof(*queue_families);
+	     f++)
+		prometheus_family(s, f, r);
+	if (!s->overflows_known)
+		return;
+	ctl_printf(r,
+		   "# HELP herd_listen_overflows_total Connections refused "
+		   "because an accept queue was full, counted by the kernel "
+		   "for the whole network namespace (TcpExt ListenOverflows), "
+		   "other servers' included: it counts no socket apart.\n"
+		   "# TYPE herd_listen_overflows_total counter\n"
+		   "herd_listen_overflows_total %llu\n",
+		   s->listen_overflows);
+}
+
 /* Prometheus' text format (version 0.0.4). */
 void status_prometheus(const struct status *s, struct ctl_reply *r)
 {
 	prometheus_workers(s, r);
 	prometheus_pool(s, r);
 	prometheus_losses(s, r);
+	prometheus_queues(s, r);
 }

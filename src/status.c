@@ -1,9 +1,12 @@
 /*
  * status.c: what `herd ctl status` and the metrics show, taken from the
  * master's state once into a snapshot (status.h) that render.c prints;
- * and the RSS figures they show.
+ * and the RSS figures they show. The listeners' queues are read here, a
+ * getsockopt per socket: nothing waits.
  */
+#include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "log.h"
 #include "rights.h"
@@ -74,6 +77,51 @@ static void take_procs(const struct master *m, struct status *s, uint64_t now)
 	}
 }
 
+static void take_queue(struct status *s, size_t i, int slot, int fd,
+		       int is_unix)
+{
+	struct status_queue *q = &s->queues[s->nqueues++];
+
+	*q = (struct status_queue){.listener = i, .slot = slot};
+	if (is_unix)
+		q->none = "unix socket, no TCP_INFO";
+	else if (listen_queue(fd, &q->q) == -1)
+		q->none = strerror(errno);
+}
+
+/* Slots above 0 with sockets of their own: reuseport, and retiring ones
+ * until they close, whose queue is what their closing resets. */
+static size_t slots_with_sockets(const struct master *m)
+{
+	size_t n = 0;
+
+	for (int sl = 1; sl < MAX_WORKERS; sl++)
+		n += m->slots[sl].fds != NULL;
+	return n;
+}
+
+/* Each listener's accept queue: the socket every worker shares, or in
+ * reuseport mode each slot's (slot 0 has the listener's own). */
+static void take_queues(const struct master *m, struct status *s)
+{
+	const herd *h = m->h;
+
+	for (size_t i = 0; i < h->naddrs; i++) {
+		const struct listen_addr *a = &h->addrs[i];
+
+		if (!a->reuseport) {
+			take_queue(s, i, -1, a->fd, a->sa.ss_family == AF_UNIX);
+			continue;
+		}
+		take_queue(s, i, 0, a->fd, 0);
+		for (int sl = 1; sl < MAX_WORKERS; sl++)
+			if (m->slots[sl].fds != NULL &&
+			    m->slots[sl].fds[i] >= 0)
+				take_queue(s, i, sl, m->slots[sl].fds[i], 0);
+	}
+	s->overflows_known = listen_overflows(&s->listen_overflows) == 0;
+}
+
 /* Slots of the serving generation with no worker: backing off. */
 static void take_backoff(const struct master *m, struct status *s, uint64_t now)
 {
@@ -98,6 +146,7 @@ void status_release(struct status *s)
 	free(s->listen);
 	free(s->procs);
 	free(s->backoff);
+	free(s->queues);
 }
 
 int status_take(const struct master *m, struct status *s)
@@ -109,13 +158,17 @@ int status_take(const struct master *m, struct status *s)
 	s->listen = calloc(m->h->naddrs + 1, sizeof(*s->listen));
 	s->procs = calloc(m->procs.n + 1, sizeof(*s->procs));
 	s->backoff = calloc((size_t)m->nworkers + 1, sizeof(*s->backoff));
-	if (s->listen == NULL || s->procs == NULL || s->backoff == NULL) {
+	s->queues = calloc(m->h->naddrs * (slots_with_sockets(m) + 1) + 1,
+			   sizeof(*s->queues));
+	if (s->listen == NULL || s->procs == NULL || s->backoff == NULL ||
+	    s->queues == NULL) {
 		status_release(s);
 		return -1;
 	}
 	take_master(m, s, now);
 	take_procs(m, s, now);
 	take_backoff(m, s, now);
+	take_queues(m, s);
 	return 0;
 }
 

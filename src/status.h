@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "listen.h"
 #include "reply.h"
 
 /* A worker process, whatever its state. */
@@ -31,6 +32,16 @@ struct status_backoff {
 	int slot;
 	unsigned restarts;
 	uint64_t next_start_ms; /* from now; 0 when due */
+};
+
+/* A listening socket's accept queue: each listener's, and in reuseport
+ * mode each slot's own socket of it (slot 0's is the listener's). */
+struct status_queue {
+	size_t listener;  /* its address: listen[listener] */
+	int slot;	  /* reuseport: the slot whose socket it is; else -1 */
+	const char *none; /* why there are no figures (a unix socket has no
+			     TCP_INFO), or NULL: q holds them */
+	struct accept_queue q;
 };
 
 /* The metrics' herd_workers{state}: every state, in this order. */
@@ -57,6 +68,10 @@ struct status {
 	unsigned long peer_fds_leaked;
 	const char **listen; /* the addresses, as given */
 	size_t nlisten;
+	struct status_queue *queues; /* by listener, then slot */
+	size_t nqueues;
+	int overflows_known;		     /* listen_overflows was read */
+	unsigned long long listen_overflows; /* the network namespace's */
 	struct status_count states[STATUS_NSTATES];
 	struct status_worker *procs;
 	size_t nprocs;

@@ -17,6 +17,20 @@ static struct status_worker procs[] = {
 
 static struct status_backoff backoff[] = {{1, 7, 1500}, {2, 1, 0}};
 
+/* The TCP listener's socket, shared; the unix one without figures. */
+static struct status_queue queues[] = {
+    {0, -1, NULL, {3, 4096, 7}},
+    {1, -1, "unix socket, no TCP_INFO", {0, 0, 0}},
+};
+
+/* reuseport: each slot's socket; slot 2's could not be read. */
+static struct status_queue slot_queues[] = {
+    {0, 0, NULL, {2, 128, 0}},
+    {0, 1, NULL, {129, 128, 45}},
+    {0, 2, "Bad file descriptor", {0, 0, 0}},
+    {1, -1, "unix socket, no TCP_INFO", {0, 0, 0}},
+};
+
 /* A reload under way: three workers of generations 1 to 3. */
 static struct status busy(void)
 {
@@ -37,6 +51,10 @@ static struct status busy(void)
 	    .peer_fds_leaked = 1,
 	    .listen = addrs,
 	    .nlisten = 2,
+	    .queues = queues,
+	    .nqueues = 2,
+	    .overflows_known = 1,
+	    .listen_overflows = 12,
 	    .states = {{"starting", 1},
 		       {"ready", 1},
 		       {"draining", 1},
@@ -88,8 +106,9 @@ static void text(void)
 	status_text(&s, &r);
 	ok(text_is(&r, "master   pid 4242, herd 1.2.3, up 123 s, mode passfd, "
 		       "3 workers, generation 2 (next starting), 5 reloads\n"
-		       "listen   127.0.0.1:8080\n"
-		       "listen   unix:/tmp/a\"b\n" HEADER
+		       "listen   127.0.0.1:8080  queue 3 of 4096, 7 dropped\n"
+		       "listen   unix:/tmp/a\"b  (no queue: unix socket, no "
+		       "TCP_INFO)\n" HEADER
 		       "0     100      2    ready            99        0       "
 		       "3     12000      2048\n"
 		       "1     101      1    draining          0        7       "
@@ -99,13 +118,15 @@ static void text(void)
 	   "text: master line, addresses, a row per worker in seconds");
 	s = crashing();
 	status_text(&s, &r);
-	ok(text_is(&r, "master   pid 4242, herd 1.2.3, up 123 s, mode shared, "
-		       "3 workers, generation 2, 5 reloads\n"
-		       "listen   127.0.0.1:8080\n" HEADER
-		       "1     -        -    backoff   next start in 1500 ms, 7 "
-		       "restarts\n"
-		       "2     -        -    backoff   next start in 0 ms, 1 "
-		       "restarts\n"),
+	ok(text_is(
+	       &r,
+	       "master   pid 4242, herd 1.2.3, up 123 s, mode shared, "
+	       "3 workers, generation 2, 5 reloads\n"
+	       "listen   127.0.0.1:8080  queue 3 of 4096, 7 dropped\n" HEADER
+	       "1     -        -    backoff   next start in 1500 ms, 7 "
+	       "restarts\n"
+	       "2     -        -    backoff   next start in 0 ms, 1 "
+	       "restarts\n"),
 	   "text: no reload under way, slots backing off in ms");
 }
 
@@ -120,6 +141,10 @@ static void json(void)
 		   "123456,\"mode\":\"passfd\",\"workers\":3,"
 		   "\"generation\":2,\"pending\":3,\"reloads\":5,"
 		   "\"listen\":[\"127.0.0.1:8080\",\"unix:/tmp/a\\\"b\"],"
+		   "\"listeners\":[{\"address\":\"127.0.0.1:8080\",\"queue\":3,"
+		   "\"backlog\":4096,\"drops\":7},{\"address\":"
+		   "\"unix:/tmp/a\\\"b\",\"queue\":null,\"backlog\":null,"
+		   "\"drops\":null}],\"listen_overflows\":12,"
 		   "\"procs\":[{\"slot\":0,\"pid\":100,\"generation\":2,"
 		   "\"state\":\"ready\",\"uptime_ms\":99999,\"restarts\":0,"
 		   "\"active\":3,\"total\":12000,\"rss_kib\":2048},"
@@ -135,7 +160,10 @@ static void json(void)
 	ok(text_is(&r, "{\"pid\":4242,\"version\":\"1.2.3\",\"uptime_ms\":"
 		       "123456,\"mode\":\"shared\",\"workers\":3,"
 		       "\"generation\":2,\"pending\":0,\"reloads\":5,"
-		       "\"listen\":[\"127.0.0.1:8080\"],\"procs\":[{\"slot\":1,"
+		       "\"listen\":[\"127.0.0.1:8080\"],\"listeners\":[{"
+		       "\"address\":\"127.0.0.1:8080\",\"queue\":3,\"backlog\":"
+		       "4096,\"drops\":7}],\"listen_overflows\":12,"
+		       "\"procs\":[{\"slot\":1,"
 		       "\"state\":\"backoff\",\"restarts\":7,\"next_start_ms\":"
 		       "1500},{\"slot\":2,\"state\":\"backoff\",\"restarts\":1,"
 		       "\"next_start_ms\":0}]}\n"),
@@ -146,9 +174,26 @@ static void json(void)
 	ok(text_is(&r, "{\"pid\":4242,\"version\":\"1.2.3\",\"uptime_ms\":"
 		       "123456,\"mode\":\"shared\",\"workers\":3,"
 		       "\"generation\":2,\"pending\":0,\"reloads\":5,"
-		       "\"listen\":[],\"procs\":[]}\n"),
+		       "\"listen\":[],\"listeners\":[],\"listen_overflows\":12,"
+		       "\"procs\":[]}\n"),
 	   "json: empty lists");
 }
+
+#define QUEUE_HELP                                                             \
+	"# HELP herd_listen_queue Connections waiting in a listening "         \
+	"socket's accept queue (TCP_INFO), per slot in reuseport mode. "       \
+	"Unix-domain listeners have no figures.\n"                             \
+	"# TYPE herd_listen_queue gauge\n"
+#define BACKLOG_HELP                                                           \
+	"# HELP herd_listen_backlog The most connections that may wait in "    \
+	"that queue: the backlog, as the kernel capped it "                    \
+	"(net.core.somaxconn).\n"                                              \
+	"# TYPE herd_listen_backlog gauge\n"
+#define DROPS_HELP                                                             \
+	"# HELP herd_listen_drops_total SYNs and handshakes the kernel "       \
+	"dropped at that socket (SO_MEMINFO), its queue full or out of "       \
+	"memory; a client's retries count again.\n"                            \
+	"# TYPE herd_listen_drops_total counter\n"
 
 static void prometheus(void)
 {
@@ -196,8 +241,124 @@ static void prometheus(void)
 	       "# HELP herd_reloads_abandoned_total Reloads given up: the new "
 	       "generation was not ready in time, or did not start.\n"
 	       "# TYPE herd_reloads_abandoned_total counter\n"
-	       "herd_reloads_abandoned_total 2\n"),
-	   "prometheus: every family, HELP and TYPE, uptime in seconds");
+	       "herd_reloads_abandoned_total 2\n" QUEUE_HELP
+	       "herd_listen_queue{listen=\"127.0.0.1:8080\"} 3\n" BACKLOG_HELP
+	       "herd_listen_backlog{listen=\"127.0.0.1:8080\"} "
+	       "4096\n" DROPS_HELP
+	       "herd_listen_drops_total{listen=\"127.0.0.1:8080\"} 7\n"
+	       "# HELP herd_listen_overflows_total Connections refused "
+	       "because an accept queue was full, counted by the kernel for "
+	       "the whole network namespace (TcpExt ListenOverflows), other "
+	       "servers' included: it counts no socket apart.\n"
+	       "# TYPE herd_listen_overflows_total counter\n"
+	       "herd_listen_overflows_total 12\n"),
+	   "prometheus: every family, HELP and TYPE, uptime in seconds, "
+	   "the unix listener without queue figures");
+}
+
+/* reuseport: a slot's socket each; one unreadable; the address needs
+ * escaping in a label; the namespace's overflows unknown. */
+static struct status by_slot(void)
+{
+	static const char *odd[] = {"a\\b\"c\nd:80", "unix:/tmp/s"};
+	struct status s = busy();
+
+	s.mode = "reuseport";
+	s.listen = odd;
+	s.queues = slot_queues;
+	s.nqueues = sizeof(slot_queues) / sizeof(*slot_queues);
+	s.overflows_known = 0;
+	s.nprocs = 0;
+	return s;
+}
+
+/* What render wrote ends with want; r is emptied. */
+static int tail_is(struct ctl_reply *r, const char *want)
+{
+	size_t n = strlen(want);
+
+	if (r->len >= n && memcmp(r->buf + r->len - n, want, n) == 0) {
+		free(r->buf);
+		memset(r, 0, sizeof(*r));
+		return 1;
+	}
+	return text_is(r, want);
+}
+
+static void queues_by_slot(void)
+{
+	struct ctl_reply r = {0};
+	struct status s = by_slot();
+
+	status_text(&s, &r);
+	ok(text_is(&r, "master   pid 4242, herd 1.2.3, up 123 s, mode "
+		       "reuseport, 3 workers, generation 2 (next starting), 5 "
+		       "reloads\n"
+		       "listen   a\\b\"c\nd:80  queue 131 of 256, 45 dropped\n"
+		       "         slot 0   queue 2 of 128, 0 dropped\n"
+		       "         slot 1   queue 129 of 128, 45 dropped\n"
+		       "         slot 2   (no queue: Bad file descriptor)\n"
+		       "listen   unix:/tmp/s  (no queue: unix socket, no "
+		       "TCP_INFO)\n" HEADER),
+	   "text: a listener's sums, then each slot's socket");
+	status_json(&s, &r);
+	ok(text_is(&r,
+		   "{\"pid\":4242,\"version\":\"1.2.3\",\"uptime_ms\":"
+		   "123456,\"mode\":\"reuseport\",\"workers\":3,"
+		   "\"generation\":2,\"pending\":3,\"reloads\":5,"
+		   "\"listen\":[\"a\\\\b\\\"c\\u000ad:80\",\"unix:/tmp/s\"],"
+		   "\"listeners\":[{\"address\":\"a\\\\b\\\"c\\u000ad:80\","
+		   "\"queue\":131,\"backlog\":256,\"drops\":45,\"slots\":["
+		   "{\"slot\":0,\"queue\":2,\"backlog\":128,\"drops\":0},"
+		   "{\"slot\":1,\"queue\":129,\"backlog\":128,\"drops\":45},"
+		   "{\"slot\":2,\"queue\":null,\"backlog\":null,\"drops\":"
+		   "null}]},{\"address\":\"unix:/tmp/s\",\"queue\":null,"
+		   "\"backlog\":null,\"drops\":null}],\"listen_overflows\":"
+		   "null,\"procs\":[]}\n"),
+	   "json: slots under their listener, nulls where unknown");
+	status_prometheus(&s, &r);
+	ok(tail_is(&r,
+		   "herd_reloads_abandoned_total 2\n" QUEUE_HELP
+		   "herd_listen_queue{listen=\"a\\\\b\\\"c\\nd:80\",slot="
+		   "\"0\"} 2\n"
+		   "herd_listen_queue{listen=\"a\\\\b\\\"c\\nd:80\",slot="
+		   "\"1\"} 129\n" BACKLOG_HELP
+		   "herd_listen_backlog{listen=\"a\\\\b\\\"c\\nd:80\","
+		   "slot=\"0\"} 128\n"
+		   "herd_listen_backlog{listen=\"a\\\\b\\\"c\\nd:80\","
+		   "slot=\"1\"} 128\n" DROPS_HELP
+		   "herd_listen_drops_total{listen=\"a\\\\b\\\"c\\nd:80\","
+		   "slot=\"0\"} 0\n"
+		   "herd_listen_drops_total{listen=\"a\\\\b\\\"c\\nd:80\","
+		   "slot=\"1\"} 45\n"),
+	   "prometheus: a series per slot socket, the label escaped, no "
+	   "overflows when unknown");
+}
+
+static const char netstat[] =
+    "TcpExt: SyncookiesSent ListenOverflowsX ListenOverflows ListenDrops\n"
+    "TcpExt: 1 99 42 43\n"
+    "IpExt: InNoRoutes ListenOverflows\n"
+    "IpExt: 5 6\n";
+
+static void netstat_counters(void)
+{
+	unsigned long long v = 0;
+
+	ok(netstat_counter(netstat, "TcpExt", "ListenOverflows", &v) == 0 &&
+	       v == 42,
+	   "netstat: a counter by its name, not one it begins");
+	ok(netstat_counter(netstat, "IpExt", "ListenOverflows", &v) == 0 &&
+	       v == 6,
+	   "netstat: in its own group");
+	ok(netstat_counter(netstat, "TcpExt", "Nothing", &v) == -1,
+	   "netstat: a name not there");
+	ok(netstat_counter("TcpExt: A B\nTcpExt: 1\n", "TcpExt", "B", &v) == -1,
+	   "netstat: a name without its value");
+	ok(netstat_counter("TcpExt: A B\n", "TcpExt", "A", &v) == -1,
+	   "netstat: no values line");
+	ok(netstat_counter("TcpExt: A\nTcpExt: 1x\n", "TcpExt", "A", &v) == -1,
+	   "netstat: a value that is not a number");
 }
 
 int main(void)
@@ -205,5 +366,7 @@ int main(void)
 	text();
 	json();
 	prometheus();
+	queues_by_slot();
+	netstat_counters();
 	return done_testing();
 }
