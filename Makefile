@@ -152,6 +152,7 @@ shape: $(BUILD)/libherd.a
 
 bench: all $(BUILD)/chanbench $(BUILD)/floor
 	python3 bench/run.py
+	python3 bench/idle.py
 	$(BUILD)/chanbench
 	python3 bench/lifecycle.py
 	python3 bench/scaledown.py
