@@ -126,13 +126,14 @@ def settled_rss(pids, timeout=5.0, still=0.5):
 
 
 def established(port):
-    """Server-side TCP connections of port in ESTABLISHED state."""
-    n = 0
+    """TCP connections in ESTABLISHED state whose local end is
+    127.0.0.1:port: the server's side of ours."""
+    me, n = "0100007F:%04X" % port, 0
     with open("/proc/net/tcp") as f:
         next(f)
         for line in f:
-            local, state = line.split()[1], line.split()[3]
-            if state == "01" and int(local.split(":")[1], 16) == port:
+            fields = line.split()
+            if fields[1] == me and fields[3] == "01":
                 n += 1
     return n
 
