@@ -4,7 +4,8 @@
 #   make test     ASan+UBSan build under build/asan/, then every test (prove)
 #   make stress   storms, a long reload loop and valgrind on the release
 #                 build (tests/stress/; CI runs it too)
-#   make bench    herd against nginx with wrk, and lifecycle figures (bench/)
+#   make bench    CPU per request against nginx and a floor server, memory
+#                 per idle connection, lifecycle figures (bench/)
 #   make shape    file and function sizes, exported names (tools/shape.sh)
 #   make install  PREFIX (/usr/local) and DESTDIR honoured
 
@@ -139,13 +140,19 @@ fuzz: $(FUZZ_TARGETS)
 $(BUILD)/chanbench: bench/chanbench.c $(BUILD)/libherd_int.a
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^
 
+# The floor of run.py: the least work a request costs on this kernel.
+$(BUILD)/floor: bench/floor.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $<
+
 # The code's shape against issue 14's goals: file and function sizes, and
 # the library's exported names. A report; tools/shape.sh --check fails.
 shape: $(BUILD)/libherd.a
 	tools/shape.sh $(BUILD)/libherd.a
 
-bench: all $(BUILD)/chanbench
+bench: all $(BUILD)/chanbench $(BUILD)/floor
 	python3 bench/run.py
+	python3 bench/idle.py
 	$(BUILD)/chanbench
 	python3 bench/lifecycle.py
 	python3 bench/scaledown.py

@@ -1,20 +1,26 @@
 #!/usr/bin/env python3
 """run.py: throughput, latency and CPU per request of herd against nginx.
 
-Serves the same `hello\\n` from nginx and from herd in every connection mode
-the binary accepts (shared, reuseport, passfd with --balance rr/least),
-side by side on 127.0.0.1, and drives each with wrk in two workloads:
+Serves the same `hello\\n` from nginx, from the floor (build/floor, a
+minimal epoll server: the least work a request costs on this kernel) and
+from herd in every connection mode the binary accepts (shared, reuseport,
+passfd with --balance rr/least), side by side on 127.0.0.1, and drives
+each with wrk in two workloads:
 
   keepalive   wrk's default: -c connections kept open
   close       `Connection: close`: one new connection per request
 
-Rounds alternate the servers (the order rotates each round); every run
-lasts --duration seconds. Per run: requests/s, p50 and p99 latency, wrk's
+Capacity per core: every server process runs on one CPU (--server-cpu, 0)
+and wrk, with this script, on another (--client-cpu, 1), so the servers
+compete with each other's runs, never with the load generator. Rounds
+alternate the servers (the order rotates each round); every run lasts
+--duration seconds. Per run: requests/s, p50 and p99 latency, wrk's
 errors, the servers' CPU time per request (utime+stime of the master and
 every worker, from /proc, read just before and just after the run), and,
 for herd, each worker's share of 1000 /whoami requests on new connections.
 
-Prints a table of the medians over the rounds and writes
+Prints a table of the medians over the rounds, then the CPU per request
+of every server as ratios to nginx's and to the floor's, side by side, and writes
 bench/results/bench-<timestamp>.csv (every run, then the medians), a chart
 bench/results/bench-<timestamp>.png, and latest.csv / latest.png copies.
 
@@ -135,6 +141,7 @@ def cpu_delta(before, after, root):
 
 
 _live = []
+PIN = []  # the taskset prefix of every server's argv, set by main()
 
 
 def _kill_all():
@@ -150,7 +157,7 @@ class Server:
     loopback port ({port} in argv), stopped with its whole group."""
 
     def __init__(self, name, argv, tmp, kind, conf=None):
-        self.name, self.argv_fmt, self.kind = name, argv, kind
+        self.name, self.argv_fmt, self.kind = name, PIN + argv, kind
         self.tmp = tmp
         self.conf = conf  # (path, text with {port}): a config file to write
         self.log_path = os.path.join(tmp, re.sub(r"\W+", "-", name) + ".log")
@@ -274,13 +281,20 @@ def herd_candidates(herd, workers):
     )]
 
 
-def start_servers(tmp, herd, workers, with_nginx):
+def floor_server(tmp, floor):
+    """build/floor: one process, the least a request can cost."""
+    return Server("floor", [floor, HOST, "{port}"], tmp, "floor")
+
+
+def start_servers(tmp, herd, workers, with_nginx, floor=None):
     """Starts every server that will start; returns (servers, skipped) with
     skipped a list of (name, reason)."""
     servers, skipped = [], []
     todo = []
     if with_nginx:
         todo.append(nginx_server(tmp, workers))
+    if floor:
+        todo.append(floor_server(tmp, floor))
     todo += [Server(n, a, tmp, "herd") for n, a in herd_candidates(herd, workers)]
     for s in todo:
         if s.name == "herd passfd" and any(x.name.startswith("herd passfd") for x in servers):
@@ -445,13 +459,20 @@ def med(rows, key):
     return statistics.median(xs) if xs else ""
 
 
+def ratio(a, b, digits=2):
+    return round(a / b, digits) if a != "" and b not in ("", 0) else ""
+
+
 def summarize(rows, servers):
     """One median row per (server, workload), in server order."""
     out = []
     for workload in WORKLOADS:
         base = [r for r in rows if r["server"] == "nginx" and r["workload"] == workload
                 and "rps" in r]
-        nginx_rps = med(base, "rps")
+        floor = [r for r in rows if r["server"] == "floor" and r["workload"] == workload
+                 and "rps" in r]
+        nginx_rps, nginx_cpu = med(base, "rps"), med(base, "cpu_us_per_req")
+        floor_cpu = med(floor, "cpu_us_per_req")
         for s in servers:
             rs = [r for r in rows if r["server"] == s.name and r["workload"] == workload
                   and "rps" in r]
@@ -466,7 +487,9 @@ def summarize(rows, servers):
             m["errors"] = sum(r["errors"] for r in rs)
             m["share_failed"] = sum(r.get("share_failed", 0) for r in rs)
             m["requests"] = sum(r["requests"] for r in rs)
-            m["vs_nginx"] = round(m["rps"] / nginx_rps, 2) if nginx_rps else ""
+            m["vs_nginx"] = ratio(m["rps"], nginx_rps)
+            m["cpu_vs_nginx"] = ratio(m["cpu_us_per_req"], nginx_cpu)
+            m["cpu_vs_floor"] = ratio(m["cpu_us_per_req"], floor_cpu)
             out.append(m)
     return out
 
@@ -477,26 +500,51 @@ def fmt_share(hi, lo, failed=0):
     return "%d / %d%s" % (round(hi), round(lo), " (%d failed)" % failed if failed else "")
 
 
+def fmt(x, spec):
+    return spec % x if x != "" else "-"
+
+
+def md_table(head, rows):
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(cells) + " |" for cells in rows]
+    return "\n".join(lines)
+
+
 def table(medians):
     """The medians as a Markdown table (what the README holds)."""
     head = ("server", "workload", "req/s", "p50 ms", "p99 ms", "vs nginx",
             "CPU µs/req", "errors", "whoami % max / min", "busy % max / min")
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for m in medians:
-        cells = (m["server"], m["workload"], "%.0f" % m["rps"],
-                 "%.2f" % (m["p50_us"] / 1000), "%.2f" % (m["p99_us"] / 1000),
-                 "%.2f" % m["vs_nginx"] if m["vs_nginx"] != "" else "-",
-                 "%.1f" % m["cpu_us_per_req"] if m["cpu_us_per_req"] != "" else "-",
-                 str(m["errors"]), fmt_share(m["share_max"], m["share_min"], m["share_failed"]),
-                 fmt_share(m["busy_max"], m["busy_min"]))
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return md_table(head, [
+        (m["server"], m["workload"], "%.0f" % m["rps"],
+         "%.2f" % (m["p50_us"] / 1000), "%.2f" % (m["p99_us"] / 1000),
+         fmt(m["vs_nginx"], "%.2f"), fmt(m["cpu_us_per_req"], "%.1f"),
+         str(m["errors"]), fmt_share(m["share_max"], m["share_min"], m["share_failed"]),
+         fmt_share(m["busy_max"], m["busy_min"])) for m in medians])
+
+
+def cpu_table(medians, servers):
+    """CPU µs per request, one row per server, the workloads side by side,
+    each with its ratios to nginx's and to the floor's median."""
+    head = ["server"]
+    for wl in WORKLOADS:
+        head += ["%s µs/req" % wl, "/ nginx", "/ floor"]
+    rows = []
+    for s in servers:
+        by = {m["workload"]: m for m in medians if m["server"] == s.name}
+        cells = [s.name]
+        for wl in WORKLOADS:
+            m = by.get(wl, {})
+            cells += [fmt(m.get("cpu_us_per_req", ""), "%.1f"),
+                      fmt(m.get("cpu_vs_nginx", ""), "%.2f"),
+                      fmt(m.get("cpu_vs_floor", ""), "%.2f")]
+        rows.append(cells)
+    return md_table(head, rows)
 
 # ---- files -------------------------------------------------------------------
 
 
 CSV_FIELDS = ("round", "server", "workload", "runs", "requests", "seconds", "rps",
-              "rps_min", "rps_max", "vs_nginx", "p50_us", "p99_us", "max_us", "errors",
+              "rps_min", "rps_max", "vs_nginx", "cpu_vs_nginx", "cpu_vs_floor", "p50_us", "p99_us", "max_us", "errors",
               "err_connect", "err_read", "err_write", "err_status", "err_timeout",
               "cpu_s", "master_cpu_s", "cpu_us_per_req", "wrk_cpu_us_per_req",
               "busy_max", "busy_min", "vanished", "share_max", "share_min",
@@ -589,12 +637,33 @@ def parse_args():
     ap.add_argument("--whoami", type=int, default=1000, help="/whoami requests for shares")
     ap.add_argument("--pause", type=float, default=1.0, help="seconds between runs (1)")
     ap.add_argument("--herd", default=os.path.join(REPO, "build", "herd"))
+    ap.add_argument("--floor", default=os.path.join(REPO, "build", "floor"),
+                    help="the floor server (build/floor; `make build/floor`)")
+    ap.add_argument("--server-cpu", type=int, default=0, help="CPU of every server process (0)")
+    ap.add_argument("--client-cpu", type=int, default=1, help="CPU of wrk and this script (1)")
+    ap.add_argument("--no-pin", action="store_true", help="leave CPU placement to the scheduler")
     ap.add_argument("--no-install", action="store_true", help="do not run apt-get")
     ap.add_argument("--quick", action="store_true", help="1 round of 3 s runs")
     a = ap.parse_args()
     if a.quick:
         a.rounds, a.duration = 1, 3
     return a
+
+
+def pin(a):
+    """Servers on --server-cpu (taskset, inherited by every worker), this
+    script and so wrk on --client-cpu. Returns how, for the title."""
+    cpus = os.sched_getaffinity(0)
+    if a.no_pin:
+        return "not pinned"
+    if a.server_cpu == a.client_cpu or not {a.server_cpu, a.client_cpu} <= cpus:
+        sys.exit("run.py: CPUs %d and %d are not two of the usable %s (or use --no-pin)"
+                 % (a.server_cpu, a.client_cpu, sorted(cpus)))
+    if not shutil.which("taskset"):
+        sys.exit("run.py: taskset is missing (util-linux), or use --no-pin")
+    os.sched_setaffinity(0, {a.client_cpu})
+    PIN[:] = ["taskset", "-c", str(a.server_cpu)]
+    return "servers on CPU %d, wrk on CPU %d" % (a.server_cpu, a.client_cpu)
 
 
 def report_skipped(skipped):
@@ -635,9 +704,16 @@ def main():
         script = os.path.join(tmp, "summary.lua")
         with open(script, "w") as f:
             f.write(WRK_LUA)
-        servers, skipped = start_servers(tmp, herd, a.workers, bool(shutil.which("nginx")))
-        title = ("herd vs nginx: %d workers, wrk -t%d -c%d, %d x %d s; %s"
-                 % (a.workers, a.threads, a.connections, a.rounds, a.duration, machine()))
+        placement = pin(a)
+        floor = a.floor if os.access(a.floor, os.X_OK) else None
+        servers, skipped = start_servers(tmp, herd, a.workers, bool(shutil.which("nginx")),
+                                         floor)
+        if floor is None:
+            skipped.append(("floor", "%s is missing: `make %s`"
+                            % (a.floor, os.path.relpath(a.floor, REPO))))
+        title = ("herd vs nginx and the floor: %d workers, wrk -t%d -c%d, %d x %d s; %s; %s"
+                 % (a.workers, a.threads, a.connections, a.rounds, a.duration, placement,
+                    machine()))
         print(title)
         print("servers: %s" % ", ".join(s.name for s in servers))
         report_skipped(skipped)
@@ -647,6 +723,9 @@ def main():
         medians = summarize(rows, servers)
         print()
         print(table(medians))
+        print()
+        print("CPU per request, medians, ratios to nginx's and to the floor's:")
+        print(cpu_table(medians, servers))
         report_skipped(skipped)
         save(rows, medians, servers, a, tmp, title)
     finally:

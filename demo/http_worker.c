@@ -1,12 +1,16 @@
 /*
  * http_worker.c: the built-in HTTP worker (see http_worker.h).
  *
- * Each connection reads into a fixed buffer, answers every complete request
- * in it in order (pipelining), and writes the answers from a growable
- * output buffer straight to the socket. Request bodies are read and thrown
- * away: only GET and HEAD are served. A connection is always in one phase
- * (struct conn.phase), and one timer per connection enforces the deadline
- * of that phase, so no client can hold a worker by being slow.
+ * Each connection reads into an input buffer, answers every complete
+ * request in it in order (pipelining), and writes the answers from a
+ * growable output buffer straight to the socket. Both buffers exist only
+ * while a request is in progress: taken on the first read, given back once
+ * everything read is answered and written, so an idle keep-alive
+ * connection costs its struct conn and nothing more (see "memory"). Request
+ * bodies are read and thrown away: only GET and HEAD are served. A connection
+ * is always in one phase (struct conn.phase), and one timer per connection
+ * enforces the deadline of that phase, so no client can hold a worker by being
+ * slow.
  *
  * Every worker is its own single-threaded process, so the per-process
  * state lives in one static struct.
@@ -15,6 +19,7 @@
 #include "http_parse.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,13 +47,20 @@
  * longer is not about to send, and closing it then rarely races. */
 #define DRAIN_GRACE_MS 1000
 
-/* Read buffer: a whole head at the limit plus room for pipelined ones. The
- * parser must be able to see HTTP_HEAD_MAX + 1 bytes to report 431. */
+/* Input buffer: IN_FIRST bytes, enough for most heads (nginx starts with
+ * 1 KB); a head that fills it grows it once to IN_CAP, a whole head at the
+ * limit plus room for pipelined ones. The parser must be able to see
+ * HTTP_HEAD_MAX + 1 bytes to report 431. */
+#define IN_FIRST 2048
 #define IN_CAP	 (HTTP_HEAD_MAX + 8192)
 #define OUT_INIT 1024	      /* first output buffer */
 #define OUT_HIGH (64 * 1024)  /* stop reading while more is pending */
 #define OUT_MAX	 (256 * 1024) /* never buffer more: drop the connection */
-#define OUT_KEEP (16 * 1024)  /* free an empty output buffer above this */
+/* Buffers of the first sizes kept for the next request, per direction. */
+#define POOL_MAX 32
+/* Give free heap pages back to the kernel once this much, and half of the
+ * peak, was freed: after a burst, never under steady load. */
+#define TRIM_MIN (256 * 1024)
 
 /* ---- state ------------------------------------------------------------ */
 
@@ -88,17 +100,27 @@ struct conn {
 	int chunked;	  /* the body is chunked: see chunk */
 	http_chunked chunk;
 	http_head head; /* how far the head at in_off has been parsed */
-	char *out;
+	char *out;	/* NULL while nothing is pending */
 	size_t out_len, out_cap;
+	char *in; /* NULL between requests */
+	size_t in_cap;
 	size_t in_off, in_len; /* unparsed input is in[in_off, in_len) */
-	char in[IN_CAP];
+};
+
+/* A bounded free list of buffers of one size. */
+struct pool {
+	size_t size;
+	unsigned n;
+	void *free[POOL_MAX];
 };
 
 static struct {
 	herd_worker *w;
 	herd_loop *loop;
 	struct conn *conns;
-	time_t date_sec; /* the second date[] shows */
+	struct pool in_pool, out_pool;
+	size_t live, peak; /* bytes malloc'ed here, now and at the peak */
+	time_t date_sec;   /* the second date[] shows */
 	char date[64];
 } g;
 
@@ -111,6 +133,69 @@ static void set_phase(struct conn *c, enum phase p)
 {
 	c->phase = p;
 	c->since = now_ms();
+}
+
+/* ---- memory ----------------------------------------------------------- */
+
+static void mem_took(size_t n)
+{
+	g.live += n;
+	if (g.live > g.peak)
+		g.peak = g.live;
+}
+
+/* Call after the free(). glibc keeps freed memory in the heap, and what
+ * lies below the top of it stays resident: after a burst of connections
+ * the worker would hold its peak for good. malloc_trim() gives the free
+ * pages back (madvise); it walks the heap, so it runs only once half of
+ * the peak and at least TRIM_MIN are free, which steady load never
+ * reaches. */
+static void mem_gave(size_t n)
+{
+	g.live -= n;
+	if (g.peak - g.live < TRIM_MIN || g.live > g.peak / 2)
+		return;
+#ifdef __GLIBC__
+	malloc_trim(0);
+#endif
+	g.peak = g.live;
+}
+
+static void *pool_get(struct pool *p)
+{
+	void *b;
+
+	if (p->n > 0)
+		return p->free[--p->n];
+	if ((b = malloc(p->size)) != NULL)
+		mem_took(p->size);
+	return b;
+}
+
+/* Gives back a buffer of cap bytes: to the pool when it has the pool's
+ * size and the pool has room, else to malloc. */
+static void buf_release(struct pool *p, void *b, size_t cap)
+{
+	if (b == NULL)
+		return;
+	if (cap == p->size && p->n < POOL_MAX) {
+		p->free[p->n++] = b;
+		return;
+	}
+	free(b);
+	mem_gave(cap);
+}
+
+/* Resizes b from *cap to want bytes; NULL (b untouched) without memory. */
+static void *buf_resize(void *b, size_t *cap, size_t want)
+{
+	void *p = realloc(b, want);
+
+	if (p == NULL)
+		return NULL;
+	mem_took(want - *cap);
+	*cap = want;
+	return p;
 }
 
 /* ---- responses -------------------------------------------------------- */
@@ -186,10 +271,11 @@ static size_t reply_body(const struct reply *r, char *buf, size_t size)
 
 /* ---- output buffer ---------------------------------------------------- */
 
+/* Room for more bytes of output: the pool's first buffer, doubled as
+ * needed up to OUT_MAX. */
 static int out_reserve(struct conn *c, size_t more)
 {
-	size_t need = c->out_len + more,
-	       cap = c->out_cap ? c->out_cap : OUT_INIT;
+	size_t need = c->out_len + more, cap = OUT_INIT;
 	char *p;
 
 	if (need <= c->out_cap)
@@ -201,13 +287,18 @@ static int out_reserve(struct conn *c, size_t more)
 	}
 	while (cap < need)
 		cap *= 2;
-	p = realloc(c->out, cap < OUT_MAX ? cap : OUT_MAX);
+	if (c->out == NULL && cap == OUT_INIT) {
+		if ((p = pool_get(&g.out_pool)) != NULL)
+			c->out_cap = OUT_INIT;
+	} else {
+		p = buf_resize(c->out, &c->out_cap,
+			       cap < OUT_MAX ? cap : OUT_MAX);
+	}
 	if (p == NULL) {
 		herd_log(HERD_LOG_WARN, "http: fd %d: out of memory", c->fd);
 		return -1;
 	}
 	c->out = p;
-	c->out_cap = cap < OUT_MAX ? cap : OUT_MAX;
 	return 0;
 }
 
@@ -232,8 +323,8 @@ static void out_consume(struct conn *c, size_t n)
 	memmove(c->out, c->out + n, c->out_len - n);
 	c->out_len -= n;
 	c->write_since = now_ms();
-	if (c->out_len == 0 && c->out_cap > OUT_KEEP) {
-		free(c->out);
+	if (c->out_len == 0) { /* all written: nothing held while idle */
+		buf_release(&g.out_pool, c->out, c->out_cap);
 		c->out = NULL;
 		c->out_cap = 0;
 	}
@@ -431,17 +522,49 @@ static void in_compact(struct conn *c)
 	c->in_off = 0;
 }
 
+/* Room to read into, 0 without memory. The buffer is taken from the pool
+ * on the first read of a request, and grown to IN_CAP when unparsed input
+ * fills IN_FIRST. */
+static size_t in_room(struct conn *c)
+{
+	char *p;
+
+	in_compact(c);
+	if (c->in == NULL) {
+		if ((c->in = pool_get(&g.in_pool)) == NULL)
+			return 0;
+		c->in_cap = IN_FIRST;
+	} else if (c->in_len == c->in_cap && c->in_cap < IN_CAP) {
+		if ((p = buf_resize(c->in, &c->in_cap, IN_CAP)) == NULL)
+			return 0;
+		c->in = p;
+	}
+	return c->in_cap - c->in_len;
+}
+
+/* Gives the input buffer back once everything read has been used. */
+static void in_release(struct conn *c)
+{
+	if (c->in == NULL || c->in_off < c->in_len)
+		return;
+	buf_release(&g.in_pool, c->in, c->in_cap);
+	c->in = NULL;
+	c->in_cap = c->in_off = c->in_len = 0;
+}
+
 /* One recv: 1 progress (bytes or EOF), 0 EAGAIN, -1 error. *drained is
  * set when the read came back short of the room offered: the socket had no
  * more, so the next recv would only say EAGAIN (the loop is level-triggered
  * and reports anything that arrives later). */
 static int conn_fill(struct conn *c, int *drained)
 {
-	size_t room;
+	size_t room = in_room(c);
 	ssize_t n;
 
-	in_compact(c);
-	room = IN_CAP - c->in_len;
+	if (room == 0) {
+		herd_log(HERD_LOG_WARN, "http: fd %d: out of memory", c->fd);
+		return -1;
+	}
 	do
 		n = herd_conn_recv(g.w, c->fd, c->in + c->in_len, room);
 	while (n < 0 && errno == EINTR);
@@ -528,8 +651,10 @@ static void conn_free(struct conn *c)
 		g.conns = c->next;
 	if (c->next != NULL)
 		c->next->prev = c->prev;
-	free(c->out);
+	buf_release(&g.out_pool, c->out, c->out_cap);
+	buf_release(&g.in_pool, c->in, c->in_cap);
 	free(c);
+	mem_gave(sizeof *c);
 }
 
 static void conn_close(struct conn *c)
@@ -604,6 +729,7 @@ static void conn_run(struct conn *c)
 		conn_close(c);
 		return;
 	}
+	in_release(c);
 	conn_arm_timer(c);
 }
 
@@ -644,11 +770,13 @@ static struct conn *conn_new(int fd)
 
 	if (c == NULL)
 		return NULL;
+	mem_took(sizeof *c);
 	c->fd = fd;
 	http_head_init(&c->head);
 	c->timer = herd_timer_new(g.loop, conn_on_timer, c);
 	if (c->timer == NULL) {
 		free(c);
+		mem_gave(sizeof *c);
 		return NULL;
 	}
 	set_phase(c, PH_HEAD); /* the header clock starts at accept */
@@ -667,6 +795,8 @@ static int on_start(herd_worker *w, void *ud)
 	g.w = w;
 	g.loop = herd_worker_loop(w);
 	g.conns = NULL;
+	g.in_pool.size = IN_FIRST;
+	g.out_pool.size = OUT_INIT;
 	return g.loop != NULL ? 0 : -1;
 }
 
