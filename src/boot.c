@@ -43,25 +43,6 @@ static int check_fd_limit(herd *h)
 	    want, master_max_workers(h));
 }
 
-/* Scaling down closes a slot's socket; the kernel resets what is queued
- * on it unless it may migrate those connections to the other slots. */
-static void reuseport_hint(const herd *h)
-{
-	char v = '1';
-	int fd;
-
-	if (!h->conn->slot_sockets)
-		return;
-	fd = open("/proc/sys/net/ipv4/tcp_migrate_req", O_RDONLY | O_CLOEXEC);
-	if (fd == -1)
-		return;
-	if (read(fd, &v, 1) == 1 && v == '0')
-		log_info("reuseport: net.ipv4.tcp_migrate_req is 0, so scaling "
-			 "down resets connections still queued on a retired "
-			 "slot; set it to 1 to have them moved");
-	close(fd);
-}
-
 /* The name LISTEN_FDNAMES gives fd 3 + k, if it gives a usable one, for
  * an address the -l option did not name: what the socket unit calls it is
  * what programs look for (sd_listen_fds_with_names). */
@@ -444,7 +425,6 @@ static int prepare(herd *h)
 	    check_fd_limit(h) == -1 ||
 	    (h->resume ? resume_sockets(h) : bind_all(h)) == -1)
 		return -1;
-	reuseport_hint(h);
 	if (h->pid_file != NULL && write_pid_file(h) == -1) {
 		addrs_close(h);
 		return -1;

@@ -5,8 +5,10 @@
  * refused by the classic one (addr_steer).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ebpf.h"
 #include "log.h"
@@ -31,6 +33,22 @@ static void slot_publish(struct master *m, int slot, int fresh)
 				 slot, h->addrs[i].text, strerror(errno));
 }
 
+/* Whether the kernel resets, rather than migrates, the connections queued
+ * on a closing listener (what the classic program cannot help). */
+static int migrate_req_off(void)
+{
+	char v = '1';
+	int fd =
+	    open("/proc/sys/net/ipv4/tcp_migrate_req", O_RDONLY | O_CLOEXEC);
+
+	if (fd == -1)
+		return 0;
+	if (read(fd, &v, 1) != 1)
+		v = '1';
+	close(fd);
+	return v == '0';
+}
+
 /* Once, before the first worker is forked (the counters are mapped shared
  * and the workers inherit them): the eBPF program, or the classic one,
  * said in the log. The slots an upgrade handed over join the map. */
@@ -43,10 +61,13 @@ static void steer_setup(struct master *m)
 		return;
 	if (ebpf_steer_init(h, !h->kind->execs) == -1) {
 		log_warn("reuseport: no eBPF steering (bpf: %s); the classic "
-			 "program picks at random among ready slots, and a "
-			 "closing slot's queue is reset unless "
-			 "net.ipv4.tcp_migrate_req is 1",
-			 strerror(errno));
+			 "program picks at random among ready slots%s",
+			 strerror(errno),
+			 migrate_req_off() ? ", and net.ipv4.tcp_migrate_req "
+					     "is 0: scaling down resets what "
+					     "is queued on a retired slot (set "
+					     "it to 1 to have it moved)"
+					   : "");
 		return;
 	}
 	log_info("reuseport: eBPF steering: the less loaded of two ready "

@@ -16,7 +16,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import herdtest as ht  # noqa: E402
 
 
-PROM_LINE = re.compile(r'^[a-z_]+(\{[a-z_]+="[^"]*"\})? -?[0-9.]+(e[+-]?[0-9]+)?$')
+PROM_LINE = re.compile(r'^[a-z_]+(\{[a-z_]+="(?:[^"\\]|\\.)*"(,[a-z_]+="(?:[^"\\]|\\.)*")*\})? '
+                       r'-?[0-9.]+(e[+-]?[0-9]+)?$')
 
 
 def parse_metrics(text):
