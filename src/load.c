@@ -12,8 +12,8 @@
 
 struct load_entry {
 	_Atomic uint32_t active;
-	_Atomic uint32_t
-	    member; /* shared mode: accepts on the pool's sockets */
+	/* shared mode: accepts on the pool's sockets; watches them now */
+	_Atomic uint16_t member, watching;
 	_Atomic uint64_t total;
 } __attribute__((aligned(64)));
 
@@ -67,6 +67,7 @@ unsigned load_claim(const struct proctab *t)
 			continue;
 		atomic_store_explicit(&e->active, 0, RELAXED);
 		atomic_store_explicit(&e->member, 0, RELAXED);
+		atomic_store_explicit(&e->watching, 0, RELAXED);
 		atomic_store_explicit(&e->total, 0, RELAXED);
 		used = atomic_load_explicit(&table->used, RELAXED);
 		if (i + 1 > used)
@@ -92,6 +93,8 @@ void load_release(struct proc *p)
 	load_sync(p);
 	if (p->load_slot > 0 && table != NULL) {
 		atomic_store_explicit(&table->e[p->load_slot - 1].member, 0,
+				      RELAXED);
+		atomic_store_explicit(&table->e[p->load_slot - 1].watching, 0,
 				      RELAXED);
 		atomic_store_explicit(&table->e[p->load_slot - 1].active, 0,
 				      RELAXED);
@@ -135,13 +138,19 @@ void load_store(unsigned active, uint64_t total)
 void load_member(int on)
 {
 	if (mine != NULL)
-		atomic_store_explicit(&mine->member, (uint32_t)on, RELAXED);
+		atomic_store_explicit(&mine->member, (uint16_t)on, RELAXED);
+}
+
+void load_watching(int on)
+{
+	if (mine != NULL)
+		atomic_store_explicit(&mine->watching, (uint16_t)on, RELAXED);
 }
 
 int load_above_share(unsigned active)
 {
 	static uint32_t start; /* the sample moves on at every look */
-	uint32_t used, n = 0, sum = 0;
+	uint32_t used, n = 0, sum = 0, watching = 0;
 
 	if (mine == NULL || active == 0)
 		return 0;
@@ -153,11 +162,13 @@ int load_above_share(unsigned active)
 			continue;
 		n++;
 		sum += atomic_load_explicit(&e->active, RELAXED);
+		watching += atomic_load_explicit(&e->watching, RELAXED);
 	}
 	start += LOAD_SAMPLE;
 	/* Above the mean of the others and this one: active * (n + 1) >
-	 * sum + active. Alone, never. */
-	return n > 0 && (uint64_t)active * n > sum;
+	 * sum + active. Alone, never; nor when no other watches the sockets
+	 * now (they all stepped aside, or are full): someone must. */
+	return watching > 0 && (uint64_t)active * n > sum;
 }
 
 int load_poke(void)

@@ -56,9 +56,12 @@ void load_store(unsigned active, uint64_t total);
 /* Whether this worker counts in the pool's share (shared mode: it accepts
  * on the pool's sockets). */
 void load_member(int on);
+/* Whether this worker watches the pool's sockets now. */
+void load_watching(int on);
 /* Whether active connections put this worker above its share of the
  * pool's (the mean over the members, from a sample of at most
- * LOAD_SAMPLE entries): it should let the others accept for a moment. */
+ * LOAD_SAMPLE entries) while another member watches the sockets: it
+ * should let the others accept for a moment. */
 int load_above_share(unsigned active);
 /* Whether the master waits for room (and it stops waiting): the caller
  * then tells it, with a heartbeat. A full fence pairs with the master's,

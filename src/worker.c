@@ -180,6 +180,7 @@ static void listeners_watch(herd_worker *w, int on)
 			herd_loop_del(w->loop, fd);
 	}
 	w->accepting = on;
+	load_watching(on);
 }
 
 /* Watches the listeners exactly while this worker should accept: not
