@@ -49,6 +49,8 @@ static const char usage_text[] =
     "      --max-requests N        replace a worker after about N\n"
     "                              connections (plus up to a tenth)\n"
     "      --max-rss MB            replace a worker whose RSS passes MB\n"
+    "      --max-connections N     a worker takes no new connection while\n"
+    "                              it has N open\n"
     "      --shutdown-timeout SEC  graceful stop limit (default 10)\n"
     "      --log PATH              log here instead of stderr\n"
     "      --upgrade-timeout SEC   a binary upgrade (SIGUSR2) not ready by\n"
@@ -104,6 +106,7 @@ enum {
 	OPT_MAX_REQUESTS,
 	OPT_MAX_RSS,
 	OPT_METRICS,
+	OPT_MAX_CONNECTIONS,
 };
 
 static const struct option options[] = {
@@ -126,6 +129,7 @@ static const struct option options[] = {
     {"control", required_argument, NULL, OPT_CONTROL},
     {"max-requests", required_argument, NULL, OPT_MAX_REQUESTS},
     {"max-rss", required_argument, NULL, OPT_MAX_RSS},
+    {"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
     {"metrics", required_argument, NULL, OPT_METRICS},
     {"upgrade-timeout", required_argument, NULL, OPT_UPGRADE_TIMEOUT},
     {"shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN},
@@ -266,6 +270,24 @@ struct given {
 /* Recycling limits: set together once all options are read. */
 static unsigned long long opt_max_requests, opt_max_rss;
 
+/* 1..HERD_MAX_CONNECTIONS: 0 would mean no cap, which is the default. */
+static int apply_max_connections(herd *h, const char *arg)
+{
+	unsigned long v;
+	char *end;
+
+	errno = 0;
+	v = strtoul(arg, &end, 10);
+	if (errno != 0 || end == arg || *end != '\0' || arg[0] == '-' ||
+	    v == 0 || v > HERD_MAX_CONNECTIONS ||
+	    herd_set_max_connections(h, (unsigned)v) == -1)
+		return usage_error("--max-connections",
+				   "'%s': expected a number of connections, "
+				   "1..%u",
+				   arg, HERD_MAX_CONNECTIONS);
+	return 0;
+}
+
 /* Applies one option; returns 0, or an exit status. */
 static int apply(herd *h, int c, const char *arg, int *verbosity)
 {
@@ -344,6 +366,8 @@ static int apply(herd *h, int c, const char *arg, int *verbosity)
 			opt_max_rss = v;
 		return 0;
 	}
+	case OPT_MAX_CONNECTIONS:
+		return apply_max_connections(h, arg);
 	case OPT_METRICS:
 		if (herd_set_metrics(h, arg) == -1)
 			return usage_error("--metrics", "%s", herd_error(h));

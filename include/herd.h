@@ -104,6 +104,13 @@ int herd_set_balance(herd *h, herd_balance balance);
 /* Pins the worker in slot i to the i-th CPU this process may use, modulo
  * their count (nginx's worker_cpu_affinity auto). */
 void herd_set_cpu_affinity(herd *h, int on);
+/* At most n open connections per worker (nginx's worker_connections): at
+ * n, an in-process worker stops accepting until one closes, and in passfd
+ * mode the master passes a worker (a program too) no more. 0 (the
+ * default): no cap. EINVAL above HERD_MAX_CONNECTIONS; a program outside
+ * passfd mode is refused at start (herd does not see what it accepts). */
+#define HERD_MAX_CONNECTIONS (1u << 24)
+int herd_set_max_connections(herd *h, unsigned n);
 int herd_set_shutdown_timeout(herd *h, double seconds);
 int herd_set_pid_file(herd *h, const char *path);
 /* A control socket for `herd ctl` (mode 0600; root and this uid only). */

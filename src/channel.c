@@ -11,6 +11,8 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -71,6 +73,7 @@ static const struct rule {
 		       sizeof(struct msg_load), 0, 0, 0, 0},
     [MSG_APP] = {"app", 0, MSG_PAYLOAD_MAX, 0, 0, 0, 0},
     [MSG_CONNECTION] = {"connection", 0, 0, 1, 1, 0, 0},
+    [MSG_CONNECTIONS] = {"connections", 0, 0, 1, MSG_CONN_BATCH, 0, 0},
 };
 
 static const char *const error_names[MSG_ERR_END] = {
@@ -249,6 +252,38 @@ int chan_room(const struct chan *c)
 		return 0;
 	close(probe);
 	return 1;
+}
+
+/* The soft fd limit, read again when a probe says it changed. */
+static long fd_limit(int again)
+{
+	static long limit;
+	struct rlimit rl;
+
+	if ((limit == 0 || again) && getrlimit(RLIMIT_NOFILE, &rl) == 0)
+		limit = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > INT_MAX
+			    ? INT_MAX
+			    : (long)rl.rlim_cur;
+	return limit;
+}
+
+int chan_room_for(const struct chan *c, int n)
+{
+	for (int again = 0; again < 2; again++) {
+		long from = fd_limit(again) - n;
+		int probe;
+
+		if (n <= 1 || from <= 0)
+			return chan_room(c);
+		probe = fcntl(c->fd, F_DUPFD_CLOEXEC, (int)from);
+		if (probe >= 0) {
+			close(probe);
+			return 1;
+		}
+		if (errno != EMFILE && errno != EINVAL)
+			return 0; /* EINVAL: the limit fell below from */
+	}
+	return 0;
 }
 
 size_t chan_queued(const struct chan *c)

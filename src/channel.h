@@ -20,7 +20,10 @@
  * many peers at once (the others carry 0 or 1). */
 #define MSG_MAX_FDS	32
 #define MSG_PAYLOAD_MAX HERD_MSG_MAX
-#define CHAN_QUEUE_MAX	1024 /* messages waiting for one peer */
+/* The most connections one CONNECTIONS message carries: one sendmsg and
+ * one recvmsg for what a wake-up of the master accepted for a worker. */
+#define MSG_CONN_BATCH 16
+#define CHAN_QUEUE_MAX 1024 /* messages waiting for one peer */
 
 enum msg_type {
 	MSG_OPEN_CHANNEL = 1, /* m->w: peers' inboxes (n msg_peer, n fds) */
@@ -32,6 +35,8 @@ enum msg_type {
 	MSG_HEARTBEAT,	      /* w->m: alive, with its load */
 	MSG_APP,	      /* w->w, w->m: application bytes */
 	MSG_CONNECTION,	      /* m->w: an accepted connection (1 fd; passfd) */
+	MSG_CONNECTIONS,      /* m->w: 1..MSG_CONN_BATCH of them (herd's own
+				 workers only: a program takes one at a time) */
 	MSG_TYPE_END
 };
 
@@ -63,7 +68,7 @@ struct msg_load { /* HEARTBEAT */
 #define MSG_TO_WORKER                                                          \
 	(MSG_BIT(MSG_OPEN_CHANNEL) | MSG_BIT(MSG_CLOSE_CHANNEL) |              \
 	 MSG_BIT(MSG_QUIT) | MSG_BIT(MSG_TERMINATE) | MSG_BIT(MSG_REOPEN) |    \
-	 MSG_BIT(MSG_CONNECTION))
+	 MSG_BIT(MSG_CONNECTION) | MSG_BIT(MSG_CONNECTIONS))
 #define MSG_TO_MASTER                                                          \
 	(MSG_BIT(MSG_READY) | MSG_BIT(MSG_HEARTBEAT) | MSG_BIT(MSG_APP))
 #define MSG_TO_PEER MSG_BIT(MSG_APP)
@@ -131,6 +136,13 @@ void chan_pause(struct chan *c, int paused);
  * come up to MSG_MAX_FDS at once, and a worker that short of fds loses
  * those peers (the message is refused and counted), never a connection. */
 int chan_room(const struct chan *c);
+/* Whether n more fds can be opened now (n <= MSG_MAX_FDS), as a message
+ * of n fds needs: 1, or 0 with errno. One probe, like chan_room(): for a
+ * free fd among the n highest the fd limit allows, which the kernel,
+ * giving the lowest free fd first, fills last; so a table with room for
+ * fewer than n is found out, and one with holes below but a full top is
+ * taken for full (cautious: the channel waits). */
+int chan_room_for(const struct chan *c, int n);
 size_t chan_queued(const struct chan *c);
 /* Whether the peer was found gone: nothing more can be sent. */
 int chan_dead(const struct chan *c);

@@ -70,6 +70,14 @@ void herd_set_cpu_affinity(herd *h, int on)
 	h->cpu_affinity = on != 0;
 }
 
+int herd_set_max_connections(herd *h, unsigned n)
+{
+	if (n > HERD_MAX_CONNECTIONS)
+		return invalid(h, "max connections: too large");
+	h->max_conns = n;
+	return 0;
+}
+
 int herd_set_shutdown_timeout(herd *h, double seconds)
 {
 	if (!(seconds >= 0 && seconds <= 86400))
@@ -522,6 +530,11 @@ int config_check(herd *h)
 	    h->mode != HERD_MODE_PASSFD)
 		return start_fail(h, "%s",
 				  "--max-requests counts a program's "
+				  "connections in passfd mode only (herd "
+				  "does not see what it accepts)");
+	if (h->max_conns > 0 && h->argv != NULL && h->mode != HERD_MODE_PASSFD)
+		return start_fail(h, "%s",
+				  "--max-connections caps a program's "
 				  "connections in passfd mode only (herd "
 				  "does not see what it accepts)");
 	if (h->watchdog_ms > 0 && h->argv != NULL && !h->notify)

@@ -7,8 +7,16 @@
 #include <string.h>
 
 #include "channel.h"
+#include "load.h"
 #include "log.h"
 #include "master.h"
+
+/* What one wake-up accepted for one worker, sent as one message. */
+struct batch {
+	struct proc *p;
+	int fds[MSG_CONN_BATCH];
+	int n;
+};
 
 /* Passed to the worker and not yet reported received by it. */
 static uint64_t inflight(const struct proc *p)
@@ -17,12 +25,18 @@ static uint64_t inflight(const struct proc *p)
 }
 
 /* Only the serving generation gets connections (a reload stops sending to
- * the old one), and never a worker whose channel is backed up. */
-static int can_take(const struct master *m, const struct proc *p)
+ * the old one), never a worker whose channel is backed up, nor one at
+ * --max-connections. Its counts are read from the shared table first. */
+static int can_take(const struct master *m, struct proc *p)
 {
-	return p->gen == m->gen && proc_info(p->state)->serving &&
-	       p->chan != NULL && chan_queued(p->chan) == 0 &&
-	       !chan_dead(p->chan) && inflight(p) < INFLIGHT_MAX;
+	unsigned max = m->h->max_conns;
+
+	if (p->gen != m->gen || !proc_info(p->state)->serving ||
+	    p->chan == NULL || chan_queued(p->chan) != 0 || chan_dead(p->chan))
+		return 0;
+	load_sync(p);
+	return inflight(p) < INFLIGHT_MAX &&
+	       (max == 0 || p->active + inflight(p) < max);
 }
 
 /* The worker for the next connection, or NULL when none can take it: one
@@ -53,19 +67,57 @@ static struct proc *pick(struct master *m)
 	return best;
 }
 
-/* p is what pick() just returned. */
-static void pass_connection(struct master *m, struct proc *p, int fd)
+/* n connections for p, in one message to a worker this image forked
+ * (it has a load entry), one by one to any other: a program, or a worker
+ * of an older image after an upgrade, takes CONNECTION only. can_take()
+ * saw an empty queue and a live channel, so this sends or queues; it
+ * fails (and closes the fds) only when memory runs out. */
+static void send_connections(struct master *m, struct proc *p, const int *fds,
+			     int n)
+{
+	int r = 0;
+
+	if (n > 1 && p->load_slot > 0)
+		r = proc_send(m, p, MSG_CONNECTIONS, NULL, 0, fds, n);
+	for (int i = 0; i < n && (n == 1 || p->load_slot == 0); i++)
+		r |= proc_send(m, p, MSG_CONNECTION, NULL, 0, fds + i, 1);
+	if (r == -1)
+		log_warn("connections for worker %d dropped: %s", p->slot,
+			 strerror(errno));
+}
+
+/* p is what pick() just returned; n connections are on their way to it. */
+static void took_turn(struct master *m, struct proc *p, int n)
 {
 	m->rr = m->picked + 1; /* the next search starts past this one */
-	p->assigned++;
+	p->assigned += (uint64_t)n;
 	if (m->h->kind->master_counts && m->h->max_requests &&
 	    p->state != PS_REPLACING && p->assigned >= p->request_limit)
 		m->recheck = 1; /* a program's count is the master's */
-	/* can_take() saw an empty queue and a live channel, so this sends or
-	 * queues; it fails (and closes fd) only when memory runs out. */
-	if (proc_send(m, p, MSG_CONNECTION, NULL, 0, &fd, 1) == -1)
-		log_warn("connection for worker %d dropped: %s", p->slot,
-			 strerror(errno));
+}
+
+static void batch_flush(struct master *m, struct batch *b)
+{
+	if (b->n > 0)
+		send_connections(m, b->p, b->fds, b->n);
+	b->n = 0;
+}
+
+/* Adds fd to p's batch among the nb open ones (starting one if needed);
+ * a full batch goes at once. Returns the new number of batches. */
+static size_t batch_add(struct master *m, struct batch *b, size_t nb,
+			struct proc *p, int fd)
+{
+	size_t i = 0;
+
+	while (i < nb && b[i].p != p)
+		i++;
+	if (i == nb)
+		b[nb++] = (struct batch){.p = p};
+	b[i].fds[b[i].n++] = fd;
+	if (b[i].n == MSG_CONN_BATCH)
+		batch_flush(m, &b[i]);
+	return nb;
 }
 
 /* A passfd worker's channel outlives the worker: the master holds a copy
@@ -107,9 +159,13 @@ static void leftover_dispatch(struct master *m)
 		struct chan *c = m->leftover[0];
 
 		if (chan_recv(c, &msg) == 1) {
-			if (msg.hdr.type == MSG_CONNECTION) {
-				pass_connection(m, p, msg.fds[0]);
-				moved++;
+			if (msg.hdr.type == MSG_CONNECTION ||
+			    msg.hdr.type == MSG_CONNECTIONS) {
+				/* a batch goes whole: past the cap by less
+				 * than MSG_CONN_BATCH at worst */
+				took_turn(m, p, msg.nfds);
+				send_connections(m, p, msg.fds, msg.nfds);
+				moved += (unsigned long)msg.nfds;
 			} else {
 				for (int i = 0; i < msg.nfds; i++)
 					close(msg.fds[i]);
@@ -140,6 +196,9 @@ static void on_listener(herd_loop *l, int lfd, unsigned events, void *arg)
 
 	(void)l;
 	(void)events;
+	struct batch b[ACCEPT_BATCH];
+	size_t nb = 0;
+
 	for (int i = 0; i < ACCEPT_BATCH; i++) {
 		struct proc *p = pick(m);
 		int fd;
@@ -152,8 +211,11 @@ static void on_listener(herd_loop *l, int lfd, unsigned events, void *arg)
 			break;
 		}
 		accept_resumed(&m->starved, herd_loop_now(m->loop), NULL, NULL);
-		pass_connection(m, p, fd);
+		took_turn(m, p, 1);
+		nb = batch_add(m, b, nb, p, fd);
 	}
+	for (size_t i = 0; i < nb; i++)
+		batch_flush(m, &b[i]);
 	if (m->recheck) {
 		m->recheck = 0;
 		reconcile(m);
@@ -161,7 +223,7 @@ static void on_listener(herd_loop *l, int lfd, unsigned events, void *arg)
 	passfd_dispatch(m);
 }
 
-static int any_can_take(const struct master *m)
+static int any_can_take(struct master *m)
 {
 	for (size_t i = 0; i < m->procs.n; i++)
 		if (can_take(m, m->procs.v[i]))
@@ -180,8 +242,16 @@ void passfd_dispatch(struct master *m)
 	if (m->state == M_RUNNING)
 		leftover_dispatch(m);
 	want = m->state == M_RUNNING &&
-	       !accept_paused(&m->starved, herd_loop_now(m->loop)) &&
-	       any_can_take(m);
+	       !accept_paused(&m->starved, herd_loop_now(m->loop));
+	/* No worker can take one: a worker that takes in what is in flight
+	 * or closes one at --max-connections says so (load_poke()) while
+	 * this flag is up; the second look sees what came before it. */
+	if (want && !any_can_take(m)) {
+		load_master_waits(1);
+		want = any_can_take(m);
+	}
+	if (want || m->state != M_RUNNING)
+		load_master_waits(0);
 	if (want == m->accepting)
 		return;
 	for (size_t i = 0; i < h->naddrs; i++) {

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 
 #include "channel.h"
+#include "load.h"
 #include "log.h"
 #include "output.h"
 #include "master.h"
@@ -50,6 +51,7 @@ void describe_exit(int status, char *buf, size_t len)
 
 void proc_gone(struct master *m, struct proc *p)
 {
+	load_release(p); /* its last counts, and out of the pool's share */
 	m->gone_total += p->total;
 	mesh_gone(&m->mesh, p);
 	leftover_keep(m, p);

@@ -27,7 +27,8 @@ struct herd {
 	herd_mode mode;
 	const struct mode_ops *conn; /* mode's operations (mode.h) */
 	herd_balance balance;
-	int cpu_affinity; /* pin slot i to the i-th allowed CPU, modulo */
+	int cpu_affinity;   /* pin slot i to the i-th allowed CPU, modulo */
+	unsigned max_conns; /* --max-connections per worker; 0: none */
 	uint64_t shutdown_ms;
 	char *pid_file;
 	char *control_path; /* --control */

@@ -94,6 +94,7 @@ struct proc {
 	uint32_t active; /* connections, from the last load report */
 	uint64_t total;	 /* connections received, from the same report */
 	uint64_t assigned;     /* passfd: connections passed to it */
+	unsigned load_slot;    /* 1 + its entry in the load table (load.h) */
 	unsigned long rss_kib; /* sampled by the master (sample_rss) */
 	uint64_t rss_at;       /* when, ms; 0 never */
 	struct output *out;    /* a program's stdout and stderr, or NULL */

@@ -1,10 +1,12 @@
 /*
  * report.c: what workers tell the master on their channels: ready, heartbeats
- * and load, status lines (rate limited).
+ * (the watchdog's sign of life, and the load of a worker without a shared
+ * load entry, load.h), status lines (rate limited).
  */
 #include <string.h>
 
 #include "channel.h"
+#include "load.h"
 #include "log.h"
 #include "master.h"
 
@@ -59,6 +61,8 @@ static int worker_message(struct proc *p, const struct msg *msg)
 		memcpy(&load, msg->data, sizeof(load));
 		p->active = load.active;
 		p->total = load.total;
+		load_sync(
+		    p); /* the shared counts, fresher, where it has some */
 		/* --max-requests reached: reconcile() starts its successor */
 		return the_master->h->max_requests &&
 		       p->state != PS_REPLACING &&

@@ -22,6 +22,7 @@
 #include <sys/syscall.h>
 
 #include "channel.h"
+#include "load.h"
 #include "master.h"
 #include "output.h"
 #include "rights.h"
@@ -249,6 +250,7 @@ struct start_fds {
 	int ep[2]; /* a program's exec error pipe */
 	int ow;	   /* a program's output pipe, the child's end */
 	struct output *out;
+	unsigned load_slot; /* an in-process worker's load entry (load.h) */
 };
 
 /* A new worker leaves the master's memory alone: it stays reachable
@@ -266,6 +268,7 @@ void child_run(struct master *m, int slot, unsigned gen,
 	int code;
 
 	child_listeners(m, slot);
+	load_attach(f->load_slot);
 	if (h->cpu_affinity)
 		child_pin_cpu(slot);
 	keep[n++] = 0;
@@ -516,7 +519,7 @@ static void start_cleanup(struct start_fds *f)
 
 int spawn_one(struct master *m, unsigned gen, int slot)
 {
-	struct start_fds f = {{-1, -1}, {-1, -1}, {-1, -1}, -1, NULL};
+	struct start_fds f = {{-1, -1}, {-1, -1}, {-1, -1}, -1, NULL, 0};
 	struct proc *p = NULL;
 	pid_t pid;
 
@@ -526,6 +529,8 @@ int spawn_one(struct master *m, unsigned gen, int slot)
 	p->slot = slot;
 	p->gen = gen;
 	p->served = gen == m->gen; /* a pending one's serve once promoted */
+	if (!m->h->kind->execs)	   /* a program cannot write the table */
+		p->load_slot = f.load_slot = load_claim(&m->procs);
 	if ((pid = spawn_fork(m->pid)) == 0) {
 		m->h->kind->child(m, slot, gen, &f);
 		_exit(127); /* not reached: the child never returns */

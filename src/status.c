@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "load.h"
 #include "log.h"
 #include "rights.h"
 #include "rss.h"
@@ -57,8 +58,9 @@ static void take_procs(const struct master *m, struct status *s, uint64_t now)
 	for (size_t k = 0; k < STATUS_NSTATES; k++)
 		s->states[k].state = proc_wire_name((enum proc_wire)k);
 	for (size_t i = 0; i < m->procs.n; i++) {
-		const struct proc *p = m->procs.v[i];
+		struct proc *p = m->procs.v[i];
 
+		load_sync(p); /* the shared counts, where it has some */
 		s->procs[s->nprocs++] = (struct status_worker){
 		    .slot = p->slot,
 		    .pid = (int)p->pid,

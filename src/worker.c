@@ -9,7 +9,6 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -17,93 +16,25 @@
 #include "channel.h"
 #include "ebpf.h"
 #include "internal.h"
+#include "load.h"
 #include "log.h"
 #include "loop.h"
 #include "mode.h"
 #include "peers.h"
 #include "rights.h"
+#include "worker.h"
 
 #define HEARTBEAT_MS   1000
 #define LOAD_REPORT_MS 20   /* at most this often a load change is reported */
 #define RECV_BATCH     64   /* channel messages per wake-up */
 #define SWEEP_MAX      4096 /* a listener's backlog, as listen.c asks */
+#define YIELD_MS       1    /* above its share: let others accept this long */
 
-struct herd_worker {
-	herd *h;
-	herd_loop *loop;
-	int slot;
-	pid_t pid;
-	unsigned gen;
-	int draining;
-	int done;
-	int exit_code;
-	unsigned active;
-	uint64_t total;
-	struct chan *master;
-	struct chan *inbox;
-	struct peers peers;
-	int sigfd;
-	int accepting;
-	herd_timer *heartbeat;
-	herd_timer *report; /* armed while a load change is unreported */
-	herd_timer *resume;
-	struct accept_pause starved; /* accepts paused for lack of fds */
-	herd_timer *chan_resume;
-	struct accept_pause chan_starved; /* master channel: no fd free */
-};
-
-static void worker_finish(herd_worker *w, int code)
+void worker_finish(herd_worker *w, int code)
 {
 	w->done = 1;
 	w->exit_code = code;
 	loop_stop(w->loop);
-}
-
-/* ---- public accessors ---------------------------------------------------- */
-
-herd_loop *herd_worker_loop(herd_worker *w)
-{
-	return w->loop;
-}
-
-int herd_worker_slot(const herd_worker *w)
-{
-	return w->slot;
-}
-
-pid_t herd_worker_pid(const herd_worker *w)
-{
-	return w->pid;
-}
-
-unsigned herd_worker_generation(const herd_worker *w)
-{
-	return w->gen;
-}
-
-int herd_worker_draining(const herd_worker *w)
-{
-	return w->draining;
-}
-
-herd_mode herd_worker_mode(const herd_worker *w)
-{
-	return w->h->mode;
-}
-
-herd_balance herd_worker_balance(const herd_worker *w)
-{
-	return w->h->balance;
-}
-
-void *herd_worker_userdata(const herd_worker *w)
-{
-	return w->h->ud;
-}
-
-unsigned herd_worker_active(const herd_worker *w)
-{
-	return w->active;
 }
 
 void herd_worker_stop(herd_worker *w)
@@ -112,12 +43,7 @@ void herd_worker_stop(herd_worker *w)
 }
 
 static void load_changed(herd_worker *w);
-
-ssize_t herd_conn_recv(herd_worker *w, int fd, void *buf, size_t len)
-{
-	(void)w;
-	return rights_recv(fd, buf, len, 0);
-}
+static void accept_update(herd_worker *w);
 
 /* Whether fd may hold fds a peer queued that the kernel let through. */
 static int may_hold_rights(int fd)
@@ -142,6 +68,8 @@ void herd_conn_close(herd_worker *w, int fd)
 	load_changed(w);
 	if (w->draining && w->active == 0)
 		worker_finish(w, 0);
+	else if (w->full || w->yielding)
+		accept_update(w);
 }
 
 /* ---- messages out -------------------------------------------------------- */
@@ -211,16 +139,26 @@ static void send_report(herd_loop *l, herd_timer *t, void *arg)
 	send_load(arg);
 }
 
-/* The master balances passfd connections by these reports, so there a
- * change goes out on the loop's next turn, one report for every change in
- * the pass: a close reported 20 ms late kept a worker looking busy while
- * the other got every connection (busiest 64% of /whoami; now at most
- * 51%). Other modes: within LOAD_REPORT_MS, however many happen. */
+/* The counts go to the shared table at once (load.h): the master reads
+ * them there. A report still follows within LOAD_REPORT_MS when the
+ * master recycles by count (--max-requests), as only a message wakes it.
+ * Without an entry, the reports are all the master has: in passfd mode,
+ * which it balances by them, a change goes out on the loop's next turn
+ * (a close reported 20 ms late kept a worker looking busy while the
+ * other got every connection: busiest 64% of /whoami; then at most 51%).
+ * A full passfd worker that frees room tells a master waiting for it. */
 static void load_changed(herd_worker *w)
 {
+	int passes = w->h->conn->passes;
+
+	load_store(w->active, w->total);
+	if (load_attached() && passes && w->h->max_conns && load_poke())
+		send_load(w);
+	if (load_attached() && !w->h->max_requests)
+		return;
 	if (w->report != NULL && !herd_timer_active(w->report))
-		herd_timer_start(w->report,
-				 w->h->conn->passes ? 0 : LOAD_REPORT_MS);
+		herd_timer_start(
+		    w->report, passes && !load_attached() ? 0 : LOAD_REPORT_MS);
 }
 
 /* ---- accepting ----------------------------------------------------------- */
@@ -242,16 +180,74 @@ static void listeners_watch(herd_worker *w, int on)
 			herd_loop_del(w->loop, fd);
 	}
 	w->accepting = on;
+	load_watching(on);
+}
+
+/* Watches the listeners exactly while this worker should accept: not
+ * draining, not paused for want of fds, below --max-connections and not
+ * above its share of the pool's load. */
+static void accept_update(herd_worker *w)
+{
+	unsigned max = w->h->max_conns;
+
+	if (w->full && w->active < max)
+		w->full = 0;
+	if (w->draining || w->done || herd_timer_active(w->resume) || w->full ||
+	    w->yielding) {
+		if (w->accepting)
+			listeners_watch(w, 0);
+	} else if (!w->accepting) {
+		listeners_watch(w, 1);
+	}
 }
 
 static void resume_accept(herd_loop *l, herd_timer *t, void *arg)
+{
+	(void)l;
+	(void)t;
+	accept_update(arg);
+}
+
+static void yield_over(herd_loop *l, herd_timer *t, void *arg)
 {
 	herd_worker *w = arg;
 
 	(void)l;
 	(void)t;
-	if (!w->draining && !w->accepting)
-		listeners_watch(w, 1);
+	w->yielding = 0;
+	accept_update(w);
+}
+
+/* After each connection taken: whether to stop taking more now. At
+ * --max-connections the worker stops until one closes (nginx's
+ * worker_connections). In shared mode, a worker that the new connection
+ * puts above the mean of the pool's active connections steps aside for
+ * YIELD_MS, so that the kernel's EPOLLEXCLUSIVE wake-ups, which go to the
+ * first idle waiter, reach the others, and so that the ready listener a
+ * busy worker finds on its way back to epoll_wait (the kernel queued it
+ * there while waking another) is not taken from the one woken for it.
+ * Ending the pause at once, when the worker got back to its share,
+ * still left one worker 2/3 of the connections: the pause is the point.
+ * Re-watching puts it last in the socket's wait queue, too. (nginx's
+ * ngx_accept_disabled, which needs its accept mutex, keeps a worker out
+ * for a count of turns by a fixed threshold.) */
+static int accept_enough(herd_worker *w)
+{
+	unsigned active = w->active + 1; /* with the one just accepted: the
+					  * application may serve and close it
+					  * before this would look */
+
+	if (w->h->max_conns && active >= w->h->max_conns)
+		w->full = 1;
+	else if (w->shares && load_above_share(active)) {
+		w->yielding = 1;
+		herd_timer_start(w->yield, YIELD_MS);
+	} else
+		return 0;
+	/* Not accept_update(): w->active does not count the new one yet. */
+	if (w->accepting)
+		listeners_watch(w, 0);
+	return 1;
 }
 
 /* Out of fds (or memory): stop watching the sockets for a moment instead of
@@ -263,8 +259,8 @@ static void accept_starved(herd_worker *w, int e)
 	if (accept_pause(&w->starved, herd_loop_now(w->loop)))
 		log_warn("accept: %s; pausing accepts for %d ms at a time",
 			 strerror(e), ACCEPT_PAUSE_MS);
-	listeners_watch(w, 0);
 	herd_timer_start(w->resume, ACCEPT_PAUSE_MS);
+	accept_update(w);
 }
 
 static void starvation_over(herd_worker *w)
@@ -292,6 +288,7 @@ static void got_connection(herd_worker *w, int fd)
 static void on_accept(herd_loop *l, int lfd, unsigned events, void *arg)
 {
 	herd_worker *w = arg;
+	int enough;
 
 	(void)l;
 	(void)events;
@@ -305,7 +302,10 @@ static void on_accept(herd_loop *l, int lfd, unsigned events, void *arg)
 		}
 		starvation_over(w);
 		ebpf_steer_accepted(w->h, w->slot, lfd); /* its load drops */
+		enough = accept_enough(w);
 		got_connection(w, fd);
+		if (enough)
+			return;
 	}
 }
 
@@ -347,15 +347,17 @@ static void listeners_sweep(herd_worker *w)
 	}
 }
 
-static void start_drain(herd_worker *w)
+void start_drain(herd_worker *w)
 {
 	if (w->draining)
 		return;
 	w->draining = 1;
+	load_member(0); /* the pool's share is the others' now */
 	listeners_sweep(w);
 	log_debug("draining %u connections", w->active);
 	listeners_close(w);
 	herd_timer_stop(w->resume);
+	herd_timer_stop(w->yield);
 	if (w->h->on_drain != NULL)
 		w->h->on_drain(w, w->h->ud);
 	if (w->active == 0)
@@ -385,7 +387,9 @@ static void from_master(herd_worker *w, const struct msg *m)
 			log_error("cannot reopen the log: %s", strerror(errno));
 		break;
 	case MSG_CONNECTION: /* passfd; served even while draining */
-		got_connection(w, m->fds[0]);
+	case MSG_CONNECTIONS:
+		for (int i = 0; i < m->nfds; i++)
+			got_connection(w, m->fds[i]);
 		break;
 	default: /* the channel accepts no other type */
 		break;
@@ -427,7 +431,7 @@ static void on_master(herd_loop *l, int fd, unsigned events, void *arg)
 	for (int i = 0; i < RECV_BATCH && !w->done; i++) {
 		/* No room for a message's fd (chan_room): leave it queued.
 		 * Another probe error is not starvation; the read goes on. */
-		if (!chan_room(w->master) &&
+		if (!chan_room_for(w->master, MSG_CONN_BATCH) &&
 		    (errno == EMFILE || errno == ENFILE)) {
 			master_starved(w);
 			break;
@@ -441,10 +445,13 @@ static void on_master(herd_loop *l, int fd, unsigned events, void *arg)
 		from_master(w, &m);
 	}
 	/* passfd: the master counts connections in flight to this worker
-	 * until it hears they arrived, and stops passing at a cap; a report
-	 * after every batch keeps that count true at any rate (a report on
-	 * the 20 ms timer capped the whole pool at cap/20 ms per worker). */
-	if (w->total != before && !w->done) {
+	 * until it sees they arrived, and stops passing at a cap. It reads
+	 * the shared counts, and needs a word only when it stopped for want
+	 * of room; without an entry, a report after every batch keeps that
+	 * count true at any rate (a report on the 20 ms timer capped the
+	 * whole pool at cap/20 ms per worker). */
+	if (w->total != before && !w->done &&
+	    (!load_attached() || load_poke())) {
 		herd_timer_stop(w->report);
 		send_load(w);
 	}
@@ -477,65 +484,11 @@ static void on_inbox(herd_loop *l, int fd, unsigned events, void *arg)
 		log_debug("inbox: empty message or error ignored");
 }
 
-/* ---- signals
- * -----------------------------------------------------------------------------
- */
-
-static void worker_sigset(sigset_t *set)
-{
-	static const int sigs[] = {SIGTERM, SIGINT,  SIGQUIT, SIGHUP,  SIGUSR1,
-				   SIGUSR2, SIGTTIN, SIGTTOU, SIGWINCH};
-
-	sigemptyset(set);
-	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-		sigaddset(set, sigs[i]);
-}
-
-/* Signals sent to a worker directly (a terminal's ^C reaches the whole
- * process group) mean what they mean to the master, for this worker. */
-static void on_signal(herd_loop *l, int fd, unsigned events, void *arg)
-{
-	herd_worker *w = arg;
-	struct signalfd_siginfo si;
-
-	(void)l;
-	(void)events;
-	while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
-			worker_finish(w, 0);
-		else if (si.ssi_signo == SIGQUIT)
-			start_drain(w);
-		else if (si.ssi_signo == SIGUSR1)
-			log_reopen();
-	}
-}
-
-static int setup_signals(herd_worker *w)
-{
-	sigset_t set;
-
-	/* A write past RLIMIT_FSIZE or to a reader gone (the log, a client)
-	 * must fail with EFBIG or EPIPE, not kill the worker: spawn_fork()
-	 * reset both to their defaults. */
-	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR ||
-	    signal(SIGXFSZ, SIG_IGN) == SIG_ERR)
-		return -1;
-	worker_sigset(&set);
-	if (sigprocmask(SIG_SETMASK, &set, NULL) == -1)
-		return -1;
-	w->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (w->sigfd == -1)
-		return -1;
-	return herd_loop_add(w->loop, w->sigfd, HERD_READ, on_signal, w);
-}
-
-/* ---- main
- * ------------------------------------------------------------------------------------
- */
+/* ---- main --------------------------------------------------------------- */
 
 static int worker_init(herd_worker *w, int chan_fd, int inbox_fd)
 {
-	if ((w->loop = loop_new()) == NULL || setup_signals(w) == -1)
+	if ((w->loop = loop_new()) == NULL || worker_signals(w) == -1)
 		return -1;
 	w->master = chan_new(chan_fd, MSG_TO_WORKER, w->loop, on_master, w);
 	if (w->master == NULL)
@@ -549,9 +502,11 @@ static int worker_init(herd_worker *w, int chan_fd, int inbox_fd)
 	w->resume = herd_timer_new(w->loop, resume_accept, w);
 	w->report = herd_timer_new(w->loop, send_report, w);
 	w->chan_resume = herd_timer_new(w->loop, resume_master, w);
+	w->yield = herd_timer_new(w->loop, yield_over, w);
 	if (w->heartbeat == NULL || w->resume == NULL || w->report == NULL ||
-	    w->chan_resume == NULL)
+	    w->chan_resume == NULL || w->yield == NULL)
 		return -1;
+	w->shares = !w->h->conn->passes && !w->h->conn->slot_sockets;
 	return 0;
 }
 
@@ -583,6 +538,7 @@ int worker_main(herd *h, int slot, unsigned gen, int chan_fd, int inbox_fd)
 		worker_free(&w);
 		return HERD_EXIT_CONFIG;
 	}
+	load_member(w.shares);
 	listeners_watch(&w, 1);
 	send_master(&w, MSG_READY, NULL, 0);
 	herd_timer_start(w.heartbeat, heartbeat_ms(&w));

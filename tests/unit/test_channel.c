@@ -286,6 +286,39 @@ static void decode_direct(void)
 	}
 }
 
+/* passfd's batches: up to MSG_CONN_BATCH connections, to a worker only. */
+static void connection_batches(void)
+{
+	unsigned char buf[sizeof(struct msg_hdr)];
+	struct msg_hdr h = {MSG_CONNECTIONS, 0, -1, -1, 1, 0};
+	int fds[MSG_CONN_BATCH + 1];
+	struct msg m;
+
+	memcpy(buf, &h, sizeof(h));
+	for (int i = 0; i < MSG_CONN_BATCH + 1; i++)
+		fds[i] = dup(0);
+	is_int(msg_decode(buf, sizeof(h), 0, fds, MSG_CONN_BATCH, 0,
+			  MSG_TO_WORKER, &m),
+	       MSG_OK, "a batch of MSG_CONN_BATCH connections decodes");
+	ok(m.nfds == MSG_CONN_BATCH && m.fds[0] == fds[0],
+	   "with every fd, in order");
+	for (int i = 0; i < m.nfds; i++)
+		close(m.fds[i]);
+	for (int i = 0; i < MSG_CONN_BATCH + 1; i++)
+		fds[i] = dup(0);
+	is_int(msg_decode(buf, sizeof(h), 0, fds, MSG_CONN_BATCH + 1, 0,
+			  MSG_TO_WORKER, &m),
+	       MSG_ERR_FDS, "one more than MSG_CONN_BATCH is refused");
+	ok(fcntl(fds[MSG_CONN_BATCH], F_GETFD) == -1 &&
+	       fcntl(fds[0], F_GETFD) == -1,
+	   "and every fd it carried is closed");
+	is_int(msg_decode(buf, sizeof(h), 0, NULL, 0, 0, MSG_TO_WORKER, &m),
+	       MSG_ERR_FDS, "a batch without fds is refused");
+	fds[0] = dup(0);
+	is_int(msg_decode(buf, sizeof(h), 0, fds, 1, 0, MSG_TO_MASTER, &m),
+	       MSG_ERR_DIRECTION, "the master takes no connections");
+}
+
 int main(void)
 {
 	log_set_level(HERD_LOG_ERROR); /* refusals are counted, not shown */
@@ -294,5 +327,6 @@ int main(void)
 	peer_lists();
 	queueing();
 	decode_direct();
+	connection_batches();
 	return done_testing();
 }
