@@ -15,14 +15,7 @@
 #define EXITED(code)  ((code) << 8) /* as waitpid() reports exit(code) */
 #define SIGNALLED(sg) (sg)	    /* ... and death by signal sg */
 
-/* The kinds' facts the policy reads, as kind.c has them. */
-static const struct kind_ops inproc_kind = {.sends_ready = 1, .config_exit = 1};
-static const struct kind_ops program_kind = {.exit0_planned = 1,
-					     .own_pace = 1,
-					     .drain_escalates = 1,
-					     .watchdog_abort = 1,
-					     .master_counts = 1};
-static const struct pool_facts serving = {1, 1, &program_kind, 4, 5, 0};
+static const struct pool_facts serving = {1, 1, &kind_program, 4, 5, 0};
 
 static void backoff(void)
 {
@@ -76,7 +69,7 @@ static void exits(void)
 	/* slot 1 of generation 5, crashed unasked, ran, lived 50 ms */
 	struct exit_facts e = {1, 5, 1, 1, 1, SIGNALLED(SIGSEGV), 50};
 
-	inproc.kind = &inproc_kind;
+	inproc.kind = &kind_inproc;
 	young.announced = 0;
 	is_int(judge(e, &pool, &s, &d), EXIT_RESTART, "a crash: restart");
 	ok(s.restarts == 1 && s.fails == 1, "counted as a restart and a "
@@ -125,13 +118,13 @@ static void exits(void)
 	is_int(judge(e, &pool, &s, &d), EXIT_RESTART,
 	       "never ran once the pool served: a crash like any");
 	e.ran = 1;
-	young.kind = &inproc_kind;
+	young.kind = &kind_inproc;
 	e.status = EXITED(HERD_EXIT_CONFIG);
 	is_int(judge(e, &young, &s, &d), EXIT_CONFIG,
 	       "an in-process start failing before the pool was ready: stop");
 	is_int(judge(e, &inproc, &s, &d), EXIT_RESTART,
 	       "... once it was ready: restart");
-	young.kind = &program_kind;
+	young.kind = &kind_program;
 	is_int(judge(e, &young, &s, &d), EXIT_RESTART,
 	       "a program's own status 3 is no herd configuration error");
 

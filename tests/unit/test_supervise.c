@@ -15,14 +15,6 @@
 
 #define SHUTDOWN_MS 1000
 
-/* The kinds' facts the planner reads, as kind.c has them. */
-static const struct kind_ops inproc_kind = {.sends_ready = 1, .config_exit = 1};
-static const struct kind_ops program_kind = {.exit0_planned = 1,
-					     .own_pace = 1,
-					     .drain_escalates = 1,
-					     .watchdog_abort = 1,
-					     .master_counts = 1};
-
 struct fake {
 	struct proctab t;
 	struct slot_state slots[MAX_WORKERS];
@@ -186,7 +178,7 @@ static void fake_init(struct fake *f, int nworkers, int program)
 	proctab_free(&f->t);
 	memset(f, 0, sizeof(*f));
 	f->pool = (struct pool_facts){
-	    1, 0, program ? &program_kind : &inproc_kind, nworkers, 1, 0};
+	    1, 0, program ? &kind_program : &kind_inproc, nworkers, 1, 0};
 	f->now = 1000;
 	f->pending_ms = 30000;
 	f->ready_delay_ms = 1000;
