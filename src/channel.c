@@ -275,10 +275,17 @@ int chan_room_for(const struct chan *c, int n)
 
 		if (n <= 1 || from <= 0)
 			return chan_room(c);
+		/* The lowest free fd from `from` up must be `from` itself:
+		 * the kernel fills the table lowest first, so the n above
+		 * it are free too. A free fd higher up says only that one
+		 * fd fits. */
 		probe = fcntl(c->fd, F_DUPFD_CLOEXEC, (int)from);
 		if (probe >= 0) {
 			close(probe);
-			return 1;
+			if (probe == from)
+				return 1;
+			errno = EMFILE; /* unless the limit was raised */
+			continue;
 		}
 		if (errno != EMFILE && errno != EINVAL)
 			return 0; /* EINVAL: the limit fell below from */

@@ -137,11 +137,11 @@ void chan_pause(struct chan *c, int paused);
  * those peers (the message is refused and counted), never a connection. */
 int chan_room(const struct chan *c);
 /* Whether n more fds can be opened now (n <= MSG_MAX_FDS), as a message
- * of n fds needs: 1, or 0 with errno. One probe, like chan_room(): for a
- * free fd among the n highest the fd limit allows, which the kernel,
- * giving the lowest free fd first, fills last; so a table with room for
- * fewer than n is found out, and one with holes below but a full top is
- * taken for full (cautious: the channel waits). */
+ * of n fds needs: 1, or 0 with errno. One probe, like chan_room(): that
+ * the lowest of the n highest fds the limit allows is free, and with it,
+ * the kernel giving the lowest free fd first, the n above; so a table with
+ * room for fewer than n is found out, and one with holes below but a used
+ * fd in its top n is taken for full (cautious: the channel waits). */
 int chan_room_for(const struct chan *c, int n);
 size_t chan_queued(const struct chan *c);
 /* Whether the peer was found gone: nothing more can be sent. */

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -319,6 +320,57 @@ static void connection_batches(void)
 	       MSG_ERR_DIRECTION, "the master takes no connections");
 }
 
+/* Fills the fd table up to (not including) fd top; the fds into held. */
+static int fill_to(int top, int *held, int n)
+{
+	int fd;
+
+	while ((fd = fcntl(0, F_DUPFD_CLOEXEC, 0)) >= 0 && fd < top)
+		held[n++] = fd;
+	if (fd >= 0)
+		close(fd);
+	return n;
+}
+
+/* chan_room_for(c, n): n fds fit, or they do not, however the table was
+ * filled from the bottom (as the kernel fills it, lowest first). */
+static void room(void)
+{
+	struct rlimit old, low;
+	int sv[2], held[80], n = 0, lim = 64;
+	struct chan *c;
+
+	if (getrlimit(RLIMIT_NOFILE, &old) == -1 ||
+	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1) {
+		ok(0, "room: set-up: %s", strerror(errno));
+		return;
+	}
+	c = chan_new(sv[0], ALL, NULL, NULL, NULL);
+	low = old;
+	low.rlim_cur = (rlim_t)lim;
+	if (c == NULL || setrlimit(RLIMIT_NOFILE, &low) == -1) {
+		ok(0, "room: set-up: %s", strerror(errno));
+		return;
+	}
+	n = fill_to(lim - 20, held, n);
+	ok(chan_room_for(c, MSG_CONN_BATCH),
+	   "20 fds free: room for a batch "
+	   "of %d",
+	   MSG_CONN_BATCH);
+	n = fill_to(lim - 4, held, n);
+	ok(!chan_room_for(c, MSG_CONN_BATCH),
+	   "4 free: no room for %d, though the top fds are free",
+	   MSG_CONN_BATCH);
+	ok(chan_room_for(c, 4) && chan_room(c), "but for 4, and for one");
+	n = fill_to(lim, held, n);
+	ok(!chan_room(c), "none free: no room");
+	while (n > 0)
+		close(held[--n]);
+	setrlimit(RLIMIT_NOFILE, &old);
+	chan_free(c);
+	close(sv[1]);
+}
+
 int main(void)
 {
 	log_set_level(HERD_LOG_ERROR); /* refusals are counted, not shown */
@@ -328,5 +380,6 @@ int main(void)
 	queueing();
 	decode_direct();
 	connection_batches();
+	room();
 	return done_testing();
 }
