@@ -17,6 +17,15 @@ void pool_facts(const struct master *m, struct pool_facts *pool)
 	    m->nworkers,	   m->gen,	 m->pending};
 }
 
+/* A reload asked while the last one was starting (ctl.c's reload()). */
+static void reload_queued(struct master *m)
+{
+	if (!m->reload_queued)
+		return;
+	m->reload_queued = 0;
+	reload(m);
+}
+
 void abandon_pending(struct master *m, const char *why)
 {
 	log_error("reload abandoned: generation %u %s; generation %u keeps "
@@ -31,6 +40,7 @@ void abandon_pending(struct master *m, const char *why)
 	m->pending = 0;
 	m->upgraded = 0; /* the upgrade's reload is over, too */
 	m->reloads_abandoned++;
+	reload_queued(m);
 }
 
 static void look(void *ctx, struct view *v)
@@ -174,6 +184,7 @@ static void promote(struct master *m)
 		m->slots[s].fails = 0;
 		m->slots[s].not_before = 0;
 	}
+	reload_queued(m);
 }
 
 static void announce(struct master *m)

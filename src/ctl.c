@@ -62,6 +62,20 @@ const char *reload(struct master *m)
 		log_info("reload ignored: stopping");
 		return stopping;
 	}
+	/* One generation starts at a time: a reload asked meanwhile follows
+	 * it (promote, abandon_pending), one for any number asked. Replacing
+	 * the starting one outright, quick reloads piled up generations past
+	 * MAX_DRAINING_GENS, and the bound killed workers that had taken
+	 * connections (a starting worker accepts in shared mode). */
+	if (m->pending != 0 && m->h->reload_signal == 0) {
+		if (!m->reload_queued)
+			log_info(
+			    "reload: generation %u is still starting; the "
+			    "next one starts when it is ready or abandoned",
+			    m->pending);
+		m->reload_queued = 1;
+		return NULL;
+	}
 	/* systemd's Type=notify-reload: RELOADING=1 with the time, then
 	 * READY=1 when done (promote_pending, abandon_pending). A resumed
 	 * upgrade's reload is the one the old image announced before its
@@ -72,14 +86,6 @@ const char *reload(struct master *m)
 	if (m->h->reload_signal != 0) {
 		reload_by_signal(m);
 		return NULL;
-	}
-	if (m->pending != 0) {
-		log_info("reload: generation %u was not ready yet; retiring it",
-			 m->pending);
-		for (size_t i = 0; i < m->procs.n; i++)
-			if (m->procs.v[i]->gen == m->pending &&
-			    proc_info(m->procs.v[i]->state)->live)
-				quit_proc(m, m->procs.v[i]);
 	}
 	m->pending = ++m->last_gen;
 	m->pending_since = herd_loop_now(m->loop);

@@ -74,6 +74,7 @@ struct master {
 	enum master_state state;
 	int exit_code;
 	int announced;
+	int reload_queued;	     /* asked while one was starting: next */
 	int accepting;		     /* passfd: the listeners are watched */
 	struct accept_pause starved; /* passfd: out of fds */
 	size_t rr;		     /* passfd: where the next pick starts */

@@ -254,6 +254,27 @@ def test_program_reloads_under_load():
               lambda: "status %r\nchildren %r" % (h.last_status, h.workers()))
 
 
+def test_reload_while_one_starts_follows_it():
+    # A reload asked while a generation is still starting does not replace
+    # it (its workers may have taken connections): it follows it, once,
+    # however many were asked.
+    with ht.Herd("-w", "1", "--ready-delay", "0.5", "--", "/bin/sleep", "600",
+                 name="herd -- sleep, reloads while one starts") as h:
+        mark = h.mark()
+        h.signal(signal.SIGHUP)
+        h.wait_log(r"reload: starting generation 2", since=mark)
+        h.signal(signal.SIGHUP)
+        h.signal(signal.SIGHUP)
+        queued = h.wait_log(r"generation 2 is still starting; the next one starts", since=mark)
+        ready = h.wait_log(r"generation 3 ready", since=mark, timeout=15)
+        log = h.log()[mark:]
+        ht.ok(queued and ready and re.search(r"generation 2 ready", log),
+              "reloads while generation 2 starts: it becomes ready, then generation 3 follows",
+              lambda: log[-2000:])
+        ht.ok("generation 4" not in log and "killed by signal 9" not in log,
+              "one reload follows, however many were asked; nothing is killed", lambda: log[-2000:])
+
+
 ht.run(test_5_reloads_under_load,
        test_20_reloads_under_load,
        test_reload_abandoned_when_new_workers_die,
@@ -261,4 +282,5 @@ ht.run(test_5_reloads_under_load,
        test_reload_abandoned_when_not_ready_in_time,
        test_quick_reloads_do_not_pile_up,
        test_a_sighup_storm_does_not_pile_up,
-       test_program_reloads_under_load)
+       test_program_reloads_under_load,
+       test_reload_while_one_starts_follows_it)
