@@ -16,6 +16,7 @@ import http.client
 import json
 import os
 import re
+import select
 import shutil
 import signal
 import socket
@@ -780,6 +781,30 @@ def get(addr, path="/", method="GET", timeout=5):
     if r is None:
         raise ConnectionError("closed without a response")
     return r
+
+
+def slot_pid(h, slot):
+    """The pid of the worker in slot, as herd's worker_info() says."""
+    info = h.worker_info()
+    return next(p for p in h.workers() if info.get(p, (None,))[0] == slot)
+
+
+def which_answered(socks, timeout):
+    """Which of send_requests()' sockets got a 200 within timeout, read
+    as they become readable (answered() counts, reading in turn); leaves
+    them open."""
+    got, waiting = set(), set(socks)
+    deadline = time.monotonic() + timeout
+    while waiting and time.monotonic() < deadline:
+        ready, _, _ = select.select(list(waiting), [], [], 0.2)
+        for s in ready:
+            try:
+                if s.recv(65536).startswith(b"HTTP/1.1 200"):
+                    got.add(s)
+            except OSError:  # reset: not answered
+                pass
+            waiting.discard(s)
+    return got
 
 
 def whoami(addr, timeout=5):

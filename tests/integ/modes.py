@@ -6,7 +6,6 @@ built-in worker in each; serving, fairness, fd layout, reload and kill -9
 under load, and a stuck worker in passfd mode."""
 import collections
 import os
-import select
 import signal
 import socket
 import sys
@@ -148,7 +147,7 @@ def test_passfd_skips_a_stuck_worker():
                 s = socket.create_connection(h.addr, timeout=5)
                 s.sendall(ht.request_bytes("/"))
                 socks.append(s)
-            answered = _answered(socks, 5)
+            answered = ht.which_answered(socks, 5)
             ht.ok(n - INFLIGHT_MAX <= len(answered) < n,
                   "passfd: %d of %d answered with one worker stopped (at most "
                   "%d wait for it)" % (len(answered), n, INFLIGHT_MAX))
@@ -157,7 +156,7 @@ def test_passfd_skips_a_stuck_worker():
         finally:
             os.kill(stuck, signal.SIGCONT)
         rest = [s for s in socks if s not in answered]
-        late = _answered(rest, 10)
+        late = ht.which_answered(rest, 10)
         ht.is_(len(late), len(rest), "passfd: the waiting ones are answered once it runs")
         for s in socks:
             s.close()
@@ -170,12 +169,12 @@ def test_passfd_dead_workers_connections_go_on():
     with herd(("passfd", "--balance", "rr")) as h:
         stuck = h.workers()[0]
         os.kill(stuck, signal.SIGSTOP)
-        socks = _requests(h.addr, 2 * INFLIGHT_MAX)
-        first = _answered(socks, 5)
+        socks = ht.send_requests(h.addr, 2 * INFLIGHT_MAX, "/whoami")
+        first = ht.which_answered(socks, 5)
         mark = h.mark()
         os.kill(stuck, signal.SIGKILL)
         rest = [s for s in socks if s not in first]
-        late = _answered(rest, 10)
+        late = ht.which_answered(rest, 10)
         ht.ok(0 < len(rest) <= INFLIGHT_MAX and len(late) == len(rest),
               "passfd: the connections a killed worker never read are "
               "served by another",
@@ -189,35 +188,21 @@ def test_passfd_dead_workers_connections_go_on():
             s.close()
 
 
-def _slot_pid(h, slot):
-    info = h.worker_info()
-    return next(p for p in h.workers() if info.get(p, (None,))[0] == slot)
-
-
-def _requests(addr, n):
-    socks = []
-    for _ in range(n):
-        s = socket.create_connection(addr, timeout=5)
-        s.sendall(ht.request_bytes("/whoami"))
-        socks.append(s)
-    return socks
-
-
 def test_reuseport_steering():
     # The master steers new connections away from a slot before retiring
     # it: with the retiring worker stopped, nothing new may wait on its
     # socket (the kernel's own hash would queue about half there, to be
     # reset when it is killed).
     with herd(("reuseport",), 2, "--shutdown-timeout", "4") as h:
-        stuck = _slot_pid(h, 1)
+        stuck = ht.slot_pid(h, 1)
         os.kill(stuck, signal.SIGSTOP)
         try:
             mark = h.mark()
             h.signal(signal.SIGTTOU)
             h.wait_log(r"workers: 2 -> 1", since=mark)
             time.sleep(0.2)  # logged just before the master steers
-            socks = _requests(h.addr, 100)
-            answered = _answered(socks, 3)
+            socks = ht.send_requests(h.addr, 100, "/whoami")
+            answered = ht.which_answered(socks, 3)
             ht.is_(len(answered), 100, "reuseport: scaling down with the "
                    "retiring worker stopped, every new connection is served")
         finally:
@@ -233,22 +218,6 @@ def test_reuseport_steering():
         c = shares(h)
         ht.ok(min(c[0], c[1]) >= sum(c.values()) / 4,
               "reuseport: scaled 2 -> 1 -> 2, both slots serve (%s)" % dict(c))
-
-
-def _answered(socks, timeout):
-    """The sockets that got a response within timeout."""
-    got, waiting = set(), set(socks)
-    deadline = time.monotonic() + timeout
-    while waiting and time.monotonic() < deadline:
-        ready, _, _ = select.select(list(waiting), [], [], 0.2)
-        for s in ready:
-            try:
-                if s.recv(65536).startswith(b"HTTP/1.1 200"):
-                    got.add(s)
-            except OSError:  # reset: not answered
-                pass
-            waiting.discard(s)
-    return got
 
 
 ht.run(test_every_mode_serves, test_fair_shares,

@@ -5,7 +5,6 @@ ready slot with net.ipv4.tcp_migrate_req=0, and where bpf() is refused
 (HERD_TEST_NO_EBPF=1 stands for that) the classic program serves, said
 once in the log."""
 import os
-import select
 import signal
 import socket
 import threading
@@ -21,11 +20,6 @@ NO_EBPF_RE = r"reuseport: no eBPF steering \(bpf: [^)]+\)"
 def herd(*extra, env=None):
     return ht.Herd("-m", "reuseport", "-w", "2", "--shutdown-timeout", "1",
                    *extra, env=env)
-
-
-def slot_pid(h, slot):
-    info = h.worker_info()
-    return next(p for p in h.workers() if info.get(p, (None,))[0] == slot)
 
 
 def ebpf_or_skip(h, name):
@@ -78,7 +72,7 @@ def test_stopped_worker_gets_few():
     with herd() as h:
         if not ebpf_or_skip(h, name):
             return
-        stuck = slot_pid(h, 1)
+        stuck = ht.slot_pid(h, 1)
         os.kill(stuck, signal.SIGSTOP)
         try:
             hung = outcomes(h.addr, 100)
@@ -98,29 +92,6 @@ def listen_queues(port):
             if col[1] == want and col[3] == "0A":
                 queues.append(int(col[4].split(":")[1], 16))
     return sorted(queues)
-
-
-def connect_all(addr, n):
-    socks = []
-    for _ in range(n):
-        s = socket.create_connection(addr, timeout=5)
-        s.sendall(ht.request_bytes("/whoami"))
-        socks.append(s)
-    return socks
-
-
-def answered(socks, timeout):
-    got, waiting = 0, set(socks)
-    deadline = time.monotonic() + timeout
-    while waiting and time.monotonic() < deadline:
-        ready, _, _ = select.select(list(waiting), [], [], 0.2)
-        for s in ready:
-            try:
-                got += s.recv(65536).startswith(b"HTTP/1.1 200")
-            except OSError:  # reset: not answered
-                pass
-            waiting.discard(s)
-    return got
 
 
 def read_sysctl():
@@ -145,18 +116,18 @@ def scale_down_queued(h):
     slot 1; slot 1 is retired (its stopped worker killed after the
     shutdown timeout, its socket closed), slot 0 goes on. Returns (queues
     before the scale-down, connections answered)."""
-    pids = [slot_pid(h, 0), slot_pid(h, 1)]
+    pids = [ht.slot_pid(h, 0), ht.slot_pid(h, 1)]
     start = [ht.proc_stat(p)[3] for p in pids]
     for p, t in zip(pids, start):
         ht._kill(p, signal.SIGSTOP, t)
     socks = []
     try:
-        socks = connect_all(h.addr, 100)
+        socks = ht.send_requests(h.addr, 100, "/whoami")
         ht.wait_until(lambda: sum(listen_queues(h.port)) >= 100, 3)
         queues = listen_queues(h.port)
         h.signal(signal.SIGTTOU)
         ht._kill(pids[0], signal.SIGCONT, start[0])
-        return queues, answered(socks, 8)
+        return queues, len(ht.which_answered(socks, 8))
     finally:
         for p, t in zip(pids, start):  # slot 1's is killed by herd
             ht._kill(p, signal.SIGCONT, t)
@@ -189,15 +160,15 @@ def test_fallback_is_logged_once():
     with herd(env={"HERD_TEST_NO_EBPF": "1"}) as h:
         ht.ok(h.wait_log(NO_EBPF_RE, timeout=2),
               "bpf refused: the log says the classic program steers")
-        stuck = slot_pid(h, 1)
+        stuck = ht.slot_pid(h, 1)
         os.kill(stuck, signal.SIGSTOP)
         try:
             mark = h.mark()
             h.signal(signal.SIGTTOU)
             h.wait_log(r"workers: 2 -> 1", since=mark)
             time.sleep(0.2)
-            socks = connect_all(h.addr, 50)
-            ht.is_(answered(socks, 3), 50, "bpf refused: the classic program "
+            socks = ht.send_requests(h.addr, 50, "/whoami")
+            ht.is_(len(ht.which_answered(socks, 3)), 50, "bpf refused: the classic program "
                    "keeps new connections off a retiring slot")
             for s in socks:
                 s.close()
