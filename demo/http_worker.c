@@ -657,11 +657,9 @@ static void conn_free(struct conn *c)
 	mem_gave(sizeof *c);
 }
 
+/* herd_conn_close() takes the fd out of the loop as well. */
 static void conn_close(struct conn *c)
 {
-	if (herd_loop_del(g.loop, c->fd) < 0)
-		herd_log(HERD_LOG_WARN, "http: fd %d: loop del: %s", c->fd,
-			 strerror(errno));
 	herd_conn_close(g.w, c->fd);
 	conn_free(c);
 }
@@ -818,7 +816,11 @@ static void on_connection(herd_worker *w, int fd, void *ud)
 		return;
 	}
 	c->events = HERD_READ;
-	conn_run(c); /* bytes may be waiting already */
+	/* No read yet: the request rarely follows the handshake's last ACK
+	 * (which made the connection acceptable) before it is accepted, even
+	 * when the master accepted and passed it, and a recv that fails costs
+	 * as much as the readiness the loop reports when the request comes. */
+	conn_arm_timer(c);
 }
 
 /* Requests in flight finish with "Connection: close" (conn_respond); idle

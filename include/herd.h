@@ -247,7 +247,10 @@ unsigned herd_worker_active(const herd_worker *w);
  * for every slot without herd_on_message: see herd_msg_fn). */
 int herd_worker_send(herd_worker *w, int to, const void *data, size_t len);
 
-/* Closes a connection handed to herd_conn_fn and counts it as done. */
+/* Closes a connection handed to herd_conn_fn and counts it as done. It
+ * leaves the worker's loop too: no herd_loop_del() is needed first, unless
+ * the fd was duplicated (dup, or a fork that has not exec'ed yet), whose
+ * copy would keep the registration alive. */
 void herd_conn_close(herd_worker *w, int fd);
 /* recv(fd, buf, len, 0) on a connection handed to herd_conn_fn. Use it on
  * unix-domain listeners: where the kernel cannot make them refuse the fds

@@ -44,6 +44,7 @@ struct chan {
 	void *arg;
 	unsigned events; /* registered with the loop; 0: not registered */
 	int paused;	 /* not reading for now (chan_pause) */
+	int room;	 /* fds chan_room_ahead() counts on still */
 	struct qmsg *head, *tail;
 	size_t queued;
 	unsigned long refused;
@@ -293,6 +294,19 @@ int chan_room_for(const struct chan *c, int n)
 	return 0;
 }
 
+int chan_room_ahead(struct chan *c, int n)
+{
+	if (c->room >= n)
+		return 1;
+	c->room = 0;
+	if (fd_limit(0) > 2 * CHAN_ROOM_AHEAD &&
+	    chan_room_for(c, CHAN_ROOM_AHEAD)) {
+		c->room = CHAN_ROOM_AHEAD - CHAN_ROOM_SLACK;
+		return 1;
+	}
+	return chan_room_for(c, n);
+}
+
 size_t chan_queued(const struct chan *c)
 {
 	return c->queued;
@@ -529,6 +543,7 @@ int chan_recv(struct chan *c, struct msg *m)
 		 * which only a misbehaving peer sends, and which then costs
 		 * that peer its channel). */
 		nfds = collect_fds(&mh, fds, MSG_MAX_FDS, &bad);
+		c->room = c->room > nfds ? c->room - nfds : 0;
 		if (n == 0 && nfds == 0 && !bad && !(mh.msg_flags & MSG_CTRUNC))
 			return -1;
 		e = msg_decode(buf, (size_t)n, mh.msg_flags, fds, nfds, bad,

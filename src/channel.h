@@ -143,6 +143,16 @@ int chan_room(const struct chan *c);
  * room for fewer than n is found out, and one with holes below but a used
  * fd in its top n is taken for full (cautious: the channel waits). */
 int chan_room_for(const struct chan *c, int n);
+/* chan_room_for() spread over a stream of messages of up to n fds each:
+ * one probe finds the top CHAN_ROOM_AHEAD fds free, and the fds read
+ * since count that down (what was closed meanwhile is not counted back),
+ * less CHAN_ROOM_SLACK for what the process opens itself between probes.
+ * The next probe comes once fewer than n are left. When the limit is too
+ * low for that, or the top CHAN_ROOM_AHEAD are not all free, every message
+ * is probed as by chan_room_for(). */
+#define CHAN_ROOM_AHEAD 256
+#define CHAN_ROOM_SLACK 64
+int chan_room_ahead(struct chan *c, int n);
 size_t chan_queued(const struct chan *c);
 /* Whether the peer was found gone: nothing more can be sent. */
 int chan_dead(const struct chan *c);

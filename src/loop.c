@@ -188,6 +188,14 @@ int herd_loop_mod(herd_loop *l, int fd, unsigned events)
 	return 0;
 }
 
+void loop_forget(herd_loop *l, int fd)
+{
+	struct io *io = io_get(l, fd);
+
+	if (io != NULL)
+		io->serial = 0;
+}
+
 int herd_loop_del(herd_loop *l, int fd)
 {
 	struct io *io = io_get(l, fd);

@@ -22,6 +22,11 @@ void loop_stop(herd_loop *l);
 uint64_t loop_pass(const herd_loop *l);
 /* Whether fd is registered. */
 int loop_has(const herd_loop *l, int fd);
+/* Drops fd's registration without EPOLL_CTL_DEL, for an fd about to be
+ * closed whose close removes it from the epoll set: the caller holds the
+ * only reference to its open file. (Should another reference live on, its
+ * events carry a stale serial and are skipped.) */
+void loop_forget(herd_loop *l, int fd);
 uint64_t mono_ms(void);
 
 #endif

@@ -371,6 +371,54 @@ static void room(void)
 	close(sv[1]);
 }
 
+/* chan_room_ahead(c, n): one probe for CHAN_ROOM_AHEAD fds, counted down
+ * by the fds read since; a new probe when the count runs out, per message
+ * when the top CHAN_ROOM_AHEAD are not free. */
+static void room_ahead(void)
+{
+	unsigned char buf[sizeof(struct msg_hdr)];
+	struct msg_hdr h = {MSG_CONNECTIONS, 0, -1, -1, 1, 0};
+	struct rlimit old, low;
+	int sv[2], held[1100], n = 0, lim = 1024, got = 0, reads;
+	struct chan *c;
+	struct msg m;
+
+	if (getrlimit(RLIMIT_NOFILE, &old) == -1 || old.rlim_max < 1024) {
+		ok(1, "# SKIP room ahead: the hard fd limit is below 1024");
+		return;
+	}
+	pair(sv);
+	c = chan_new(sv[0], ALL, NULL, NULL, NULL);
+	low = old;
+	low.rlim_cur = (rlim_t)lim;
+	if (c == NULL || setrlimit(RLIMIT_NOFILE, &low) == -1) {
+		ok(0, "room ahead: set-up: %s", strerror(errno));
+		return;
+	}
+	n = fill_to(lim - 300, held, n);
+	memcpy(buf, &h, sizeof(h));
+	reads = (CHAN_ROOM_AHEAD - CHAN_ROOM_SLACK) / MSG_CONN_BATCH;
+	for (int i = 0; i < reads; i++)
+		raw_send(sv[1], buf, sizeof(buf), MSG_CONN_BATCH);
+	ok(chan_room_ahead(c, MSG_CONN_BATCH), "300 fds free: room");
+	for (int i = 0; i < reads && chan_recv(c, &m) == 1; i++)
+		for (int k = 0; k < m.nfds; k++, got++)
+			held[n++] = m.fds[k];
+	is_int(got, CHAN_ROOM_AHEAD - CHAN_ROOM_SLACK,
+	       "the count's worth of fds read");
+	ok(chan_room_ahead(c, MSG_CONN_BATCH),
+	   "%d left free, the count spent: a probe finds room for a batch",
+	   300 - got);
+	n = fill_to(lim - 4, held, n);
+	ok(!chan_room_ahead(c, MSG_CONN_BATCH) && errno == EMFILE,
+	   "4 free: no room (the count is not trusted past a probe)");
+	while (n > 0)
+		close(held[--n]);
+	setrlimit(RLIMIT_NOFILE, &old);
+	chan_free(c);
+	close(sv[1]);
+}
+
 int main(void)
 {
 	log_set_level(HERD_LOG_ERROR); /* refusals are counted, not shown */
@@ -381,5 +429,6 @@ int main(void)
 	decode_direct();
 	connection_batches();
 	room();
+	room_ahead();
 	return done_testing();
 }

@@ -109,9 +109,47 @@ static void stale_events(void)
 	loop_free(l);
 }
 
+static int forgot_calls;
+
+static void on_forgot(herd_loop *l, int fd, unsigned ev, void *arg)
+{
+	(void)fd;
+	(void)ev;
+	forgot_calls += arg != NULL;
+	loop_stop(l);
+}
+
+/* loop_forget() then close(): the close takes the fd out of the epoll set,
+ * and its number can be registered anew at once. */
+static void forgotten(void)
+{
+	herd_loop *l = loop_new();
+	int p[2], q[2];
+
+	if (pipe(p) == -1)
+		_exit(99);
+	herd_loop_add(l, p[0], HERD_READ, on_forgot, NULL);
+	loop_forget(l, p[0]);
+	ok(!loop_has(l, p[0]), "a forgotten fd is unregistered");
+	close(p[0]);
+	close(p[1]);
+	if (pipe(q) == -1)
+		_exit(99);
+	ok(q[0] == p[0] &&
+	       herd_loop_add(l, q[0], HERD_READ, on_forgot, (void *)1) == 0,
+	   "its number, reused, is registered again");
+	(void)!write(q[1], "x", 1);
+	loop_run(l);
+	is_int(forgot_calls, 1, "and the new registration's events arrive");
+	close(q[0]);
+	close(q[1]);
+	loop_free(l);
+}
+
 int main(void)
 {
 	timers_in_order();
 	stale_events();
+	forgotten();
 	return done_testing();
 }
