@@ -37,7 +37,7 @@ all: $(BUILD)/libherd.a $(BUILD)/herd $(patsubst examples/%.c,$(BUILD)/examples/
 
 # ---- one set of rules, instantiated for the release and the ASan build ----
 define variant
-$(1)/obj/%.o: %.c $$(wildcard include/*.h src/*.h demo/*.h tests/unit/*.h)
+$(1)/obj/%.o: %.c $$(wildcard include/*.h src/*.h demo/*.h cmd/*.h tests/unit/*.h)
 	@mkdir -p $$(dir $$@)
 	$$(CC) $$(ALL_CFLAGS) $(2) -c $$< -o $$@
 
@@ -57,7 +57,7 @@ $(1)/libherd.a: $$(call objs,$(1),$$(LIB_SRC))
 	rm -f $$@
 	$$(AR) rcs $$@ $(1)/libherd.o
 
-$(1)/herd: $$(call objs,$(1),cmd/herd.c $$(DEMO_SRC)) $(1)/libherd.a
+$(1)/herd: $$(call objs,$(1),cmd/herd.c cmd/ctl.c $$(DEMO_SRC)) $(1)/libherd.a
 	$$(CC) $(2) $$(LDFLAGS) -o $$@ $$^
 
 $(1)/examples/%: $(1)/obj/examples/%.o $(1)/libherd.a

@@ -16,10 +16,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "herd.h"
 #include "http_worker.h"
-
-#define EXIT_USAGE 2
 
 static const char usage_text[] =
     "usage: herd [OPTIONS] [-- PROGRAM [ARG...]]\n"
@@ -141,8 +140,7 @@ static const struct option options[] = {
     {NULL, 0, NULL, 0},
 };
 
-__attribute__((format(printf, 2, 3))) static int
-usage_error(const char *opt, const char *fmt, ...)
+int usage_error(const char *opt, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -483,170 +481,6 @@ static int parse_args(herd *h, int argc, char **argv, int *exit_now)
 		return herd_check(h) == -1 ? 1 : 0;
 	}
 	return 0;
-}
-
-static const char ctl_usage[] =
-    "usage: herd ctl [--control PATH] COMMAND\n"
-    "\n"
-    "Commands: status [--json], metrics (Prometheus text), reload, quit,\n"
-    "stop, reopen, scale N, upgrade.\n"
-    "PATH is the master's --control socket (default: $HERD_CONTROL).\n"
-    "Exit status: 0 done, 1 refused or failed, 2 usage.\n";
-
-/* The master's replies are at most 1 MiB (REPLY_MAX in src/control.c). */
-#define CTL_REPLY_MAX (16 << 20)
-
-struct ctl_buf {
-	char *buf;
-	size_t len, cap;
-};
-
-/* Connected to the master at path with line sent, or -1 and a message. */
-static int ctl_connect(const char *path, const char *line, size_t len)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	struct timeval tv = {10, 0};
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	memcpy(sa.sun_path, path, strlen(path));
-	/* A master that refuses us may answer and close before our line is
-	 * sent: then the send fails (EPIPE) but its answer is there to read. */
-	if (fd == -1 ||
-	    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == -1 ||
-	    connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1 ||
-	    (send(fd, line, len, MSG_NOSIGNAL) != (ssize_t)len &&
-	     errno != EPIPE && errno != ECONNRESET)) {
-		fprintf(stderr, "herd ctl: %s: %s\n", path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-/* A reply has no length of its own: it ends where the master closes the
- * connection. Reads to that end of file: 0; or -1 with errno on an error,
- * after 10 s without a byte (EAGAIN), or past CTL_REPLY_MAX (EMSGSIZE). */
-static int ctl_read(int fd, struct ctl_buf *r)
-{
-	for (;;) {
-		ssize_t n;
-
-		if (r->cap - r->len < 4096) {
-			size_t cap = r->cap > 0 ? r->cap * 2 : 65536;
-			char *b;
-
-			if (cap > CTL_REPLY_MAX) {
-				errno = EMSGSIZE;
-				return -1;
-			}
-			if ((b = realloc(r->buf, cap)) == NULL)
-				return -1;
-			r->buf = b;
-			r->cap = cap;
-		}
-		n = recv(fd, r->buf + r->len, r->cap - r->len, 0);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n == 0 ? 0 : -1;
-		r->len += (size_t)n;
-	}
-}
-
-/* Why the reply is not a whole one, or NULL. Whole is "ok\n" or "error: "
- * first, a newline last (every reply the master writes ends with one),
- * then the end of file. A reset after a whole error line is an end too:
- * the master refuses a stranger or an overlong line without reading all
- * of it, and closing with unread data is what the kernel reports as
- * ECONNRESET. A reply cut short while the master sent it (the master
- * killed, a timeout) can only be told by what it lacks. */
-static const char *ctl_incomplete(const struct ctl_buf *r, int rc, int err)
-{
-	int ok = r->len >= 3 && memcmp(r->buf, "ok\n", 3) == 0;
-	int error = r->len >= 7 && memcmp(r->buf, "error: ", 7) == 0;
-	int ends = r->len > 0 && r->buf[r->len - 1] == '\n';
-
-	if (rc == -1 && !(err == ECONNRESET && error && ends))
-		return err == EAGAIN	 ? "no end of the reply within 10 s"
-		       : err == EMSGSIZE ? "a reply over 16 MiB"
-					 : strerror(err);
-	if (r->len == 0)
-		return "no reply";
-	if (!ok && !error)
-		return "not a reply of herd's";
-	return ends ? NULL : "the reply was cut short";
-}
-
-/* The body of an ok reply on stdout; an error's on stderr. */
-static int ctl_print(const struct ctl_buf *r)
-{
-	if (memcmp(r->buf, "ok\n", 3) == 0) {
-		if (fwrite(r->buf + 3, 1, r->len - 3, stdout) != r->len - 3 ||
-		    fflush(stdout) == EOF) {
-			fprintf(stderr, "herd ctl: standard output: %s\n",
-				strerror(errno));
-			return 1;
-		}
-		return 0;
-	}
-	fputs("herd ctl: ", stderr);
-	fwrite(r->buf + 7, 1, r->len - 7, stderr);
-	return 1;
-}
-
-/* herd ctl: one command line to the control socket, the reply printed
- * only once it is known to be whole. */
-static int ctl_main(int argc, char **argv)
-{
-	const char *path = getenv("HERD_CONTROL");
-	struct ctl_buf reply = {NULL, 0, 0};
-	const char *why;
-	char line[512];
-	size_t used = 0;
-	int i = 1, fd, rc, err;
-
-	if (i < argc && strcmp(argv[i], "--control") == 0) {
-		if (i + 1 >= argc)
-			return usage_error("--control", "%s", "needs a path");
-		path = argv[i + 1];
-		i += 2;
-	}
-	if (i < argc &&
-	    (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)) {
-		fputs(ctl_usage, stdout);
-		return 0;
-	}
-	if (i >= argc)
-		return usage_error("herd ctl", "%s", "no command");
-	if (path == NULL)
-		return usage_error("herd ctl", "%s",
-				   "no --control PATH (or HERD_CONTROL)");
-	if (strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
-		return usage_error("--control", "'%s': path too long", path);
-	for (; i < argc; i++) {
-		int n = snprintf(line + used, sizeof(line) - used, "%s%s",
-				 used ? " " : "", argv[i]);
-
-		if (n < 0 || (size_t)n >= sizeof(line) - used - 1)
-			return usage_error("herd ctl", "%s",
-					   "command too long");
-		used += (size_t)n;
-	}
-	line[used++] = '\n';
-	if ((fd = ctl_connect(path, line, used)) == -1)
-		return 1;
-	rc = ctl_read(fd, &reply);
-	err = errno;
-	close(fd);
-	if ((why = ctl_incomplete(&reply, rc, err)) != NULL) {
-		fprintf(stderr, "herd ctl: %s: %s\n", path, why);
-		rc = 1;
-	} else {
-		rc = ctl_print(&reply);
-	}
-	free(reply.buf);
-	return rc;
 }
 
 int main(int argc, char **argv)

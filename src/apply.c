@@ -37,6 +37,8 @@ void abandon_pending(struct master *m, const char *why)
 	for (size_t i = 0; i < m->procs.n; i++)
 		if (m->procs.v[i]->gen == m->pending)
 			terminate_proc(m, m->procs.v[i]);
+	history_end(&m->history, m->pending, ATT_ABANDONED, why,
+		    herd_loop_now(m->loop));
 	m->pending = 0;
 	m->upgraded = 0; /* the upgrade's reload is over, too */
 	m->reloads_abandoned++;
@@ -176,6 +178,8 @@ static void promote(struct master *m)
 			 m->nworkers, m->pending);
 	m->upgraded = 0; /* the old ones are told to drain, in waves */
 	m->reloads++;	 /* done: abandoned ones are counted apart */
+	history_end(&m->history, m->pending, ATT_READY, NULL,
+		    herd_loop_now(m->loop));
 	m->gen = m->pending;
 	m->pending = 0;
 	for (size_t i = 0; i < m->procs.n; i++)

@@ -4,6 +4,7 @@
  * reload, reopen, scale and its fd budget.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -74,6 +75,10 @@ const char *reload(struct master *m)
 			    "next one starts when it is ready or abandoned",
 			    m->pending);
 		m->reload_queued = 1;
+		/* It will be the next number (one at a time: nothing else
+		 * starts a generation meanwhile); herd ctl waits on it. */
+		history_start(&m->history, m->last_gen + 1, 0,
+			      herd_loop_now(m->loop));
 		return NULL;
 	}
 	/* systemd's Type=notify-reload: RELOADING=1 with the time, then
@@ -90,6 +95,8 @@ const char *reload(struct master *m)
 	m->pending = ++m->last_gen;
 	m->pending_since = herd_loop_now(m->loop);
 	m->pending_ms = PENDING_READY_MS;
+	history_start(&m->history, m->pending, m->upgraded,
+		      herd_loop_now(m->loop));
 	log_info("reload: starting generation %u", m->pending);
 	return NULL;
 }
@@ -166,6 +173,7 @@ typedef const char *command_fn(struct master *m, int arg, int sig,
 enum command_arg {
 	ARG_NONE,
 	ARG_JSON,    /* status: "" or "--json", which the function gets as 1 */
+	ARG_GEN,     /* generation N */
 	ARG_WORKERS, /* scale: the function gets the change in the count */
 };
 
@@ -207,13 +215,48 @@ static const char *cmd_quit(struct master *m, int arg, int sig,
 	return graceful_stop(m);
 }
 
+/* The reply names the generation the reload starts, or follows the
+ * starting one with; herd ctl reload waits for it (cmd_generation). */
 static const char *cmd_reload(struct master *m, int arg, int sig,
 			      struct ctl_reply *r)
 {
+	unsigned before = m->pending;
+	const char *why = reload(m);
+
 	(void)arg;
 	(void)sig;
-	(void)r;
-	return reload(m);
+	if (why != NULL)
+		return why;
+	if (m->h->reload_signal != 0)
+		ctl_printf(r, "reload: signal %d sent to the workers\n",
+			   m->h->reload_signal);
+	else if (before != 0)
+		ctl_printf(r, "reload: generation %u follows generation %u\n",
+			   m->last_gen + 1, before);
+	else
+		ctl_printf(r, "reload: generation %u starting\n", m->pending);
+	return NULL;
+}
+
+/* generation N: how generation N's reload or upgrade went. */
+static const char *cmd_generation(struct master *m, int gen, int sig,
+				  struct ctl_reply *r)
+{
+	const struct attempt *a = history_find(&m->history, (unsigned)gen);
+	uint64_t end =
+	    a == NULL || a->ended == 0 ? herd_loop_now(m->loop) : a->ended;
+
+	(void)sig;
+	if (a == NULL)
+		return "not one of the last reloads or upgrades";
+	ctl_printf(r, "generation %u: %s %s %.2f s%s%s\n", a->gen,
+		   attempt_state_name(a->state),
+		   a->state == ATT_STARTING ? "for"
+		   : a->state == ATT_READY  ? "in"
+					    : "after",
+		   (double)(end - a->started) / 1000.0, a->why[0] ? ": " : "",
+		   a->why);
+	return NULL;
 }
 
 static const char *cmd_reopen(struct master *m, int arg, int sig,
@@ -236,8 +279,10 @@ static const char *cmd_upgrade(struct master *m, int arg, int sig,
 	why = upgrade_start(m, sig ? "SIGUSR2 ignored"
 				   : "herd ctl upgrade refused");
 	if (why == NULL)
-		ctl_printf(r, "upgrade: checking %s; the log tells the rest\n",
-			   m->h->upgrade_path);
+		ctl_printf(r,
+			   "upgrade: checking %s; generation %u follows if "
+			   "it passes\n",
+			   m->h->upgrade_path, m->last_gen + 1);
 	return why;
 }
 
@@ -292,6 +337,7 @@ static const struct command commands[] = {
     {"scale", {SIGTTIN, SIGTTOU}, ARG_WORKERS, 0, cmd_scale},
     {"status", {0, 0}, ARG_JSON, C_READ | C_STOPPING, cmd_status},
     {"metrics", {0, 0}, ARG_NONE, C_READ | C_STOPPING, cmd_metrics},
+    {"generation", {0, 0}, ARG_GEN, C_READ | C_STOPPING, cmd_generation},
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -338,26 +384,37 @@ static int arg_fits(const struct command *c, const char *args)
 	case ARG_JSON:
 		return *args == '\0' || strcmp(args, "--json") == 0;
 	case ARG_WORKERS:
-		return 1; /* checked by workers_arg(), after the state */
+	case ARG_GEN:
+		return 1; /* checked by workers_arg(), gen_arg() */
 	default:
 		return *args == '\0';
 	}
 }
 
-/* scale N: N is the count (herd.1), into *delta as the change; TTIN and
- * TTOU are the relative steps. Digits only: strtol() also takes a sign,
- * and "+3", which reads as three more, set the count to 3. */
-static int workers_arg(const struct master *m, const char *args, int *delta,
-		       struct ctl_reply *r)
+/* A count in 1..max, digits only: strtol() also takes a sign, and "+3",
+ * which reads as three more, would have set a count of 3. -1 if not. */
+static long digits_arg(const char *args, long max)
 {
-	int max = master_max_workers(m->h);
 	char *end;
 	long n;
 
 	errno = 0;
 	n = strtol(args, &end, 10);
 	if (args[strspn(args, "0123456789")] != '\0' || errno != 0 ||
-	    end == args || n < 1 || n > max) {
+	    end == args || n < 1 || n > max)
+		return -1;
+	return n;
+}
+
+/* scale N: N is the count (herd.1), into *delta as the change; TTIN and
+ * TTOU are the relative steps. */
+static int workers_arg(const struct master *m, const char *args, int *delta,
+		       struct ctl_reply *r)
+{
+	int max = master_max_workers(m->h);
+	long n = digits_arg(args, max);
+
+	if (n == -1) {
 		ctl_fail(r,
 			 "scale: '%s': expected the number of workers, 1..%d "
 			 "(no sign: scale sets the count)",
@@ -365,6 +422,20 @@ static int workers_arg(const struct master *m, const char *args, int *delta,
 		return -1;
 	}
 	*delta = (int)n - m->nworkers;
+	return 0;
+}
+
+/* generation N: a generation number. */
+static int gen_arg(const char *args, int *gen, struct ctl_reply *r)
+{
+	long n = digits_arg(args, INT_MAX);
+
+	if (n == -1) {
+		ctl_fail(r, "generation: '%s': expected a generation number",
+			 args);
+		return -1;
+	}
+	*gen = (int)n;
 	return 0;
 }
 
@@ -376,7 +447,8 @@ static int ctl_admits(const struct master *m, const struct command *c,
 	if (c == NULL)
 		ctl_fail(r,
 			 "unknown command '%.64s' (status [--json], metrics, "
-			 "reload, quit, stop, reopen, scale N, upgrade)",
+			 "reload, quit, stop, reopen, scale N, upgrade, "
+			 "generation N)",
 			 name);
 	else if (!arg_fits(c, args))
 		ctl_fail(r, "%s takes no argument", name);
@@ -398,6 +470,8 @@ void control_command(void *arg, const char *name, const char *args,
 	if (!ctl_admits(m, c, name, args, r))
 		return;
 	if (c->arg == ARG_WORKERS && workers_arg(m, args, &n, r) == -1)
+		return;
+	if (c->arg == ARG_GEN && gen_arg(args, &n, r) == -1)
 		return;
 	if ((why = c->fn(m, n, 0, r)) != NULL) {
 		ctl_fail(r, "%s refused: %s", name, why);

@@ -128,6 +128,17 @@ static void exit_facts(struct master *m, struct proc *p, int status,
 			  strerror(se.err));
 }
 
+/* A worker of the pending generation died before it was ready: the
+ * reload is abandoned, and herd ctl reload says which worker and how. */
+static void pending_died(struct master *m, const char *what)
+{
+	char why[200];
+
+	log_error("%s before its generation was ready", what);
+	snprintf(why, sizeof(why), "did not start: %s", what);
+	abandon_pending(m, why);
+}
+
 static void stop_failed(struct master *m)
 {
 	m->exit_code = 1;
@@ -153,8 +164,7 @@ static void exit_apply(struct master *m, enum exit_verdict v,
 		stop_failed(m);
 		break;
 	case EXIT_PENDING:
-		log_error("%s before its generation was ready", what);
-		abandon_pending(m, "did not start");
+		pending_died(m, what);
 		break;
 	case EXIT_CONFIG:
 		log_error("%s: its start failed before the pool was ever "

@@ -214,13 +214,24 @@ static int upgrade_collect(struct master *m, struct upgrade_state *st)
 	return output_collect(st);
 }
 
+/* The upgrade will not happen: its generation is abandoned before it
+ * began, for herd ctl upgrade to say, and its number is used up. */
+static void upgrade_gave_up(struct master *m, const char *why)
+{
+	history_end(&m->history, m->last_gen + 1, ATT_ABANDONED, why,
+		    herd_loop_now(m->loop));
+	m->last_gen++;
+}
+
 static void upgrade_exec_now(struct master *m)
 {
 	struct upgrade_state st;
 	herd *h = m->h;
+	char why[160];
 
 	if (upgrade_collect(m, &st) == -1) {
 		log_error("upgrade: %s; carrying on", strerror(errno));
+		upgrade_gave_up(m, strerror(errno));
 		upgrade_free(&st);
 		return;
 	}
@@ -228,25 +239,31 @@ static void upgrade_exec_now(struct master *m)
 		 (int)m->pid);
 	sdnotify("RELOADING=1\nMONOTONIC_USEC=%llu", sdnotify_monotonic_usec());
 	upgrade_exec(&st, h->upgrade_path, h->upgrade_argv);
-	log_error("upgrade: cannot execute %s: %s; carrying on",
-		  h->upgrade_path, strerror(errno));
+	snprintf(why, sizeof(why), "cannot execute %s: %s", h->upgrade_path,
+		 strerror(errno));
+	log_error("upgrade: %s; carrying on", why);
+	upgrade_gave_up(m, why);
 	sdnotify("READY=1");
 	upgrade_free(&st);
 }
 
 void upgrade_checked(struct master *m, int status)
 {
-	char why[96];
+	char why[96], said[160];
 
 	m->check_pid = 0;
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
 		if (m->state == M_RUNNING)
 			upgrade_exec_now(m);
+		else
+			upgrade_gave_up(m, "herd is stopping");
 		return;
 	}
 	describe_exit(status, why, sizeof(why));
-	log_error("upgrade: '%s --check' %s; the running binary carries on",
-		  m->h->upgrade_path, why);
+	snprintf(said, sizeof(said), "'%s --check' %s", m->h->upgrade_path,
+		 why);
+	log_error("upgrade: %s; the running binary carries on", said);
+	upgrade_gave_up(m, said);
 }
 
 /* ---- the check: the new binary's --check, in a child -------------------- */
@@ -333,6 +350,7 @@ const char *upgrade_start(struct master *m, const char *by)
 		return check_failed("cannot fork the check: ");
 	m->check_pid = pid;
 	m->check_deadline = herd_loop_now(m->loop) + h->upgrade_timeout_ms;
+	history_start(&m->history, m->last_gen + 1, 1, herd_loop_now(m->loop));
 	log_info("upgrade: checking %s (pid %d)", h->upgrade_path, (int)pid);
 	return NULL;
 }

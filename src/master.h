@@ -12,6 +12,7 @@
 
 #include "accept.h"
 #include "control.h"
+#include "history.h"
 #include "internal.h"
 #include "kind.h"
 #include "loop.h"
@@ -75,6 +76,7 @@ struct master {
 	int exit_code;
 	int announced;
 	int reload_queued;	     /* asked while one was starting: next */
+	struct history history;	     /* the last reloads' outcomes */
 	int accepting;		     /* passfd: the listeners are watched */
 	struct accept_pause starved; /* passfd: out of fds */
 	size_t rr;		     /* passfd: where the next pick starts */

@@ -186,6 +186,29 @@ static void json_worker(const struct status_worker *w, int first,
 		   (unsigned long long)w->total, w->rss_kib);
 }
 
+/* The last reloads and upgrades, newest first (history.h). */
+static void json_reloads(const struct status *s, struct ctl_reply *r)
+{
+	const struct attempt *a;
+
+	ctl_printf(r, ",\"recent_reloads\":[");
+	for (size_t i = 0;
+	     s->history != NULL && (a = history_nth(s->history, i)) != NULL;
+	     i++) {
+		uint64_t end = a->ended != 0 ? a->ended : s->now_ms;
+
+		ctl_printf(r,
+			   "%s{\"generation\":%u,\"upgrade\":%s,\"state\":"
+			   "\"%s\",\"seconds\":%.3f,\"why\":",
+			   i ? "," : "", a->gen, a->upgrade ? "true" : "false",
+			   attempt_state_name(a->state),
+			   (double)(end - a->started) / 1000.0);
+		ctl_json_string(r, a->why);
+		ctl_printf(r, "}");
+	}
+	ctl_printf(r, "]");
+}
+
 /* Workers and backing-off slots are one list, "procs". */
 void status_json(const struct status *s, struct ctl_reply *r)
 {
@@ -199,7 +222,9 @@ void status_json(const struct status *s, struct ctl_reply *r)
 			   s->nprocs || i ? "," : "", s->backoff[i].slot,
 			   s->backoff[i].restarts,
 			   (unsigned long long)s->backoff[i].next_start_ms);
-	ctl_printf(r, "]}\n");
+	ctl_printf(r, "]");
+	json_reloads(s, r);
+	ctl_printf(r, "}\n");
 }
 
 static void prometheus_workers(const struct status *s, struct ctl_reply *r)

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "history.h"
 #include "listen.h"
 #include "reply.h"
 
@@ -77,6 +78,8 @@ struct status {
 	size_t nprocs;
 	struct status_backoff *backoff;
 	size_t nbackoff;
+	const struct history *history; /* the last reloads, or NULL */
+	uint64_t now_ms; /* the history's clock, for those going on */
 };
 
 struct master;

@@ -63,7 +63,7 @@ def test_upgrade_refusal_says_why():
                        wait_ready=False, name="herd --control, upgrade during a reload") as h:
         path = h.control_path()
         ht.wait_until(lambda: os.path.exists(path), 10)
-        rc, _, _ = ht.ctl(path, "reload")
+        rc, _, _ = ht.ctl(path, "--no-wait", "reload")
         rc2, out, err = ht.ctl(path, "upgrade")
         ht.ok(rc == 0 and rc2 == 1 and err == "herd ctl: upgrade refused: a reload is under way\n",
               "herd ctl upgrade during a reload: refused, status 1, and that is why",

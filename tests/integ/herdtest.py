@@ -509,6 +509,34 @@ class Herd:
         return len(re.findall(pattern, self.log()[since:], re.M))
 
 
+class Copy:
+    """A private copy of the herd binary that a test can replace."""
+
+    def __init__(self, h_dir):
+        self.path = os.path.join(h_dir, "herd")
+        shutil.copy2(HERD, self.path)
+
+    def replace(self, content=None):
+        """Replaces the file (a new inode, as dpkg does): with the real
+        binary again, or with a script."""
+        tmp = self.path + ".new"
+        if content is None:
+            shutil.copy2(HERD, tmp)
+        else:
+            with open(tmp, "w") as f:
+                f.write(content)
+            os.chmod(tmp, 0o755)
+        os.rename(tmp, self.path)
+
+
+def upgraded_herd(*args, name, **kw):
+    # The binary's copy must exist before Herd starts it: a directory of
+    # our own, then the copy, then the Herd on it.
+    d = tempfile.mkdtemp(prefix="herd-integ-up-")
+    c = Copy(d)
+    return Herd(*args, prog=c.path, name=name, **kw), c, d
+
+
 def ctl(path, *args, user=None, timeout=20):
     """(status, stdout, stderr) of `herd ctl --control path args`, run as
     user if given (herd's tests run as root for that)."""

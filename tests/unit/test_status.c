@@ -32,6 +32,18 @@ static struct status_queue slot_queues[] = {
 };
 
 /* A reload under way: three workers of generations 1 to 3. */
+/* Generation 2 became ready; the upgrade to 3 failed its check; 4 starts. */
+static struct history recent;
+
+static void take_recent(void)
+{
+	history_start(&recent, 2, 0, 1000);
+	history_end(&recent, 2, ATT_READY, NULL, 1250);
+	history_start(&recent, 3, 1, 1500);
+	history_end(&recent, 3, ATT_ABANDONED, "'/x\"y --check' exited", 1600);
+	history_start(&recent, 4, 0, 2000);
+}
+
 static struct status busy(void)
 {
 	return (struct status){
@@ -61,6 +73,8 @@ static struct status busy(void)
 		       {"stopping", 0}},
 	    .procs = procs,
 	    .nprocs = 3,
+	    .history = &recent,
+	    .now_ms = 2500,
 	};
 }
 
@@ -74,6 +88,7 @@ static struct status crashing(void)
 	s.nlisten = 1;
 	s.procs = NULL;
 	s.nprocs = 0;
+	s.history = NULL;
 	s.backoff = backoff;
 	s.nbackoff = 2;
 	return s;
@@ -153,8 +168,14 @@ static void json(void)
 		   "0,\"total\":7,\"rss_kib\":0},{\"slot\":2,\"pid\":103,"
 		   "\"generation\":3,\"state\":\"starting\",\"uptime_ms\":0,"
 		   "\"restarts\":1,\"active\":1,\"total\":338,\"rss_kib\":"
-		   "999}]}\n"),
-	   "json: one object, the address escaped, workers in ms");
+		   "999}],\"recent_reloads\":[{\"generation\":4,\"upgrade\":"
+		   "false,\"state\":\"starting\",\"seconds\":0.500,\"why\":"
+		   "\"\"},{\"generation\":3,\"upgrade\":true,\"state\":"
+		   "\"abandoned\",\"seconds\":0.100,\"why\":\"'/x\\\"y "
+		   "--check' exited\"},{\"generation\":2,\"upgrade\":false,"
+		   "\"state\":\"ready\",\"seconds\":0.250,\"why\":\"\"}]}\n"),
+	   "json: one object, the address escaped, workers in ms, the "
+	   "reloads newest first");
 	s = crashing();
 	status_json(&s, &r);
 	ok(text_is(&r, "{\"pid\":4242,\"version\":\"1.2.3\",\"uptime_ms\":"
@@ -166,7 +187,7 @@ static void json(void)
 		       "\"procs\":[{\"slot\":1,"
 		       "\"state\":\"backoff\",\"restarts\":7,\"next_start_ms\":"
 		       "1500},{\"slot\":2,\"state\":\"backoff\",\"restarts\":1,"
-		       "\"next_start_ms\":0}]}\n"),
+		       "\"next_start_ms\":0}],\"recent_reloads\":[]}\n"),
 	   "json: backing-off slots in procs, no comma before the first");
 	s.nlisten = 0;
 	s.nbackoff = 0;
@@ -175,7 +196,7 @@ static void json(void)
 		       "123456,\"mode\":\"shared\",\"workers\":3,"
 		       "\"generation\":2,\"pending\":0,\"reloads\":5,"
 		       "\"listen\":[],\"listeners\":[],\"listen_overflows\":12,"
-		       "\"procs\":[]}\n"),
+		       "\"procs\":[],\"recent_reloads\":[]}\n"),
 	   "json: empty lists");
 }
 
@@ -269,6 +290,7 @@ static struct status by_slot(void)
 	s.nqueues = sizeof(slot_queues) / sizeof(*slot_queues);
 	s.overflows_known = 0;
 	s.nprocs = 0;
+	s.history = NULL;
 	return s;
 }
 
@@ -314,23 +336,22 @@ static void queues_by_slot(void)
 		   "{\"slot\":2,\"queue\":null,\"backlog\":null,\"drops\":"
 		   "null}]},{\"address\":\"unix:/tmp/s\",\"queue\":null,"
 		   "\"backlog\":null,\"drops\":null}],\"listen_overflows\":"
-		   "null,\"procs\":[]}\n"),
+		   "null,\"procs\":[],\"recent_reloads\":[]}\n"),
 	   "json: slots under their listener, nulls where unknown");
 	status_prometheus(&s, &r);
-	ok(tail_is(&r,
-		   "herd_reloads_abandoned_total 2\n" QUEUE_HELP
-		   "herd_listen_queue{listen=\"a\\\\b\\\"c\\nd:80\",slot="
-		   "\"0\"} 2\n"
-		   "herd_listen_queue{listen=\"a\\\\b\\\"c\\nd:80\",slot="
-		   "\"1\"} 129\n" BACKLOG_HELP
-		   "herd_listen_backlog{listen=\"a\\\\b\\\"c\\nd:80\","
-		   "slot=\"0\"} 128\n"
-		   "herd_listen_backlog{listen=\"a\\\\b\\\"c\\nd:80\","
-		   "slot=\"1\"} 128\n" DROPS_HELP
-		   "herd_listen_drops_total{listen=\"a\\\\b\\\"c\\nd:80\","
-		   "slot=\"0\"} 0\n"
-		   "herd_listen_drops_total{listen=\"a\\\\b\\\"c\\nd:80\","
-		   "slot=\"1\"} 45\n"),
+	ok(tail_is(&r, "herd_reloads_abandoned_total 2\n" QUEUE_HELP
+		       "herd_listen_queue{listen=\"a\\\\b\\\"c\\nd:80\",slot="
+		       "\"0\"} 2\n"
+		       "herd_listen_queue{listen=\"a\\\\b\\\"c\\nd:80\",slot="
+		       "\"1\"} 129\n" BACKLOG_HELP
+		       "herd_listen_backlog{listen=\"a\\\\b\\\"c\\nd:80\","
+		       "slot=\"0\"} 128\n"
+		       "herd_listen_backlog{listen=\"a\\\\b\\\"c\\nd:80\","
+		       "slot=\"1\"} 128\n" DROPS_HELP
+		       "herd_listen_drops_total{listen=\"a\\\\b\\\"c\\nd:80\","
+		       "slot=\"0\"} 0\n"
+		       "herd_listen_drops_total{listen=\"a\\\\b\\\"c\\nd:80\","
+		       "slot=\"1\"} 45\n"),
 	   "prometheus: a series per slot socket, the label escaped, no "
 	   "overflows when unknown");
 }
@@ -363,6 +384,7 @@ static void netstat_counters(void)
 
 int main(void)
 {
+	take_recent();
 	text();
 	json();
 	prometheus();

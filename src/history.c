@@ -1,0 +1,65 @@
+/*
+ * history.c: the outcome of the last reloads and upgrades (history.h).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "history.h"
+
+static struct attempt *slot_of(struct history *hs, unsigned gen)
+{
+	return (struct attempt *)history_find(hs, gen);
+}
+
+void history_start(struct history *hs, unsigned gen, int upgrade, uint64_t now)
+{
+	struct attempt *a = slot_of(hs, gen);
+
+	if (a == NULL)
+		a = &hs->v[hs->n++ % HISTORY_MAX];
+	*a = (struct attempt){.gen = gen, .upgrade = upgrade, .started = now};
+}
+
+void history_end(struct history *hs, unsigned gen, enum attempt_state state,
+		 const char *why, uint64_t now)
+{
+	struct attempt *a = slot_of(hs, gen);
+
+	if (a == NULL) {
+		history_start(hs, gen, 0, now);
+		a = slot_of(hs, gen);
+	}
+	a->state = state;
+	a->ended = now;
+	snprintf(a->why, sizeof(a->why), "%s", why != NULL ? why : "");
+}
+
+const struct attempt *history_nth(const struct history *hs, size_t i)
+{
+	if (i >= hs->n || i >= HISTORY_MAX)
+		return NULL;
+	return &hs->v[(hs->n - 1 - i) % HISTORY_MAX];
+}
+
+const struct attempt *history_find(const struct history *hs, unsigned gen)
+{
+	const struct attempt *a;
+
+	for (size_t i = 0; (a = history_nth(hs, i)) != NULL; i++)
+		if (a->gen == gen)
+			return a;
+	return NULL;
+}
+
+const char *attempt_state_name(enum attempt_state s)
+{
+	switch (s) {
+	case ATT_STARTING:
+		return "starting";
+	case ATT_READY:
+		return "ready";
+	case ATT_ABANDONED:
+		return "abandoned";
+	}
+	return "?";
+}
