@@ -50,6 +50,9 @@ static const char usage_text[] =
     "      --max-rss MB            replace a worker whose RSS passes MB\n"
     "      --max-connections N     a worker takes no new connection while\n"
     "                              it has N open\n"
+    "      --reload-batch K        a rolling reload: K new workers at a\n"
+    "                              time, each slot's old one drained once\n"
+    "                              its successor is ready (default: all)\n"
     "      --shutdown-timeout SEC  graceful stop limit (default 10)\n"
     "      --log PATH              log here instead of stderr\n"
     "      --upgrade-timeout SEC   a binary upgrade (SIGUSR2) not ready by\n"
@@ -106,6 +109,7 @@ enum {
 	OPT_MAX_RSS,
 	OPT_METRICS,
 	OPT_MAX_CONNECTIONS,
+	OPT_RELOAD_BATCH,
 };
 
 static const struct option options[] = {
@@ -129,6 +133,7 @@ static const struct option options[] = {
     {"max-requests", required_argument, NULL, OPT_MAX_REQUESTS},
     {"max-rss", required_argument, NULL, OPT_MAX_RSS},
     {"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
+    {"reload-batch", required_argument, NULL, OPT_RELOAD_BATCH},
     {"metrics", required_argument, NULL, OPT_METRICS},
     {"upgrade-timeout", required_argument, NULL, OPT_UPGRADE_TIMEOUT},
     {"shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN},
@@ -286,6 +291,22 @@ static int apply_max_connections(herd *h, const char *arg)
 	return 0;
 }
 
+/* 0..512: 0 is the default, the whole generation at once. */
+static int apply_reload_batch(herd *h, const char *arg)
+{
+	unsigned long v;
+	char *end;
+
+	errno = 0;
+	v = strtoul(arg, &end, 10);
+	if (errno != 0 || end == arg || *end != '\0' || arg[0] == '-' ||
+	    v > 512 || herd_set_reload_batch(h, (int)v) == -1)
+		return usage_error("--reload-batch",
+				   "'%s': expected a number of workers, 0..512",
+				   arg);
+	return 0;
+}
+
 /* Applies one option; returns 0, or an exit status. */
 static int apply(herd *h, int c, const char *arg, int *verbosity)
 {
@@ -366,6 +387,8 @@ static int apply(herd *h, int c, const char *arg, int *verbosity)
 	}
 	case OPT_MAX_CONNECTIONS:
 		return apply_max_connections(h, arg);
+	case OPT_RELOAD_BATCH:
+		return apply_reload_batch(h, arg);
 	case OPT_METRICS:
 		if (herd_set_metrics(h, arg) == -1)
 			return usage_error("--metrics", "%s", herd_error(h));

@@ -111,6 +111,13 @@ void herd_set_cpu_affinity(herd *h, int on);
  * passfd mode is refused at start (herd does not see what it accepts). */
 #define HERD_MAX_CONNECTIONS (1u << 24)
 int herd_set_max_connections(herd *h, unsigned n);
+/* A rolling reload (uWSGI's chain reload, Puma's phased restart): at most
+ * k new workers start at once, and the old worker of a slot drains once
+ * its successor is ready, so a reload of N workers runs at most N + k
+ * processes. 0 (the default): the whole new generation starts at once,
+ * and the old one drains when all of it is ready. EINVAL below 0 or above
+ * 512, the most workers. */
+int herd_set_reload_batch(herd *h, int k);
 int herd_set_shutdown_timeout(herd *h, double seconds);
 int herd_set_pid_file(herd *h, const char *path);
 /* A control socket for `herd ctl` (mode 0600; root and this uid only). */

@@ -65,7 +65,8 @@ static void look(void *ctx, struct view *v)
 			   .watchdog_ms = h->watchdog_ms,
 			   .max_requests = h->max_requests,
 			   .max_rss_kib = h->max_rss_kib,
-			   .spawn_budget = m->spawn_budget};
+			   .spawn_budget = m->spawn_budget,
+			   .reload_batch = h->reload_batch};
 	pool_facts(m, &v->pool);
 }
 

@@ -78,6 +78,14 @@ int herd_set_max_connections(herd *h, unsigned n)
 	return 0;
 }
 
+int herd_set_reload_batch(herd *h, int k)
+{
+	if (k < 0 || k > MAX_WORKERS)
+		return invalid(h, "reload batch: out of range");
+	h->reload_batch = k;
+	return 0;
+}
+
 int herd_set_shutdown_timeout(herd *h, double seconds)
 {
 	if (!(seconds >= 0 && seconds <= 86400))
@@ -537,6 +545,11 @@ int config_check(herd *h)
 				  "--max-connections caps a program's "
 				  "connections in passfd mode only (herd "
 				  "does not see what it accepts)");
+	if (h->reload_batch > 0 && h->reload_signal != 0)
+		return start_fail(h, "%s",
+				  "--reload-batch rolls generations, and "
+				  "--reload-signal starts none: the program "
+				  "reloads itself");
 	if (h->watchdog_ms > 0 && h->argv != NULL && !h->notify)
 		return start_fail(h, "%s", "a program's watchdog needs notify");
 	if (h->handoff == HERD_HANDOFF_FD0 &&

@@ -25,14 +25,18 @@ static uint64_t inflight(const struct proc *p)
 }
 
 /* Only the serving generation gets connections (a reload stops sending to
- * the old one), never a worker whose channel is backed up, nor one at
- * --max-connections. Its counts are read from the shared table first. */
+ * the old one), and in a rolling reload the new one's ready workers too,
+ * as the old ones of their slots drain; never a worker whose channel is
+ * backed up, nor one at --max-connections. Its counts are read from the
+ * shared table first. */
 static int can_take(const struct master *m, struct proc *p)
 {
 	unsigned max = m->h->max_conns;
+	int gen_ok = p->gen == m->gen ||
+		     (m->h->reload_batch > 0 && p->gen == m->pending);
 
-	if (p->gen != m->gen || !proc_info(p->state)->serving ||
-	    p->chan == NULL || chan_queued(p->chan) != 0 || chan_dead(p->chan))
+	if (!gen_ok || !proc_info(p->state)->serving || p->chan == NULL ||
+	    chan_queued(p->chan) != 0 || chan_dead(p->chan))
 		return 0;
 	load_sync(p);
 	return inflight(p) < INFLIGHT_MAX &&

@@ -29,6 +29,7 @@ struct herd {
 	herd_balance balance;
 	int cpu_affinity;   /* pin slot i to the i-th allowed CPU, modulo */
 	unsigned max_conns; /* --max-connections per worker; 0: none */
+	int reload_batch; /* --reload-batch: slots replaced at a time; 0: all */
 	uint64_t shutdown_ms;
 	char *pid_file;
 	char *control_path; /* --control */

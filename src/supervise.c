@@ -143,21 +143,30 @@ static void plan_steer(const struct view *v, struct plan *pl)
 	act(pl, ACT_STEER, NULL, 0);
 }
 
+/* A rolling reload (--reload-batch): the pending generation has taken
+ * slot s over, or is taking it, so the serving one leaves it empty. */
+static int rolled(const struct view *v, unsigned gen, struct proc **pending,
+		  int s)
+{
+	return v->reload_batch > 0 && gen == v->pool.gen && pending[s] != NULL;
+}
+
 /* Starts what generation gen lacks in its slots, as the budget allows,
  * and drains its workers above the pool's size. */
 static void fill_gen(const struct view *v, struct plan *pl, unsigned gen,
 		     unsigned *budget, int held)
 {
-	struct proc *by_slot[MAX_WORKERS];
+	struct proc *by_slot[MAX_WORKERS], *pending[MAX_WORKERS];
 	int n = v->pool.nworkers;
 
 	if (gen == 0)
 		return;
 	proc_slots(v->procs, gen, by_slot, n);
+	proc_slots(v->procs, v->pool.pending, pending, n);
 	for (int s = 0; s < n; s++) {
 		uint64_t until;
 
-		if (by_slot[s] != NULL)
+		if (by_slot[s] != NULL || rolled(v, gen, pending, s))
 			continue;
 		if (policy_slot(&v->slots[s], v->now, gen == v->pool.gen,
 				&until) != SLOT_START) {
@@ -183,12 +192,27 @@ static void fill_gen(const struct view *v, struct plan *pl, unsigned gen,
 	}
 }
 
+/* Processes that will exist once this plan is applied: the table (every
+ * process until it is reaped, draining ones too) and the starts planned. */
+static size_t processes(const struct view *v, const struct plan *pl)
+{
+	size_t n = v->procs->n;
+
+	for (size_t i = 0; i < pl->n; i++)
+		n += pl->v[i].kind == ACT_SPAWN;
+	return n;
+}
+
 /* The serving generation's slots first, then the pending one's, from one
  * budget: SPAWN_BATCH a pass of the loop, and fewer while in-process
- * workers are still starting (policy_spawn_budget). */
+ * workers are still starting (policy_spawn_budget). A rolling reload
+ * starts new workers only while the processes stay within the pool's size
+ * plus the batch: a slot's old worker has to be gone, not only draining,
+ * before the next one starts. An exit is a turn, so nothing waits on a
+ * clock here. */
 static void plan_fill(const struct view *v, struct plan *pl)
 {
-	size_t starting = 0;
+	size_t starting = 0, cap = (size_t)v->pool.nworkers + v->reload_batch;
 	unsigned budget;
 	int held = 0;
 
@@ -197,6 +221,16 @@ static void plan_fill(const struct view *v, struct plan *pl)
 	budget = policy_spawn_budget(v->spawn_budget, starting,
 				     v->pool.kind->own_pace, &held);
 	fill_gen(v, pl, v->pool.gen, &budget, held);
+	if (v->reload_batch > 0 && v->pool.pending != 0) {
+		size_t now = processes(v, pl);
+
+		if (now >= cap)
+			return;
+		if (cap - now < budget) {
+			budget = (unsigned)(cap - now);
+			held = 1; /* the rest when an old worker exits */
+		}
+	}
 	fill_gen(v, pl, v->pool.pending, &budget, held);
 }
 
@@ -234,6 +268,23 @@ static int gen_ready(const struct view *v, unsigned gen)
 
 	proc_slots(v->procs, gen, by_slot, v->pool.nworkers);
 	return policy_gen_ready(by_slot, v->pool.nworkers);
+}
+
+/* A rolling reload: each slot whose new worker is ready has its old one
+ * drain now, not when the whole generation is ready. */
+static void plan_roll(const struct view *v, struct plan *pl)
+{
+	struct proc *old[MAX_WORKERS], *new[MAX_WORKERS];
+	int n = v->pool.nworkers;
+
+	if (v->reload_batch == 0 || v->pool.pending == 0)
+		return;
+	proc_slots(v->procs, v->pool.gen, old, n);
+	proc_slots(v->procs, v->pool.pending, new, n);
+	for (int s = 0; s < n; s++)
+		if (new[s] != NULL &&new[s]->state == PS_READY &&
+		    old[s] != NULL)
+			act(pl, ACT_QUIT, old[s], 0);
 }
 
 static void plan_promote(const struct view *v, struct plan *pl)
@@ -334,13 +385,14 @@ static void plan_deadlines(const struct view *v, struct plan *pl)
  * - steering before the fill, which may drain a slot above the pool's
  *   size: that worker takes what is queued on its socket, and nothing
  *   more may be steered there after;
- * - readiness, then promotion, then retiring the old generation, then the
- *   first announcement. */
+ * - readiness, then a rolling reload's slot by slot hand-over, then
+ *   promotion, then retiring the old generation, then the first
+ *   announcement. */
 static const phase_fn running[] = {
-    plan_pending,  plan_watchdog, plan_sample, plan_recycle,
-    plan_bound,	   plan_steer,	  plan_fill,   plan_mesh,
-    plan_ready,	   plan_promote,  plan_bound,  plan_retire,
-    plan_announce, plan_warn,	  plan_steer,  plan_retire_sockets,
+    plan_pending, plan_watchdog,       plan_sample, plan_recycle,  plan_bound,
+    plan_steer,	  plan_fill,	       plan_mesh,   plan_ready,	   plan_roll,
+    plan_promote, plan_bound,	       plan_retire, plan_announce, plan_warn,
+    plan_steer,	  plan_retire_sockets,
 };
 
 /* Plans one phase from a fresh look, and applies it; plan_bound again

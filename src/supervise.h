@@ -80,6 +80,7 @@ struct view {
 	uint64_t max_requests;
 	unsigned long max_rss_kib;
 	unsigned spawn_budget; /* starts left in this pass of the loop */
+	int reload_batch;      /* --reload-batch; 0: a generation at once */
 };
 
 /* Who looks and who applies: the master (apply.c), or a test. apply

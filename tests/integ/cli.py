@@ -46,6 +46,9 @@ BAD = [  # (arguments after a good -l, what the message must name)
     (["-m", "bogus"], "-m"),
     (["--shutdown-timeout", "x"], "--shutdown-timeout"),
     (["--shutdown-timeout", "-1"], "--shutdown-timeout"),
+    (["--reload-batch", "-1"], "--reload-batch"),
+    (["--reload-batch", "513"], "--reload-batch"),
+    (["--reload-batch", "1.5"], "--reload-batch"),
     (["--nope"], "--nope"),
     (["-l"], "-l"),
     # options for a PROGRAM, given none

@@ -23,6 +23,7 @@ struct fake {
 	uint64_t max_requests;
 	unsigned long max_rss_kib;
 	int notify;
+	int reload_batch;
 	unsigned budget;
 	pid_t next_pid;
 	int fail_spawns; /* spawns fail (fork refused) */
@@ -45,7 +46,8 @@ static void look(void *ctx, struct view *v)
 			   .watchdog_ms = f->watchdog_ms,
 			   .max_requests = f->max_requests,
 			   .max_rss_kib = f->max_rss_kib,
-			   .spawn_budget = f->budget};
+			   .spawn_budget = f->budget,
+			   .reload_batch = f->reload_batch};
 }
 
 static void record(struct fake *f, const struct action *a)
@@ -328,6 +330,73 @@ static void reload(void)
 	is_str(turn(f, NULL), "", "and nothing is retired");
 }
 
+/* Removes the fake worker with this pid: its exit was reaped. */
+static void gone(struct fake *f, pid_t pid)
+{
+	for (size_t i = 0; i < f->t.n; i++)
+		if (f->t.v[i]->pid == pid) {
+			proc_remove(&f->t, f->t.v[i]);
+			return;
+		}
+	abort();
+}
+
+/* --reload-batch 1 on 3 workers: never more than 4 processes; each
+ * slot's old worker drains once its successor is ready, and the next
+ * starts once it has exited. */
+static void rolling(void)
+{
+	struct fake *f = &F;
+	uint64_t wake;
+
+	serving_pool(f, 3, 0); /* pids 100..102 */
+	f->reload_batch = 1;
+	f->pool.pending = 2;
+	f->pending_since = f->now;
+	is_str(turn(f, &wake), "spawn 0:2",
+	       "rolling: one new worker, for slot 0");
+	ok(wake == f->pending_since + f->pending_ms,
+	   "no wake before its time limit: an exit or a ready is a turn");
+	is_str(turn(f, NULL), "", "4 processes: nothing more while it starts");
+	ready_all(f, 2);
+	is_str(turn(f, NULL), "quit 100",
+	       "slot 0's successor ready: its old worker drains");
+	new_pass(f);
+	is_str(turn(f, NULL), "",
+	       "no start while the old one drains: still 4 processes");
+	gone(f, 100);
+	is_str(turn(f, NULL), "spawn 1:2",
+	       "it exits: slot 1's successor starts, slot 0 is not refilled");
+	ready_all(f, 2);
+	is_str(turn(f, NULL), "quit 101", "ready: slot 1's old one drains");
+	gone(f, 101);
+	new_pass(f);
+	is_str(turn(f, NULL), "spawn 2:2", "then slot 2");
+	ready_all(f, 2);
+	is_str(turn(f, NULL), "quit 102 promote 2",
+	       "the last ready: its old one drains, and generation 2 serves");
+	ok(f->t.n == 4 && count(f, 2, PS_READY) == 3,
+	   "three new serving, one old draining");
+
+	serving_pool(f, 3, 0);
+	f->reload_batch = 2;
+	f->pool.pending = 2;
+	f->pending_since = f->now;
+	is_str(turn(f, NULL), "spawn 0:2 spawn 1:2", "--reload-batch 2: two");
+	f->t.v[3]->state = PS_READY; /* slot 0's successor */
+	gone(f, 101);		     /* slot 1's old worker crashes */
+	new_pass(f);
+	is_str(turn(f, NULL), "spawn 2:2 quit 100",
+	       "a crash in a slot taken over: not refilled with the old; "
+	       "4 processes, so slot 2's successor starts");
+	for (pid_t pid = 103; pid <= 105; pid++) /* abandoned, and reaped */
+		gone(f, pid);
+	f->pool.pending = 0;
+	new_pass(f);
+	is_str(turn(f, NULL), "spawn 0:1 spawn 1:1",
+	       "abandoned: the old generation refills the slots it left");
+}
+
 static void retire_batch(void)
 {
 	struct fake *f = &F;
@@ -501,6 +570,7 @@ int main(void)
 	start_up();
 	ready_delay();
 	reload();
+	rolling();
 	retire_batch();
 	bound();
 	scaling();
