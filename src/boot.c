@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "fdstore.h"
 #include "internal.h"
 #include "kind.h"
 #include "log.h"
@@ -46,18 +47,25 @@ static int check_fd_limit(herd *h)
 /* The name LISTEN_FDNAMES gives fd 3 + k, if it gives a usable one, for
  * an address the -l option did not name: what the socket unit calls it is
  * what programs look for (sd_listen_fds_with_names). */
-static void inherit_name(struct listen_addr *a, const char *names, long k)
+/* The k-th name of a LISTEN_FDNAMES list, *len bytes long; NULL if none. */
+static const char *name_at(const char *names, long k, size_t *len)
 {
-	size_t len;
-
-	if (names == NULL || a->name[0] != '\0')
-		return;
 	for (; k > 0 && names != NULL; k--)
 		if ((names = strchr(names, ':')) != NULL)
 			names++;
-	if (names == NULL)
+	if (names != NULL)
+		*len = strcspn(names, ":");
+	return names;
+}
+
+static void inherit_name(struct listen_addr *a, const char *names, long k)
+{
+	size_t len = 0;
+
+	if (names == NULL || a->name[0] != '\0')
 		return;
-	len = strcspn(names, ":");
+	if ((names = name_at(names, k, &len)) == NULL)
+		return;
 	if (len == 0)
 		return; /* none given: derived */
 	if (!fdname_valid(names, len)) {
@@ -82,12 +90,31 @@ static long count_names(const char *names)
 
 #define MAX_PASSED (MAX_LISTEN * 4)
 
-/* The sockets a service manager passed: fds 3 .. 3 + n - 1. */
+/* The sockets a service manager passed: fds 3 .. 3 + n - 1. Some may be
+ * herd's own, from the fd store (fdstore.h), told by their names. */
 struct passed {
 	long n;
 	char *names;			/* a copy of LISTEN_FDNAMES, or NULL */
 	unsigned char used[MAX_PASSED]; /* taken by a -l address */
+	unsigned char kind[MAX_PASSED]; /* enum fdstore_kind */
+	size_t addr[MAX_PASSED];	/* the store's listener index */
+	int slot[MAX_PASSED];		/* FDSTORE_SLOT: its slot */
+	int stored;			/* any of them from the store */
 };
+
+static void classify(struct passed *p)
+{
+	for (long k = 0; k < p->n && p->names != NULL; k++) {
+		size_t len = 0;
+		const char *name = name_at(p->names, k, &len);
+
+		if (name == NULL)
+			break;
+		p->kind[k] = (unsigned char)fdstore_parse(
+		    name, len, &p->addr[k], &p->slot[k]);
+		p->stored |= p->kind[k] != FDSTORE_NOT_OURS;
+	}
+}
 
 /* sd_listen_fds_with_names refuses a list of another length; herd falls
  * back to the derived names instead. */
@@ -126,19 +153,25 @@ static int passed_read(herd *h, struct passed *p)
 	unsetenv("LISTEN_PID");
 	unsetenv("LISTEN_FDS");
 	unsetenv("LISTEN_FDNAMES");
-	if (rc == 1)
+	if (rc == 1) {
 		check_names(p);
+		classify(p);
+	}
 	return rc;
 }
 
 /* Takes the passed socket that is a's address (by getsockname), named by
- * LISTEN_FDNAMES unless -l named it. */
+ * LISTEN_FDNAMES unless -l named it. One of herd's from the fd store comes
+ * back with its backlog; an address with none there is bound afresh. */
 static int adopt_passed(herd *h, struct listen_addr *a, struct passed *p)
 {
 	long k = 0;
 
-	while (k < p->n && (p->used[k] || !addr_matches(a, 3 + (int)k)))
+	while (k < p->n && (p->used[k] || p->kind[k] == FDSTORE_SLOT ||
+			    !addr_matches(a, 3 + (int)k)))
 		k++;
+	if (k == p->n && p->stored)
+		return 0;
 	if (k == p->n)
 		return start_fail(h,
 				  "%s: not among the %ld sockets passed in "
@@ -146,23 +179,52 @@ static int adopt_passed(herd *h, struct listen_addr *a, struct passed *p)
 				  a->text, p->n);
 	if (addr_adopt(a, 3 + (int)k) == -1)
 		return start_fail(h, "%s: %s", a->text, strerror(errno));
-	inherit_name(a, p->names, k);
 	p->used[k] = 1;
+	if (p->kind[k] == FDSTORE_LISTENER) {
+		a->inherited = 0; /* herd's own, as if bound now */
+		a->stored = 1;
+		fdstore_held();
+		log_info("listening on %s (from the fd store, fd %ld)", a->text,
+			 3 + k);
+		return 0;
+	}
+	inherit_name(a, p->names, k);
 	log_info("listening on %s (inherited, fd %ld)", a->text, 3 + k);
 	return 0;
 }
 
-/* What no -l address took is closed, and said so. */
+/* What no -l address took is closed, and said so; a slot's socket from
+ * the fd store waits for its slot (fdstore_take_slot), and a listener of
+ * the store that no -l address wants any more leaves it. */
 static void close_unmatched(const struct passed *p)
 {
-	for (long k = 0; k < p->n; k++)
-		if (!p->used[k]) {
-			log_warn(
-			    "fd %ld from LISTEN_FDS matches no -l address; "
-			    "closing it",
-			    3 + k);
-			close(3 + (int)k);
+	char name[FDSTORE_NAME_MAX];
+
+	for (long k = 0; k < p->n; k++) {
+		int fd = 3 + (int)k;
+
+		if (p->used[k])
+			continue;
+		if (p->kind[k] == FDSTORE_SLOT &&
+		    fcntl(fd, F_SETFD, FD_CLOEXEC) == 0 &&
+		    fdstore_keep_slot(p->addr[k], p->slot[k], fd) == 0) {
+			fdstore_held();
+			continue;
 		}
+		log_warn("fd %ld from LISTEN_FDS matches no -l address; "
+			 "closing it",
+			 3 + k);
+		if (p->kind[k] != FDSTORE_NOT_OURS) {
+			if (p->kind[k] == FDSTORE_LISTENER)
+				fdstore_listener_name(p->addr[k], name,
+						      sizeof(name));
+			else
+				fdstore_slot_name(p->addr[k], p->slot[k], name,
+						  sizeof(name));
+			fdstore_remove(name);
+		}
+		close(fd);
+	}
 }
 
 /* systemd's socket activation (or anything speaking its protocol): when
@@ -192,7 +254,7 @@ static int check_inherited(herd *h)
 		int on = 0;
 		socklen_t len = sizeof(on);
 
-		if (!h->addrs[i].reuseport)
+		if (!h->addrs[i].reuseport || h->addrs[i].fd < 0)
 			continue;
 		if (getsockopt(h->addrs[i].fd, SOL_SOCKET, SO_REUSEPORT, &on,
 			       &len) == -1 ||
@@ -222,12 +284,13 @@ static void mark_reuseport(herd *h)
 					h->addrs[i].sa.ss_family != AF_UNIX;
 }
 
-/* Binds a, unless it was inherited, and sets it up for whoever reads it. */
-static int listen_one(herd *h, struct listen_addr *a, int inherited)
+/* Binds a, unless it was passed, and sets it up for whoever reads it. */
+static int listen_one(herd *h, struct listen_addr *a)
 {
+	int passed = a->fd >= 0;
 	char err[256];
 
-	if (!inherited && addr_bind(a, err, sizeof(err)) == -1)
+	if (!passed && addr_bind(a, err, sizeof(err)) == -1)
 		return start_fail(h, "%s", err);
 	/* A program's sockets are blocking, as systemd and FastCGI hand them
 	 * over; a program wanting otherwise sets it (for every process
@@ -240,7 +303,7 @@ static int listen_one(herd *h, struct listen_addr *a, int inherited)
 	 * clients: see rights.h. A program's own sockets are its business. */
 	if (h->kind->herd_reads || h->conn->passes)
 		rights_refuse(a->fd);
-	if (!inherited)
+	if (!passed)
 		log_info("listening on %s", a->text);
 	return 0;
 }
@@ -249,18 +312,15 @@ static int listen_one(herd *h, struct listen_addr *a, int inherited)
  * none is left open. */
 static int bind_all(herd *h)
 {
-	int inherited;
-
 	if (h->naddrs == 0)
 		return start_fail(h, "%s", "no address to listen on");
 	mark_reuseport(h);
-	if ((inherited = inherit_sockets(h)) == -1 ||
-	    (inherited && check_inherited(h) == -1)) {
+	if (inherit_sockets(h) == -1 || check_inherited(h) == -1) {
 		addrs_close(h);
 		return -1;
 	}
 	for (size_t i = 0; i < h->naddrs; i++)
-		if (listen_one(h, &h->addrs[i], inherited) == -1) {
+		if (listen_one(h, &h->addrs[i]) == -1) {
 			addrs_close(h);
 			return -1;
 		}
@@ -352,6 +412,8 @@ static int resume_sockets(herd *h)
 			    h, "upgrade: %s is not the socket handed over",
 			    h->addrs[i].text);
 		h->addrs[i].fd = st->addr_fds[i];
+		h->addrs[i].stored =
+		    1; /* by the old image, if there is a store */
 		/* -l names come again with the argv; socket activation's
 		 * only from the old image. */
 		inherit_name(&h->addrs[i], st->names, (long)i);

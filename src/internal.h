@@ -102,6 +102,9 @@ int worker_main(herd *h, int slot, unsigned gen, int chan_fd, int inbox_fd);
 /* sdnotify.c: herd's own notifications to its service manager. */
 int sdnotify_open(void); /* from NOTIFY_SOCKET; 0 when there is none */
 void sdnotify(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* text with fd attached (SCM_RIGHTS), as the fd store takes them: 0, or
+ * -1 with errno (ENOTCONN: no NOTIFY_SOCKET). Never blocks. */
+int sdnotify_fd(int fd, const char *text);
 unsigned long long sdnotify_monotonic_usec(void);
 /* How often to send WATCHDOG=1 (ms), or 0 when no watchdog is asked. */
 uint64_t sdnotify_watchdog_ms(void);

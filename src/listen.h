@@ -20,6 +20,7 @@ struct listen_addr {
 	struct sockaddr_storage sa;
 	int fd;	       /* the bound socket, or -1 */
 	int inherited; /* from whoever started herd: its file is theirs */
+	int stored;    /* taken back from the service manager's fd store */
 };
 
 /* Parses "HOST:PORT", "[IPv6]:PORT", "PORT", ":PORT" or "unix:/path",

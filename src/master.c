@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 
 #include "channel.h"
+#include "fdstore.h"
 #include "log.h"
 #include "output.h"
 #include "rights.h"
@@ -237,6 +238,7 @@ static int master_open(struct master *m)
 	}
 	log_info("herd %s master started (pid %d, %d workers)", HERD_VERSION,
 		 (int)m->pid, m->nworkers);
+	fdstore_start(m->h, m->h->conn->slot_sockets ? m->nworkers : 1);
 	if ((m->sd_watchdog_ms = sdnotify_watchdog_ms()) > 0)
 		on_sd_watchdog(m->loop, m->sd_watchdog, m);
 	m->started = herd_loop_now(m->loop);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "ebpf.h"
+#include "fdstore.h"
 #include "log.h"
 #include "master.h"
 
@@ -86,11 +87,43 @@ void slot_sockets_close(struct master *m, int slot)
 
 	if (s->fds == NULL)
 		return;
-	for (size_t i = 0; i < m->h->naddrs; i++)
-		if (s->fds[i] >= 0)
-			close(s->fds[i]);
+	for (size_t i = 0; i < m->h->naddrs; i++) {
+		char name[FDSTORE_NAME_MAX];
+
+		if (s->fds[i] < 0)
+			continue;
+		fdstore_slot_name(i, slot, name, sizeof(name));
+		fdstore_remove(name);
+		close(s->fds[i]);
+	}
 	free(s->fds);
 	s->fds = NULL;
+}
+
+/* Slot's socket on the i-th address: the one the fd store gave back, with
+ * its backlog, or a new one, which goes to the store. */
+static int slot_socket(herd *h, size_t i, int slot)
+{
+	int fd = fdstore_take_slot(i, slot);
+	char name[FDSTORE_NAME_MAX];
+
+	if (fd >= 0 && addr_matches(&h->addrs[i], fd) &&
+	    fd_blocking(fd, 0) == 0) {
+		log_info("slot %d: listening on %s (from the fd store)", slot,
+			 h->addrs[i].text);
+		return fd;
+	}
+	if (fd >= 0) {
+		log_warn("slot %d: the fd store's socket for %s is not that "
+			 "address; binding a new one",
+			 slot, h->addrs[i].text);
+		close(fd);
+	}
+	if ((fd = addr_bind_another(&h->addrs[i])) >= 0) {
+		fdstore_slot_name(i, slot, name, sizeof(name));
+		fdstore_put(fd, name);
+	}
+	return fd;
 }
 
 static int slot_open_one(struct master *m, int slot)
@@ -105,7 +138,7 @@ static int slot_open_one(struct master *m, int slot)
 	for (size_t i = 0; i < h->naddrs; i++) {
 		if (!h->addrs[i].reuseport)
 			continue;
-		if ((s->fds[i] = addr_bind_another(&h->addrs[i])) == -1 ||
+		if ((s->fds[i] = slot_socket(h, i, slot)) == -1 ||
 		    (h->kind->blocking && fd_blocking(s->fds[i], 1) == -1)) {
 			int e = errno;
 

@@ -70,6 +70,34 @@ void sdnotify(const char *fmt, ...)
 		log_warn("sd_notify %.40s: %s", buf, strerror(errno));
 }
 
+int sdnotify_fd(int fd, const char *text)
+{
+	struct iovec iov = {(void *)text, strlen(text)};
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct msghdr mh = {.msg_name = &notify_addr,
+			    .msg_namelen = notify_len,
+			    .msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = u.buf,
+			    .msg_controllen = sizeof(u.buf)};
+	struct cmsghdr *c;
+
+	if (notify_fd < 0) {
+		errno = ENOTCONN;
+		return -1;
+	}
+	memset(u.buf, 0, sizeof(u.buf));
+	c = CMSG_FIRSTHDR(&mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	return sendmsg(notify_fd, &mh, MSG_NOSIGNAL) == -1 ? -1 : 0;
+}
+
 unsigned long long sdnotify_monotonic_usec(void)
 {
 	struct timespec ts;

@@ -298,7 +298,7 @@ void child_run(struct master *m, int slot, unsigned gen,
 static const char *const child_vars[] = {
     "LISTEN_FDS",      "LISTEN_PID",   "LISTEN_FDNAMES",  "HERD_SLOT",
     "HERD_GENERATION", "HERD_WORKERS", "HERD_CHANNEL_FD", "NOTIFY_SOCKET",
-    "WATCHDOG_USEC",   "WATCHDOG_PID",
+    "WATCHDOG_USEC",   "WATCHDOG_PID", "FDSTORE",
 };
 #define NCHILD_VARS (sizeof(child_vars) / sizeof(child_vars[0]))
 static int is_child_var(const char *entry)
