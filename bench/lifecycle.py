@@ -6,6 +6,11 @@
   reloads   failed requests across --reloads SIGHUPs under continuous load
             (one-connection-per-request and keep-alive clients)
   rss       VmRSS of the master and of a worker, idle and after the load
+  peak      a reload of a -w 4 pool of tests/progs/pyapp.py (a Python
+            server, about 10 MiB each) under load, all at once and with
+            --reload-batch 1, alternated over --peak-rounds rounds: the most
+            processes and the most RSS the pool (master and children) had at
+            once, sampled every 5 ms, medians; and failed requests
   upgrades  failed requests across --upgrades binary upgrades (SIGUSR2, the
             binary replaced each time) under the same load, and the
             hand-over: from the old image's "executing" to the new image's
@@ -22,6 +27,7 @@ import shutil
 import signal
 import tempfile
 import sys
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -77,6 +83,56 @@ def reloads(n, workers):
         return load, idle, loaded
 
 
+def pool_peak(batch):
+    """(most processes, most KiB of RSS, load) over one herd ctl reload."""
+    pyapp = os.path.join(REPO, "tests", "progs", "pyapp.py")
+    with ht.Herd("-w", "4", "--notify", "--reload-batch", str(batch), "--",
+                 sys.executable, pyapp, control=True, report_clean=False) as h:
+        load = ht.Load(h.addr, close=2, keepalive=2).start()
+        time.sleep(0.5)
+        most = [0, 0]
+        stop = threading.Event()
+
+        def sample():
+            while not stop.is_set():
+                kids = h.workers()
+                kib = rss_kb(h.pid)
+                for k in kids:
+                    try:
+                        kib += rss_kb(k)
+                    except OSError:
+                        pass
+                most[0] = max(most[0], len(kids))
+                most[1] = max(most[1], kib)
+                time.sleep(0.005)
+        t = threading.Thread(target=sample, daemon=True)
+        t.start()
+        rc, out, err = ht.ctl(h.control_path(), "reload", timeout=60)
+        h.wait_status(lambda st: ht.serving(st, 2, 4) and len(ht.procs(st)) == 4,
+                      timeout=20)
+        time.sleep(0.3)
+        stop.set()
+        t.join(5)
+        load.stop()
+        if rc != 0:
+            print("reload with --reload-batch %d: %s" % (batch, (out + err).strip()))
+        return most[0], most[1], load
+
+
+def peaks(rounds):
+    got = {0: [], 1: []}
+    for _ in range(rounds):
+        for batch in (0, 1):
+            got[batch].append(pool_peak(batch))
+    for batch, runs in got.items():
+        print("reload peak, -w 4 pyapp pool, %s: %d processes, %.1f MiB "
+              "(medians of %d); %d failed of %d requests"
+              % ("all at once" if batch == 0 else "--reload-batch 1",
+                 ht.median([r[0] for r in runs]), ht.median([r[1] for r in runs]) / 1024,
+                 rounds, sum(r[2].failed for r in runs), sum(r[2].ok + r[2].failed
+                                                             for r in runs)))
+
+
 def log_times(log, pattern):
     """The timestamps (s) of the log lines matching pattern."""
     out = []
@@ -124,6 +180,7 @@ def main():
     ap.add_argument("--reloads", type=int, default=20)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--upgrades", type=int, default=10)
+    ap.add_argument("--peak-rounds", type=int, default=3)
     a = ap.parse_args()
     print("herd lifecycle, release build %s" % ht.HERD)
     t = respawn_ms(a.kills)
@@ -135,6 +192,7 @@ def main():
     print("reloads: %d under load: %s" % (a.reloads, load.summary()))
     print("rss: master %d KiB, worker %d KiB idle; master %d KiB, worker %d KiB "
           "after the load" % (idle + loaded))
+    peaks(a.peak_rounds)
     load, done, same_pid, handover, whole = upgrades(a.upgrades, a.workers)
     print("upgrades: %d of %d completed under load, master pid %s: %s"
           % (done, a.upgrades, "unchanged" if same_pid else "CHANGED", load.summary()))
