@@ -369,7 +369,10 @@ static const char *connection_header(const struct reply *r, int keep)
 static int conn_respond(struct conn *c)
 {
 	const struct reply *r = &c->reply;
-	int keep = r->keep_alive && !herd_worker_draining(g.w);
+	/* Draining, keep-alive holds only where the connection can be
+	 * relayed to a serving worker once it is idle (conn_relay). */
+	int keep = r->keep_alive &&
+		   (!herd_worker_draining(g.w) || herd_worker_can_relay(g.w));
 	char head[512], body[128];
 	size_t blen = reply_body(r, body, sizeof body);
 	int n;
@@ -721,12 +724,31 @@ static int conn_set_events(struct conn *c)
 	return 0;
 }
 
+/* A draining worker's idle connection, nothing of a next request read:
+ * relayed to a serving worker, which reads that request from the socket.
+ * Returns 1 when c is gone. */
+static int conn_relay(struct conn *c)
+{
+	if (!herd_worker_can_relay(g.w) || !conn_idle(c) ||
+	    c->in_off != c->in_len || c->eof || c->linger)
+		return 0;
+	if (herd_conn_relay(g.w, c->fd, NULL, 0) == -1) {
+		herd_log(HERD_LOG_DEBUG, "http: fd %d: relay: %s", c->fd,
+			 strerror(errno));
+		return 0;
+	}
+	conn_free(c);
+	return 1;
+}
+
 static void conn_run(struct conn *c)
 {
 	if (conn_step(c) < 0 || conn_set_events(c) < 0) {
 		conn_close(c);
 		return;
 	}
+	if (conn_relay(c))
+		return;
 	in_release(c);
 	conn_arm_timer(c);
 }
@@ -823,16 +845,24 @@ static void on_connection(herd_worker *w, int fd, void *ud)
 	conn_arm_timer(c);
 }
 
-/* Requests in flight finish with "Connection: close" (conn_respond); idle
+/* When the pool goes on (a reload, a scale-down), idle connections are
+ * relayed to a serving worker now, and the others once their request is
+ * answered (conn_relay), so clients keep them. When herd stops, requests
+ * in flight finish with "Connection: close" (conn_respond), and idle
  * connections get DRAIN_GRACE_MS from when they turned idle (at once for
- * those idle longer): their timers are re-armed for that deadline. */
+ * those idle longer): their timers are re-armed for that deadline. The
+ * same where a relay fails. */
 static void on_drain(herd_worker *w, void *ud)
 {
+	struct conn *c = g.conns, *next;
+
 	(void)w;
 	(void)ud;
-	for (struct conn *c = g.conns; c != NULL; c = c->next)
-		if (conn_idle(c))
+	for (; c != NULL; c = next) {
+		next = c->next;
+		if (conn_idle(c) && !conn_relay(c))
 			conn_arm_timer(c);
+	}
 }
 
 static void on_stop(herd_worker *w, void *ud)

@@ -66,6 +66,8 @@ enum { HERD_LOG_ERROR = 0, HERD_LOG_WARN, HERD_LOG_INFO, HERD_LOG_DEBUG };
 
 /* Largest application message payload, in bytes. */
 #define HERD_MSG_MAX 4000
+/* Largest state relayed with a connection (herd_conn_relay), in bytes. */
+#define HERD_RELAY_MAX 1024
 
 /* ---- callbacks, run in worker processes only ---------------------------- */
 
@@ -81,6 +83,12 @@ typedef void (*herd_conn_fn)(herd_worker *w, int fd, void *ud);
  * would cost every reload of N workers N^2 passed fds for nothing. */
 typedef void (*herd_msg_fn)(herd_worker *w, int from_slot, const void *data,
 			    size_t len, void *ud);
+/* A connection another worker relayed (herd_conn_relay), with the state
+ * it gave (len bytes, possibly 0): the fd is nonblocking, CLOEXEC and the
+ * callback's to own, as herd_conn_fn's. Without this callback a relayed
+ * connection goes to herd_conn_fn, its state ignored. */
+typedef void (*herd_relay_fn)(herd_worker *w, int fd, const void *state,
+			      size_t len, void *ud);
 /* The worker was asked to stop gracefully: finish what is in flight and
  * close idle connections. The worker exits once its last connection is
  * closed with herd_conn_close(), or when herd_worker_stop() is called. */
@@ -161,6 +169,7 @@ int herd_check(herd *h);
 void herd_set_userdata(herd *h, void *ud);
 void herd_on_start(herd *h, herd_start_fn fn);
 void herd_on_connection(herd *h, herd_conn_fn fn);
+void herd_on_relay(herd *h, herd_relay_fn fn);
 void herd_on_message(herd *h, herd_msg_fn fn);
 void herd_on_drain(herd *h, herd_drain_fn fn);
 void herd_on_stop(herd *h, herd_stop_fn fn);
@@ -254,6 +263,21 @@ unsigned herd_worker_active(const herd_worker *w);
  * for every slot without herd_on_message: see herd_msg_fn). */
 int herd_worker_send(herd_worker *w, int to, const void *data, size_t len);
 
+/* Whether this draining worker may relay its idle connections: the pool
+ * goes on (a reload, a scale-down, a recycling), not herd stopping. A
+ * worker that may keeps answering with keep-alive while it drains. */
+int herd_worker_can_relay(const herd_worker *w);
+/* Relays an idle connection of this draining worker, with len bytes of
+ * state (at most HERD_RELAY_MAX), to a serving worker of the pool, which
+ * gets it through herd_relay_fn: the client keeps its connection across a
+ * reload. Idle means nothing of a next request read (the next owner reads
+ * it from the socket) and nothing left to write. The fd is then no longer
+ * the caller's (it is out of the loop, sent, and counted as done, as by
+ * herd_conn_close); if no worker can take it, the master closes it.
+ * Returns 0, or -1 with errno and the fd still the caller's: EINVAL (len),
+ * EPERM (not herd_worker_can_relay), EAGAIN (the master's channel is
+ * backed up), EPIPE (the master is gone). */
+int herd_conn_relay(herd_worker *w, int fd, const void *state, size_t len);
 /* Closes a connection handed to herd_conn_fn and counts it as done. It
  * leaves the worker's loop too: no herd_loop_del() is needed first, unless
  * the fd was duplicated (dup, or a fork that has not exec'ed yet), whose

@@ -66,7 +66,7 @@ static const struct rule {
     [MSG_CLOSE_CHANNEL] = {"close-channel", sizeof(struct msg_peer),
 			   MSG_PEERS_MAX * sizeof(struct msg_peer), 0, 0,
 			   sizeof(struct msg_peer), 0},
-    [MSG_QUIT] = {"quit", 0, 0, 0, 0, 0, 0},
+    [MSG_QUIT] = {"quit", 0, sizeof(struct msg_quit), 0, 0, 0, 0},
     [MSG_TERMINATE] = {"terminate", 0, 0, 0, 0, 0, 0},
     [MSG_REOPEN] = {"reopen", 0, 0, 0, 1, 0, 0}, /* the reopened log file */
     [MSG_READY] = {"ready", 0, 0, 0, 0, 0, 0},
@@ -75,6 +75,7 @@ static const struct rule {
     [MSG_APP] = {"app", 0, MSG_PAYLOAD_MAX, 0, 0, 0, 0},
     [MSG_CONNECTION] = {"connection", 0, 0, 1, 1, 0, 0},
     [MSG_CONNECTIONS] = {"connections", 0, 0, 1, MSG_CONN_BATCH, 0, 0},
+    [MSG_RELAY] = {"relay", 0, HERD_RELAY_MAX, 1, 1, 0, 0},
 };
 
 static const char *const error_names[MSG_ERR_END] = {

@@ -37,6 +37,8 @@ enum msg_type {
 	MSG_CONNECTION,	      /* m->w: an accepted connection (1 fd; passfd) */
 	MSG_CONNECTIONS,      /* m->w: 1..MSG_CONN_BATCH of them (herd's own
 				 workers only: a program takes one at a time) */
+	MSG_RELAY,	      /* w->m->w: a draining worker's idle connection
+				 (1 fd) with its state, for a serving one */
 	MSG_TYPE_END
 };
 
@@ -57,6 +59,12 @@ struct msg_peer { /* OPEN_CHANNEL (one per fd), CLOSE_CHANNEL */
 /* The most peers one CLOSE_CHANNEL names. */
 #define MSG_PEERS_MAX (MSG_PAYLOAD_MAX / sizeof(struct msg_peer))
 
+struct msg_quit { /* QUIT to herd's own workers (a program's is empty) */
+	uint32_t pool_goes_on; /* 1: another worker serves on and could take
+				* this one's idle connections (relay.c); 0:
+				* none could, or herd stops */
+};
+
 struct msg_load { /* HEARTBEAT */
 	uint32_t active;
 	uint32_t pad;
@@ -68,9 +76,11 @@ struct msg_load { /* HEARTBEAT */
 #define MSG_TO_WORKER                                                          \
 	(MSG_BIT(MSG_OPEN_CHANNEL) | MSG_BIT(MSG_CLOSE_CHANNEL) |              \
 	 MSG_BIT(MSG_QUIT) | MSG_BIT(MSG_TERMINATE) | MSG_BIT(MSG_REOPEN) |    \
-	 MSG_BIT(MSG_CONNECTION) | MSG_BIT(MSG_CONNECTIONS))
+	 MSG_BIT(MSG_CONNECTION) | MSG_BIT(MSG_CONNECTIONS) |                  \
+	 MSG_BIT(MSG_RELAY))
 #define MSG_TO_MASTER                                                          \
-	(MSG_BIT(MSG_READY) | MSG_BIT(MSG_HEARTBEAT) | MSG_BIT(MSG_APP))
+	(MSG_BIT(MSG_READY) | MSG_BIT(MSG_HEARTBEAT) | MSG_BIT(MSG_APP) |      \
+	 MSG_BIT(MSG_RELAY))
 #define MSG_TO_PEER MSG_BIT(MSG_APP)
 
 struct msg {

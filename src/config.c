@@ -509,6 +509,11 @@ void herd_on_connection(herd *h, herd_conn_fn fn)
 	h->on_connection = fn;
 }
 
+void herd_on_relay(herd *h, herd_relay_fn fn)
+{
+	h->on_relay = fn;
+}
+
 void herd_on_message(herd *h, herd_msg_fn fn)
 {
 	h->on_message = fn;

@@ -70,6 +70,7 @@ struct herd {
 
 	herd_start_fn on_start;
 	herd_conn_fn on_connection;
+	herd_relay_fn on_relay;
 	herd_msg_fn on_message;
 	herd_drain_fn on_drain;
 	herd_stop_fn on_stop;

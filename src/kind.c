@@ -15,6 +15,7 @@ const struct kind_ops kind_inproc = {
     .herd_reads = 1,
     .sends_ready = 1,
     .config_exit = 1,
+    .relays = 1,
 };
 
 const struct kind_ops kind_program = {

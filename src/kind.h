@@ -62,6 +62,10 @@ struct kind_ops {
 	 * the end; an in-process worker runs the user's code, who knows what
 	 * it forks. */
 	int subreaper;
+	/* Relays its idle connections when it drains (relay.c): its QUIT
+	 * says whether others serve on, and the master's end of its channel
+	 * takes fds. */
+	int relays;
 };
 
 extern const struct kind_ops kind_inproc, kind_program;

@@ -93,12 +93,14 @@ struct master {
 	herd_timer *wake;
 	herd_timer *sd_watchdog; /* WATCHDOG=1 to herd's service manager */
 	uint64_t sd_watchdog_ms;
-	struct control *control;    /* --control */
-	struct control *metrics;    /* --metrics */
-	uint64_t started;	    /* ms, monotonic */
-	unsigned reloads;	    /* completed, upgrades included */
-	unsigned reloads_abandoned; /* never ready, or failed to start */
-	unsigned long restarts;	    /* crashes of serving workers, ever */
+	struct control *control;     /* --control */
+	struct control *metrics;     /* --metrics */
+	uint64_t started;	     /* ms, monotonic */
+	unsigned reloads;	     /* completed, upgrades included */
+	unsigned reloads_abandoned;  /* never ready, or failed to start */
+	unsigned long restarts;	     /* crashes of serving workers, ever */
+	unsigned long relays;	     /* idle connections passed on (relay.c) */
+	unsigned long relays_closed; /* relayed, and no worker to take them */
 	uint64_t rss_wanted;   /* status asked for RSS: sample until then */
 	uint64_t unready_warn; /* start-up: when to say what is awaited */
 	int recheck;	       /* passfd: a worker reached --max-requests */
@@ -115,6 +117,14 @@ extern struct master *the_master;
 
 /* master.c */
 void reconcile(struct master *m);
+
+/* relay.c: a draining worker's idle connection, passed on or closed. */
+struct msg;
+void relay_connection(struct master *m, struct proc *from,
+		      const struct msg *msg);
+/* Whether another worker could take from's connections now: what its QUIT
+ * tells it, so that it keeps answering with keep-alive only then. */
+int relay_possible(struct master *m, const struct proc *from);
 
 /* tell.c */
 void proc_signal(const struct proc *p, int sig);

@@ -157,8 +157,10 @@ static void json_master(const struct status *s, struct ctl_reply *r)
 	ctl_json_string(r, s->mode);
 	ctl_printf(r,
 		   ",\"workers\":%d,\"generation\":%u,\"pending\":%u,"
-		   "\"reloads\":%u,\"listen\":[",
-		   s->workers, s->gen, s->pending, s->reloads);
+		   "\"reloads\":%u,\"relays\":%lu,\"relays_closed\":%lu,"
+		   "\"listen\":[",
+		   s->workers, s->gen, s->pending, s->reloads, s->relays,
+		   s->relays_closed);
 	for (size_t i = 0; i < s->nlisten; i++) {
 		ctl_printf(r, "%s", i ? "," : "");
 		ctl_json_string(r, s->listen[i]);
@@ -281,6 +283,14 @@ static void prometheus_losses(const struct status *s, struct ctl_reply *r)
 		   "# TYPE herd_reloads_abandoned_total counter\n"
 		   "herd_reloads_abandoned_total %u\n",
 		   s->log_lines_lost, s->peer_fds_leaked, s->reloads_abandoned);
+	ctl_printf(r,
+		   "# HELP herd_connections_relayed_total Idle connections "
+		   "draining workers relayed: passed to a serving worker, or "
+		   "closed for want of one.\n"
+		   "# TYPE herd_connections_relayed_total counter\n"
+		   "herd_connections_relayed_total{outcome=\"passed\"} %lu\n"
+		   "herd_connections_relayed_total{outcome=\"closed\"} %lu\n",
+		   s->relays, s->relays_closed);
 }
 
 /* v as a label value: '\\', '"' and newlines escaped. */

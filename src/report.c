@@ -68,6 +68,9 @@ static int worker_message(struct proc *p, const struct msg *msg)
 		       p->state != PS_REPLACING &&
 		       !the_master->h->kind->master_counts &&
 		       p->total >= p->request_limit;
+	case MSG_RELAY:
+		relay_connection(the_master, p, msg);
+		break;
 	case MSG_APP:
 		if (msg->hdr.dst == HERD_TO_MASTER)
 			log_status(the_master, p, msg->data, msg->hdr.len);

@@ -470,8 +470,11 @@ static int start_prepare(struct master *m, unsigned gen, int slot,
 	     (f->out = output_open(m->loop, slot, gen, &f->ow)) == NULL))
 		return -1;
 	/* The master's end and the inbox take no fds: refused before the
-	 * worker exists, so none can be queued (see rights.h). */
-	if (f->ch[0] >= 0)
+	 * worker exists, so none can be queued (see rights.h). Herd's own
+	 * worker relays connections to the master (relay.c): it is the
+	 * application's own code, and what it sends is passed on, or closed
+	 * off the loop's thread. */
+	if (f->ch[0] >= 0 && !kind->relays)
 		rights_refuse(f->ch[0]);
 	if (f->ib[0] >= 0)
 		rights_refuse(f->ib[0]);

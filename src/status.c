@@ -43,6 +43,8 @@ static void take_master(const struct master *m, struct status *s, uint64_t now)
 	s->reloads = m->reloads;
 	s->reloads_abandoned = m->reloads_abandoned;
 	s->restarts = m->restarts;
+	s->relays = m->relays;
+	s->relays_closed = m->relays_closed;
 	s->history = &m->history;
 	s->now_ms = now;
 	s->total = m->gone_total;

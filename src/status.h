@@ -57,14 +57,16 @@ struct status {
 	const char *version;
 	const char *mode; /* "shared", "reuseport", "passfd" */
 	uint64_t uptime_ms;
-	int workers;		    /* slots wanted */
-	unsigned gen;		    /* serving */
-	unsigned pending;	    /* starting after a reload, or 0 */
-	unsigned reloads;	    /* completed, upgrades included */
-	unsigned reloads_abandoned; /* never ready, or failed to start */
-	unsigned long restarts;	    /* crashes of serving workers, ever */
-	unsigned long long active;  /* connections open in the workers */
-	unsigned long long total;   /* taken, exited workers' included */
+	int workers;		     /* slots wanted */
+	unsigned gen;		     /* serving */
+	unsigned pending;	     /* starting after a reload, or 0 */
+	unsigned reloads;	     /* completed, upgrades included */
+	unsigned reloads_abandoned;  /* never ready, or failed to start */
+	unsigned long restarts;	     /* crashes of serving workers, ever */
+	unsigned long relays;	     /* idle connections passed on (relay.c) */
+	unsigned long relays_closed; /* and closed for want of a taker */
+	unsigned long long active;   /* connections open in the workers */
+	unsigned long long total;    /* taken, exited workers' included */
 	unsigned long long log_lines_lost;
 	unsigned long peer_fds_leaked;
 	const char **listen; /* the addresses, as given */

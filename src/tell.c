@@ -52,9 +52,15 @@ void quit_by_stop_signal(struct master *m, struct proc *p)
  * timeout (enforce_deadlines). Other programs have only the signal. */
 void quit_proc(struct master *m, struct proc *p)
 {
+	struct msg_quit q = {0};
+
 	if (proc_fire(p, PE_QUIT) == -1)
 		return;
-	if (proc_send(m, p, MSG_QUIT, NULL, 0, NULL, 0) != 0)
+	q.pool_goes_on = m->h->kind->relays && relay_possible(m, p);
+	/* Herd's own worker learns whether others will go on serving, and
+	 * so whether to relay its idle connections (relay.c). */
+	if (proc_send(m, p, MSG_QUIT, &q, m->h->kind->relays ? sizeof(q) : 0,
+		      NULL, 0) != 0)
 		m->h->kind->quit_unsent(m, p);
 	p->deadline = herd_loop_now(m->loop) + m->h->shutdown_ms;
 }

@@ -74,6 +74,11 @@ void herd_conn_close(herd_worker *w, int fd)
 			log_warn("close connection fd %d: %s", fd,
 				 strerror(errno));
 	}
+	worker_gave(w);
+}
+
+void worker_gave(herd_worker *w)
+{
 	if (w->active > 0)
 		w->active--;
 	load_changed(w);
@@ -81,6 +86,13 @@ void herd_conn_close(herd_worker *w, int fd)
 		worker_finish(w, 0);
 	else if (w->full || w->yielding)
 		accept_update(w);
+}
+
+void worker_took(herd_worker *w)
+{
+	w->active++;
+	w->total++;
+	load_changed(w);
 }
 
 /* ---- messages out -------------------------------------------------------- */
@@ -287,9 +299,7 @@ static void starvation_over(herd_worker *w)
 
 static void got_connection(herd_worker *w, int fd)
 {
-	w->active++;
-	w->total++;
-	load_changed(w);
+	worker_took(w);
 	if (w->h->on_connection != NULL)
 		w->h->on_connection(w, fd, w->h->ud);
 	else
@@ -387,6 +397,12 @@ static void from_master(herd_worker *w, const struct msg *m)
 		peers_close(&w->peers, m);
 		break;
 	case MSG_QUIT:
+		if (m->hdr.len == sizeof(struct msg_quit)) {
+			struct msg_quit q;
+
+			memcpy(&q, m->data, sizeof(q));
+			w->relay_ok = q.pool_goes_on == 1;
+		}
 		start_drain(w);
 		break;
 	case MSG_TERMINATE:
@@ -401,6 +417,9 @@ static void from_master(herd_worker *w, const struct msg *m)
 	case MSG_CONNECTIONS:
 		for (int i = 0; i < m->nfds; i++)
 			got_connection(w, m->fds[i]);
+		break;
+	case MSG_RELAY:
+		worker_relayed(w, m);
 		break;
 	default: /* the channel accepts no other type */
 		break;
@@ -537,6 +556,8 @@ static int worker_init(herd_worker *w, int chan_fd, int inbox_fd)
 static void worker_free(herd_worker *w)
 {
 	peers_free(&w->peers);
+	if (w->master != NULL)
+		chan_flush(w->master); /* relayed connections still queued */
 	chan_free(w->master);
 	chan_free(w->inbox);
 	listeners_close(w);

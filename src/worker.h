@@ -40,11 +40,20 @@ struct herd_worker {
 	int full;     /* --max-connections reached: not accepting */
 	int yielding; /* above its share: not accepting for a moment */
 	herd_timer *yield; /* the end of that moment */
+	int relay_ok;	   /* draining, others serve on: relay (wrelay.c) */
 };
 
 /* worker.c */
 void worker_finish(herd_worker *w, int code);
 void start_drain(herd_worker *w);
+/* A connection counted in (taken, relayed to it) or out (closed,
+ * relayed away). */
+void worker_took(herd_worker *w);
+void worker_gave(herd_worker *w);
+
+/* wrelay.c: a connection relayed to this worker, with its state. */
+struct msg;
+void worker_relayed(herd_worker *w, const struct msg *m);
 /* wsignal.c: blocks the signals a worker reads, and reads them. */
 int worker_signals(herd_worker *w);
 

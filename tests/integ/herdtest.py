@@ -1046,6 +1046,7 @@ class Load:
         self.deadline = time.monotonic() + max_seconds
         self.ok = self.failed = self.retried = 0
         self.reused = 0  # answers on a keep-alive connection's 2nd+ request
+        self.connects = 0  # connections the keep-alive threads opened
         self.slowest = 0.0
         self.left = count  # requests still to make, or None: until stop()
         self.errors = []
@@ -1142,6 +1143,8 @@ class Load:
             if conn is None:
                 conn, served = http.client.HTTPConnection(
                     self.addr[0], self.addr[1], timeout=self.timeout), 0
+                with self.lock:
+                    self.connects += 1
             t0 = time.monotonic()
             try:
                 conn.request("GET", self.path)

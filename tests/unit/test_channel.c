@@ -419,6 +419,41 @@ static void room_ahead(void)
 	close(sv[1]);
 }
 
+/* RELAY: one fd and up to HERD_RELAY_MAX bytes of state, to either end. */
+static void relays(void)
+{
+	unsigned char buf[sizeof(struct msg_hdr) + HERD_RELAY_MAX + 1];
+	struct msg_hdr h = {MSG_RELAY, 3, -1, 1, 1, 0};
+	struct msg m;
+	int fds[2];
+
+	memcpy(buf, &h, sizeof(h));
+	memcpy(buf + sizeof(h), "abc", 3);
+	fds[0] = dup(0);
+	is_int(msg_decode(buf, sizeof(h) + 3, 0, fds, 1, 0, MSG_TO_MASTER, &m),
+	       MSG_OK, "relay: a worker's connection with 3 bytes of state");
+	ok(m.nfds == 1 && memcmp(m.data, "abc", 3) == 0, "fd and state kept");
+	close(m.fds[0]);
+	fds[0] = dup(0);
+	is_int(msg_decode(buf, sizeof(h) + 3, 0, fds, 1, 0, MSG_TO_WORKER, &m),
+	       MSG_OK, "and to a worker");
+	close(m.fds[0]);
+	h.len = HERD_RELAY_MAX + 1;
+	memcpy(buf, &h, sizeof(h));
+	fds[0] = dup(0);
+	is_int(msg_decode(buf, sizeof(buf), 0, fds, 1, 0, MSG_TO_MASTER, &m),
+	       MSG_ERR_SIZE, "state over HERD_RELAY_MAX: refused");
+	ok(fcntl(fds[0], F_GETFD) == -1, "and its fd closed");
+	h.len = 0;
+	memcpy(buf, &h, sizeof(h));
+	is_int(msg_decode(buf, sizeof(h), 0, NULL, 0, 0, MSG_TO_MASTER, &m),
+	       MSG_ERR_FDS, "a relay without its connection: refused");
+	fds[0] = dup(0);
+	fds[1] = dup(0);
+	is_int(msg_decode(buf, sizeof(h), 0, fds, 2, 0, MSG_TO_MASTER, &m),
+	       MSG_ERR_FDS, "with two: refused");
+}
+
 int main(void)
 {
 	log_set_level(HERD_LOG_ERROR); /* refusals are counted, not shown */
@@ -430,5 +465,6 @@ int main(void)
 	connection_batches();
 	room();
 	room_ahead();
+	relays();
 	return done_testing();
 }

@@ -56,6 +56,8 @@ static struct status busy(void)
 	    .pending = 3,
 	    .reloads = 5,
 	    .reloads_abandoned = 2,
+	    .relays = 9,
+	    .relays_closed = 1,
 	    .restarts = 11,
 	    .active = 4,
 	    .total = 12345,
@@ -154,7 +156,8 @@ static void json(void)
 	ok(text_is(&r,
 		   "{\"pid\":4242,\"version\":\"1.2.3\",\"uptime_ms\":"
 		   "123456,\"mode\":\"passfd\",\"workers\":3,"
-		   "\"generation\":2,\"pending\":3,\"reloads\":5,"
+		   "\"generation\":2,\"pending\":3,\"reloads\":5,\"relays\":9,"
+		   "\"relays_closed\":1,"
 		   "\"listen\":[\"127.0.0.1:8080\",\"unix:/tmp/a\\\"b\"],"
 		   "\"listeners\":[{\"address\":\"127.0.0.1:8080\",\"queue\":3,"
 		   "\"backlog\":4096,\"drops\":7},{\"address\":"
@@ -181,6 +184,7 @@ static void json(void)
 	ok(text_is(&r, "{\"pid\":4242,\"version\":\"1.2.3\",\"uptime_ms\":"
 		       "123456,\"mode\":\"shared\",\"workers\":3,"
 		       "\"generation\":2,\"pending\":0,\"reloads\":5,"
+		       "\"relays\":9,\"relays_closed\":1,"
 		       "\"listen\":[\"127.0.0.1:8080\"],\"listeners\":[{"
 		       "\"address\":\"127.0.0.1:8080\",\"queue\":3,\"backlog\":"
 		       "4096,\"drops\":7}],\"listen_overflows\":12,"
@@ -195,6 +199,7 @@ static void json(void)
 	ok(text_is(&r, "{\"pid\":4242,\"version\":\"1.2.3\",\"uptime_ms\":"
 		       "123456,\"mode\":\"shared\",\"workers\":3,"
 		       "\"generation\":2,\"pending\":0,\"reloads\":5,"
+		       "\"relays\":9,\"relays_closed\":1,"
 		       "\"listen\":[],\"listeners\":[],\"listen_overflows\":12,"
 		       "\"procs\":[],\"recent_reloads\":[]}\n"),
 	   "json: empty lists");
@@ -262,7 +267,14 @@ static void prometheus(void)
 	       "# HELP herd_reloads_abandoned_total Reloads given up: the new "
 	       "generation was not ready in time, or did not start.\n"
 	       "# TYPE herd_reloads_abandoned_total counter\n"
-	       "herd_reloads_abandoned_total 2\n" QUEUE_HELP
+	       "herd_reloads_abandoned_total 2\n"
+	       "# HELP herd_connections_relayed_total Idle connections "
+	       "draining workers relayed: passed to a serving worker, or "
+	       "closed for want of one.\n"
+	       "# TYPE herd_connections_relayed_total counter\n"
+	       "herd_connections_relayed_total{outcome=\"passed\"} 9\n"
+	       "herd_connections_relayed_total{outcome=\"closed\"} "
+	       "1\n" QUEUE_HELP
 	       "herd_listen_queue{listen=\"127.0.0.1:8080\"} 3\n" BACKLOG_HELP
 	       "herd_listen_backlog{listen=\"127.0.0.1:8080\"} "
 	       "4096\n" DROPS_HELP
@@ -327,7 +339,8 @@ static void queues_by_slot(void)
 	ok(text_is(&r,
 		   "{\"pid\":4242,\"version\":\"1.2.3\",\"uptime_ms\":"
 		   "123456,\"mode\":\"reuseport\",\"workers\":3,"
-		   "\"generation\":2,\"pending\":3,\"reloads\":5,"
+		   "\"generation\":2,\"pending\":3,\"reloads\":5,\"relays\":9,"
+		   "\"relays_closed\":1,"
 		   "\"listen\":[\"a\\\\b\\\"c\\u000ad:80\",\"unix:/tmp/s\"],"
 		   "\"listeners\":[{\"address\":\"a\\\\b\\\"c\\u000ad:80\","
 		   "\"queue\":131,\"backlog\":256,\"drops\":45,\"slots\":["
@@ -339,7 +352,8 @@ static void queues_by_slot(void)
 		   "null,\"procs\":[],\"recent_reloads\":[]}\n"),
 	   "json: slots under their listener, nulls where unknown");
 	status_prometheus(&s, &r);
-	ok(tail_is(&r, "herd_reloads_abandoned_total 2\n" QUEUE_HELP
+	ok(tail_is(&r, "herd_connections_relayed_total{outcome=\"closed\"} "
+		       "1\n" QUEUE_HELP
 		       "herd_listen_queue{listen=\"a\\\\b\\\"c\\nd:80\",slot="
 		       "\"0\"} 2\n"
 		       "herd_listen_queue{listen=\"a\\\\b\\\"c\\nd:80\",slot="
