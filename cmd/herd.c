@@ -273,8 +273,8 @@ struct given {
 /* Recycling limits: set together once all options are read. */
 static unsigned long long opt_max_requests, opt_max_rss;
 
-/* 1..HERD_MAX_CONNECTIONS: 0 would mean no cap, which is the default. */
-static int apply_max_connections(herd *h, const char *arg)
+/* A whole number in min..max, digits only; -1 if arg is not one. */
+static long count_arg(const char *arg, unsigned long min, unsigned long max)
 {
 	unsigned long v;
 	char *end;
@@ -282,8 +282,17 @@ static int apply_max_connections(herd *h, const char *arg)
 	errno = 0;
 	v = strtoul(arg, &end, 10);
 	if (errno != 0 || end == arg || *end != '\0' || arg[0] == '-' ||
-	    v == 0 || v > HERD_MAX_CONNECTIONS ||
-	    herd_set_max_connections(h, (unsigned)v) == -1)
+	    v < min || v > max)
+		return -1;
+	return (long)v;
+}
+
+/* 1..HERD_MAX_CONNECTIONS: 0 would mean no cap, which is the default. */
+static int apply_max_connections(herd *h, const char *arg)
+{
+	long v = count_arg(arg, 1, HERD_MAX_CONNECTIONS);
+
+	if (v == -1 || herd_set_max_connections(h, (unsigned)v) == -1)
 		return usage_error("--max-connections",
 				   "'%s': expected a number of connections, "
 				   "1..%u",
@@ -294,13 +303,9 @@ static int apply_max_connections(herd *h, const char *arg)
 /* 0..512: 0 is the default, the whole generation at once. */
 static int apply_reload_batch(herd *h, const char *arg)
 {
-	unsigned long v;
-	char *end;
+	long v = count_arg(arg, 0, 512);
 
-	errno = 0;
-	v = strtoul(arg, &end, 10);
-	if (errno != 0 || end == arg || *end != '\0' || arg[0] == '-' ||
-	    v > 512 || herd_set_reload_batch(h, (int)v) == -1)
+	if (v == -1 || herd_set_reload_batch(h, (int)v) == -1)
 		return usage_error("--reload-batch",
 				   "'%s': expected a number of workers, 0..512",
 				   arg);
