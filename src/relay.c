@@ -2,11 +2,11 @@
  * relay.c: keep-alive connections across a reload. A draining in-process
  * worker relays its idle connections (nothing read of a next request,
  * nothing left to write) to the master with their application state, and
- * the master passes each to a ready worker of the serving generation,
- * which goes on serving it: the client keeps its connection, and the race
- * between a closing server and a client's next request (nginx's reset
- * POSTs) never happens. Without a worker to take it, the connection is
- * closed, as draining would have closed it.
+ * the master passes each to a serving worker, which goes on with it: the
+ * client keeps its connection, and the race between a closing server and
+ * a client's next request (nginx's reset POSTs) never happens. Without a
+ * worker to take it, the connection is closed, as draining would have
+ * closed it.
  */
 #include <errno.h>
 #include <string.h>
@@ -30,8 +30,11 @@ static int serves(const struct master *m, const struct proc *p)
 		(m->h->reload_batch > 0 && p->gen == m->pending));
 }
 
-/* The least busy worker that serves, other than from; NULL if none. */
-static struct proc *relay_target(struct master *m, const struct proc *from)
+/* A worker that serves, other than from, and can take a relay now (its
+ * channel not backed up); with least, the least busy of them. NULL if
+ * none. */
+static struct proc *relay_target(struct master *m, const struct proc *from,
+				 int least)
 {
 	struct proc *best = NULL;
 
@@ -44,6 +47,8 @@ static struct proc *relay_target(struct master *m, const struct proc *from)
 		    chan_dead(p->chan) ||
 		    chan_queued(p->chan) >= RELAY_QUEUED_MAX)
 			continue;
+		if (!least)
+			return p;
 		load_sync(p);
 		if (best == NULL || p->active < best->active)
 			best = p;
@@ -53,13 +58,13 @@ static struct proc *relay_target(struct master *m, const struct proc *from)
 
 int relay_possible(struct master *m, const struct proc *from)
 {
-	return relay_target(m, from) != NULL;
+	return relay_target(m, from, 0) != NULL;
 }
 
 void relay_connection(struct master *m, struct proc *from,
 		      const struct msg *msg)
 {
-	struct proc *to = relay_target(m, from);
+	struct proc *to = relay_target(m, from, 1);
 	int fd = msg->fds[0];
 
 	if (to == NULL) {
