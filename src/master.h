@@ -156,6 +156,8 @@ void log_status(struct master *m, const struct proc *p,
 		const unsigned char *data, size_t len);
 int mark_ready(struct master *m, struct proc *p);
 void on_worker_chan(herd_loop *l, int fd, unsigned events, void *arg);
+/* What a worker that is gone sent and was not read yet (its relays). */
+void worker_chan_last(struct proc *p);
 
 /* notify.c */
 void on_notify(herd_loop *l, int fd, unsigned events, void *arg);

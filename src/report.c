@@ -81,6 +81,20 @@ static int worker_message(struct proc *p, const struct msg *msg)
 	return 0;
 }
 
+/* A worker is gone: what it sent and the master has not read yet is read
+ * now, before its channel closes, since closing would drop the fds of its
+ * last relays (the connections it handed on as it drained). */
+void worker_chan_last(struct proc *p)
+{
+	struct msg msg;
+
+	if (p->chan == NULL)
+		return;
+	for (int i = 0; i < CHAN_QUEUE_MAX && chan_recv(p->chan, &msg) == 1;
+	     i++)
+		worker_message(p, &msg);
+}
+
 void on_worker_chan(herd_loop *l, int fd, unsigned events, void *arg)
 {
 	struct master *m = the_master;
