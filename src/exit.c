@@ -51,10 +51,10 @@ void describe_exit(int status, char *buf, size_t len)
 
 void proc_gone(struct master *m, struct proc *p)
 {
-	load_release(p); /* its last counts, and out of the pool's share */
+	worker_chan_last(p); /* its last relays, and reports */
+	load_release(p);     /* its last counts, and out of the pool's share */
 	m->gone_total += p->total;
 	mesh_gone(&m->mesh, p);
-	worker_chan_last(p);
 	leftover_keep(m, p);
 	chan_free(p->chan);
 	if (p->pidfd >= 0)
