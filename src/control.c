@@ -137,21 +137,49 @@ void control_split(char *line, char **cmd, char **args)
 		*--end = '\0';
 }
 
-/* HTTP: once the request head is in, the metrics or a 404. */
+/* What --metrics serves: each path a read-only command's reply. A command
+ * that refuses (health while herd stops) answers 503 with why. */
+static const struct route {
+	const char *path, *cmd, *args, *type;
+} routes[] = {
+    {"/metrics", "metrics", "", "text/plain; version=0.0.4"},
+    {"/status.json", "status", "--json", "application/json"},
+    {"/healthz", "health", "", "text/plain"},
+};
+
+/* The route "GET PATH" asks for (the path ends at a blank or the CR of an
+ * HTTP/0.9-style line), or NULL. */
+static const struct route *route_of(const char *in)
+{
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		size_t n = strlen(routes[i].path);
+
+		if (strncmp(in, "GET ", 4) == 0 &&
+		    strncmp(in + 4, routes[i].path, n) == 0 &&
+		    (in[4 + n] == ' ' || in[4 + n] == '\r'))
+			return &routes[i];
+	}
+	return NULL;
+}
+
+/* HTTP: once the request head is in, the route's answer or a 404. */
 static void client_run_http(struct client *cl)
 {
+	const struct route *rt = route_of(cl->in);
 	struct ctl_reply r = {0};
-	int found = strncmp(cl->in, "GET /metrics ", 13) == 0 ||
-		    strncmp(cl->in, "GET /metrics\r", 13) == 0;
+	const char *status = "404 Not Found", *type = "text/plain";
 
-	if (found)
-		cl->c->fn(cl->c->arg, "metrics", "", &r);
+	if (rt != NULL) {
+		cl->c->fn(cl->c->arg, rt->cmd, rt->args, &r);
+		status = r.failed ? "503 Service Unavailable" : "200 OK";
+		type = r.failed ? "text/plain" : rt->type;
+	} else {
+		ctl_printf(&r, "not found\n");
+	}
 	ctl_printf(&cl->out,
-		   "HTTP/1.0 %s\r\nContent-Type: text/plain; "
-		   "version=0.0.4\r\nContent-Length: %zu\r\nConnection: "
-		   "close\r\n\r\n%.*s",
-		   found ? "200 OK" : "404 Not Found", found ? r.len : 10,
-		   found ? (int)r.len : 10, found ? r.buf : "not found\n");
+		   "HTTP/1.0 %s\r\nContent-Type: %s\r\nContent-Length: "
+		   "%zu\r\nConnection: close\r\n\r\n%.*s",
+		   status, type, r.len, (int)r.len, r.buf ? r.buf : "");
 	free(r.buf);
 	client_reply(cl);
 }

@@ -326,6 +326,25 @@ static const char *cmd_metrics(struct master *m, int arg, int sig,
 	return NULL;
 }
 
+/* health: herd serves (a ready worker, not stopping), or why not: what
+ * a load balancer's or Kubernetes' probe asks (GET /healthz). */
+static const char *cmd_health(struct master *m, int arg, int sig,
+			      struct ctl_reply *r)
+{
+	size_t ready = 0;
+
+	(void)arg;
+	(void)sig;
+	if (m->state != M_RUNNING)
+		return stopping;
+	for (size_t i = 0; i < m->procs.n; i++)
+		ready += proc_info(m->procs.v[i]->state)->serving;
+	if (ready == 0)
+		return "no worker is ready";
+	ctl_printf(r, "ok: %zu workers ready, generation %u\n", ready, m->gen);
+	return NULL;
+}
+
 /* Signals run their commands in this order: stops first, so that the reap
  * after them does not respawn a worker that died of the same ^C. */
 static const struct command commands[] = {
@@ -338,6 +357,7 @@ static const struct command commands[] = {
     {"status", {0, 0}, ARG_JSON, C_READ | C_STOPPING, cmd_status},
     {"metrics", {0, 0}, ARG_NONE, C_READ | C_STOPPING, cmd_metrics},
     {"generation", {0, 0}, ARG_GEN, C_READ | C_STOPPING, cmd_generation},
+    {"health", {0, 0}, ARG_NONE, C_READ | C_STOPPING, cmd_health},
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -448,7 +468,7 @@ static int ctl_admits(const struct master *m, const struct command *c,
 		ctl_fail(r,
 			 "unknown command '%.64s' (status [--json], metrics, "
 			 "reload, quit, stop, reopen, scale N, upgrade, "
-			 "generation N)",
+			 "generation N, health)",
 			 name);
 	else if (!arg_fits(c, args))
 		ctl_fail(r, "%s takes no argument", name);

@@ -110,6 +110,41 @@ def test_metrics_over_http():
         ht.ok(ht.get(h.addr, "/").status == 200, "and the pool serves on its own port")
 
 
+def test_status_and_health_over_http():
+    """/status.json is `herd ctl status --json`; /healthz answers 200 while
+    a worker is ready, 503 with why when none is, or herd stops."""
+    import json
+    port = ht.free_port()
+    with ht.Herd("-w", "2", "--metrics", "%s:%d" % (ht.HOST, port), control=True,
+                 name="herd --metrics, status and health") as h:
+        status_line, body = http_get(port, "/status.json")
+        st = json.loads(body) if status_line == "HTTP/1.0 200 OK" else {}
+        ht.ok(ht.serving(st, 1, 2) and st.get("pid") == h.pid,
+              "GET /status.json: the status as JSON (generation 1, 2 ready)",
+              status_line + "\n" + body[:500])
+        status_line, body = http_get(port, "/healthz")
+        ht.ok(status_line == "HTTP/1.0 200 OK" and body.startswith("ok: 2 workers ready"),
+              "GET /healthz: 200 while workers are ready", status_line + "\n" + body)
+    port = ht.free_port()
+    with ht.Herd("-w", "1", "--notify", "--metrics", "%s:%d" % (ht.HOST, port), "--",
+                 sys.executable, os.path.join(ht.REPO, "tests", "progs", "pyapp.py"),
+                 env=dict(os.environ, PYAPP_NEVER_READY="1"), wait_ready=False,
+                 name="herd --metrics, never ready") as h:
+        got = []
+
+        def probe():  # the listener may not be up yet
+            try:
+                got.append(http_get(port, "/healthz"))
+            except OSError:
+                return False
+            return got[-1][0].startswith("HTTP/1.0 503")
+        ht.wait_until(probe, 10, step=0.2)
+        status_line, body = got[-1] if got else ("", "")
+        ht.ok(status_line == "HTTP/1.0 503 Service Unavailable" and
+              "no worker is ready" in body,
+              "GET /healthz: 503 and why while no worker is ready", status_line + "\n" + body)
+
+
 def test_metrics_under_abuse():
     """Strangers on --metrics cannot make the master spin or flood its log:
     past 16 clients the rest wait in the backlog, a full fd table pauses
@@ -161,5 +196,6 @@ def test_metrics_under_abuse():
 
 
 ht.run(test_metrics,
+       test_status_and_health_over_http,
        test_metrics_over_http,
        test_metrics_under_abuse)
