@@ -29,13 +29,17 @@ static uint64_t inflight(const struct proc *p)
  * as the old ones of their slots drain; never a worker whose channel is
  * backed up, nor one at --max-connections. Its counts are read from the
  * shared table first. */
+int gen_takes_connections(const struct master *m, unsigned gen)
+{
+	return gen == m->gen || (m->h->reload_batch > 0 && gen == m->pending);
+}
+
 static int can_take(const struct master *m, struct proc *p)
 {
 	unsigned max = m->h->max_conns;
-	int gen_ok = p->gen == m->gen ||
-		     (m->h->reload_batch > 0 && p->gen == m->pending);
 
-	if (!gen_ok || !proc_info(p->state)->serving || p->chan == NULL ||
+	if (!gen_takes_connections(m, p->gen) ||
+	    !proc_info(p->state)->serving || p->chan == NULL ||
 	    chan_queued(p->chan) != 0 || chan_dead(p->chan))
 		return 0;
 	load_sync(p);

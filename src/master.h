@@ -118,6 +118,10 @@ extern struct master *the_master;
 /* master.c */
 void reconcile(struct master *m);
 
+/* dispatch.c: the serving generation, and during a rolling reload the
+ * pending one: whose serving workers may be given connections. */
+int gen_takes_connections(const struct master *m, unsigned gen);
+
 /* relay.c: a draining worker's idle connection, passed on or closed. */
 struct msg;
 void relay_connection(struct master *m, struct proc *from,

@@ -25,9 +25,7 @@
  * rolling reload hands slots over, the pending one's. */
 static int serves(const struct master *m, const struct proc *p)
 {
-	return proc_info(p->state)->serving &&
-	       (p->gen == m->gen ||
-		(m->h->reload_batch > 0 && p->gen == m->pending));
+	return proc_info(p->state)->serving && gen_takes_connections(m, p->gen);
 }
 
 /* A worker that serves, other than from, and can take a relay now (its

@@ -162,7 +162,8 @@ static void fill_gen(const struct view *v, struct plan *pl, unsigned gen,
 	if (gen == 0)
 		return;
 	proc_slots(v->procs, gen, by_slot, n);
-	proc_slots(v->procs, v->pool.pending, pending, n);
+	if (v->reload_batch > 0) /* rolled() reads it only then */
+		proc_slots(v->procs, v->pool.pending, pending, n);
 	for (int s = 0; s < n; s++) {
 		uint64_t until;
 
