@@ -55,12 +55,7 @@ def raw_ctl(path, data):
         s.settimeout(5)
         s.connect(path)
         s.sendall(data)
-        reply = b""
-        while True:
-            got = s.recv(4096)
-            if not got:
-                return reply
-            reply += got
+        return ht.read_to_eof(s)
 
 
 def test_malformed_lines_and_raw_bytes():

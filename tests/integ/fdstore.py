@@ -148,12 +148,7 @@ def answers(conns):
     ok, pids = 0, set()
     for s in conns:
         try:
-            data = b""
-            while True:
-                chunk = s.recv(4096)
-                if not chunk:
-                    break
-                data += chunk
+            data = ht.read_to_eof(s)
             m = re.search(rb"pid=(\d+)", data)
             if data.startswith(b"HTTP/1.1 200") and m:
                 ok += 1

@@ -892,17 +892,22 @@ def nfds(pid):
         return None
 
 
+def read_to_eof(s):
+    """Everything s receives until the peer closes."""
+    chunks = []
+    while True:
+        b = s.recv(65536)
+        if not b:
+            return b"".join(chunks)
+        chunks.append(b)
+
+
 def raw_exchange(addr, data, timeout=5):
     """Sends data, half-closes, returns everything until the server closes."""
     with connect(addr, timeout) as s:
         s.sendall(data)
         s.shutdown(socket.SHUT_WR)
-        chunks = []
-        while True:
-            b = s.recv(65536)
-            if not b:
-                return b"".join(chunks)
-            chunks.append(b)
+        return read_to_eof(s)
 
 
 def until_answer(fetch, pred, timeout=10, threads=8):

@@ -69,12 +69,7 @@ def test_metrics():
 def http_get(port, path):
     s = socket.create_connection((ht.HOST, port), timeout=5)
     s.sendall(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: x\r\n\r\n")
-    data = b""
-    while True:
-        got = s.recv(65536)
-        if not got:
-            break
-        data += got
+    data = ht.read_to_eof(s)
     s.close()
     head, _, body = data.partition(b"\r\n\r\n")
     return head.split(b"\r\n")[0].decode(), body.decode()
