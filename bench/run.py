@@ -5,7 +5,9 @@ Serves the same `hello\\n` from nginx, from the floor (build/floor, a
 minimal epoll server: the least work a request costs on this kernel) and
 from herd in every connection mode the binary accepts (shared, reuseport,
 passfd with --balance rr/least), side by side on 127.0.0.1, and drives
-each with wrk in two workloads:
+each with wrk in two workloads; and nginx with `listen ... deferred` beside
+herd shared and passfd least with --defer-accept (TCP_DEFER_ACCEPT on
+both sides), whose ratios are to that nginx:
 
   keepalive   wrk's default: -c connections kept open
   close       `Connection: close`: one new connection per request
@@ -247,25 +249,33 @@ http {{
     uwsgi_temp_path {dir}/tmp/uwsgi;
     scgi_temp_path {dir}/tmp/scgi;
     server {{
-        listen 127.0.0.1:{{port}};
+        listen 127.0.0.1:{{port}}{deferred};
         location / {{ return 200 "hello\\n"; }}
     }}
 }}
 """
 
 
-def nginx_server(tmp, workers):
+def nginx_server(tmp, workers, deferred=False):
     """nginx in the foreground from its own prefix: its pid file, logs and
     temp paths all live in a private directory; -e keeps even the early
-    error log out of /var/log."""
-    d = os.path.join(tmp, "nginx")
+    error log out of /var/log. deferred: `listen ... deferred`
+    (TCP_DEFER_ACCEPT), the peer of herd's --defer-accept."""
+    name = "nginx deferred" if deferred else "nginx"
+    d = os.path.join(tmp, name.replace(" ", "-"))
     os.makedirs(os.path.join(d, "tmp"), exist_ok=True)
     conf = os.path.join(d, "nginx.conf")
     # {port} survives this format (doubled braces): Server.start fills it in.
-    text = NGINX_CONF.format(workers=workers, dir=d)
+    text = NGINX_CONF.format(workers=workers, dir=d, deferred=" deferred" if deferred else "")
     argv = [shutil.which("nginx") or "/usr/sbin/nginx", "-p", d, "-c", conf,
             "-e", os.path.join(d, "error.log"), "-g", "daemon off;"]
-    return Server("nginx", argv, tmp, "nginx", conf=(conf, text))
+    return Server(name, argv, tmp, "nginx", conf=(conf, text))
+
+
+def baseline(name):
+    """The nginx a server is compared with: its deferred twin for the
+    --defer-accept rows."""
+    return "nginx deferred" if name.endswith(" deferred") else "nginx"
 
 
 def herd_candidates(herd, workers):
@@ -278,6 +288,9 @@ def herd_candidates(herd, workers):
         ("herd passfd rr", ["-m", "passfd", "--balance", "rr"]),
         ("herd passfd least", ["-m", "passfd", "--balance", "least"]),
         ("herd passfd", ["-m", "passfd"]),
+        ("herd shared deferred", ["-m", "shared", "--defer-accept"]),
+        ("herd passfd least deferred", ["-m", "passfd", "--balance", "least",
+                                        "--defer-accept"]),
     )]
 
 
@@ -292,7 +305,7 @@ def start_servers(tmp, herd, workers, with_nginx, floor=None):
     servers, skipped = [], []
     todo = []
     if with_nginx:
-        todo.append(nginx_server(tmp, workers))
+        todo += [nginx_server(tmp, workers), nginx_server(tmp, workers, deferred=True)]
     if floor:
         todo.append(floor_server(tmp, floor))
     todo += [Server(n, a, tmp, "herd") for n, a in herd_candidates(herd, workers)]
@@ -467,13 +480,13 @@ def summarize(rows, servers):
     """One median row per (server, workload), in server order."""
     out = []
     for workload in WORKLOADS:
-        base = [r for r in rows if r["server"] == "nginx" and r["workload"] == workload
-                and "rps" in r]
-        floor = [r for r in rows if r["server"] == "floor" and r["workload"] == workload
-                 and "rps" in r]
-        nginx_rps, nginx_cpu = med(base, "rps"), med(base, "cpu_us_per_req")
-        floor_cpu = med(floor, "cpu_us_per_req")
+        def of(name):
+            return [r for r in rows if r["server"] == name and r["workload"] == workload
+                    and "rps" in r]
+        floor_cpu = med(of("floor"), "cpu_us_per_req")
         for s in servers:
+            base = of(baseline(s.name))
+            nginx_rps, nginx_cpu = med(base, "rps"), med(base, "cpu_us_per_req")
             rs = [r for r in rows if r["server"] == s.name and r["workload"] == workload
                   and "rps" in r]
             if not rs:
@@ -724,7 +737,8 @@ def main():
         print()
         print(table(medians))
         print()
-        print("CPU per request, medians, ratios to nginx's and to the floor's:")
+        print("CPU per request, medians, ratios to nginx's (the deferred rows: to nginx "
+              "deferred's) and to the floor's:")
         print(cpu_table(medians, servers))
         report_skipped(skipped)
         save(rows, medians, servers, a, tmp, title)

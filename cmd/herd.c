@@ -40,6 +40,10 @@ static const char usage_text[] =
     "      --balance least|rr      passfd: fewest active connections\n"
     "                              (default) or round robin\n"
     "      --cpu-affinity auto     pin worker slot i to CPU i mod ncpu\n"
+    "      --defer-accept          hand over a TCP connection once the\n"
+    "                              client has sent something (HTTP,\n"
+    "                              FastCGI; not where the server speaks\n"
+    "                              first)\n"
     "  -u, --user USER[:GROUP]     run the workers as this user\n"
     "  -p, --pid-file PATH         write the master's pid here\n"
     "      --control PATH          a control socket for herd ctl (0600)\n"
@@ -110,6 +114,7 @@ enum {
 	OPT_METRICS,
 	OPT_MAX_CONNECTIONS,
 	OPT_RELOAD_BATCH,
+	OPT_DEFER_ACCEPT,
 };
 
 static const struct option options[] = {
@@ -134,6 +139,7 @@ static const struct option options[] = {
     {"max-rss", required_argument, NULL, OPT_MAX_RSS},
     {"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
     {"reload-batch", required_argument, NULL, OPT_RELOAD_BATCH},
+    {"defer-accept", no_argument, NULL, OPT_DEFER_ACCEPT},
     {"metrics", required_argument, NULL, OPT_METRICS},
     {"upgrade-timeout", required_argument, NULL, OPT_UPGRADE_TIMEOUT},
     {"shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN},
@@ -394,6 +400,8 @@ static int apply(herd *h, int c, const char *arg, int *verbosity)
 		return apply_max_connections(h, arg);
 	case OPT_RELOAD_BATCH:
 		return apply_reload_batch(h, arg);
+	case OPT_DEFER_ACCEPT:
+		return herd_set_defer_accept(h, 1) == -1 ? 2 : 0;
 	case OPT_METRICS:
 		if (herd_set_metrics(h, arg) == -1)
 			return usage_error("--metrics", "%s", herd_error(h));

@@ -88,6 +88,7 @@ struct conn {
 	struct conn *prev, *next; /* every open connection, for drain/stop */
 	int fd;
 	unsigned events; /* interest registered with the loop */
+	int watched;	 /* registered with the loop at all */
 	enum phase phase;
 	int eof;	      /* the peer will send nothing more */
 	int linger;	      /* an error reply: unread input may follow it */
@@ -707,7 +708,10 @@ static void conn_arm_timer(struct conn *c)
 	herd_timer_start(c->timer, d > now ? d - now : 0);
 }
 
-/* Matches the loop's interest to what the connection can do now. */
+static void conn_on_io(herd_loop *l, int fd, unsigned events, void *arg);
+
+/* Matches the loop's interest to what the connection can do now, and
+ * puts it in the loop the first time it waits for something. */
 static int conn_set_events(struct conn *c)
 {
 	unsigned want = (conn_can_read(c) ? HERD_READ : 0u) |
@@ -715,7 +719,14 @@ static int conn_set_events(struct conn *c)
 
 	if (want == c->events)
 		return 0;
-	if (herd_loop_mod(g.loop, c->fd, want) < 0) {
+	if (!c->watched) {
+		if (herd_loop_add(g.loop, c->fd, want, conn_on_io, c) < 0) {
+			herd_log(HERD_LOG_WARN, "http: fd %d: loop add: %s",
+				 c->fd, strerror(errno));
+			return -1;
+		}
+		c->watched = 1;
+	} else if (herd_loop_mod(g.loop, c->fd, want) < 0) {
 		herd_log(HERD_LOG_WARN, "http: fd %d: loop mod: %s", c->fd,
 			 strerror(errno));
 		return -1;
@@ -830,18 +841,21 @@ static void on_connection(herd_worker *w, int fd, void *ud)
 		herd_conn_close(w, fd);
 		return;
 	}
-	if (herd_loop_add(g.loop, fd, HERD_READ, conn_on_io, c) < 0) {
-		herd_log(HERD_LOG_WARN, "http: fd %d: loop add: %s", fd,
-			 strerror(errno));
-		herd_conn_close(w, fd);
-		conn_free(c);
+	/* With --defer-accept the request came before the connection could
+	 * be accepted: it is read at once, and a connection answered and
+	 * closed never enters the loop. Otherwise no read yet: the request
+	 * rarely follows the handshake's last ACK (which made the connection
+	 * acceptable) before it is accepted, even when the master accepted
+	 * and passed it, and a recv that fails costs as much as the
+	 * readiness the loop reports when the request comes. */
+	if (herd_worker_deferred(w)) {
+		conn_run(c);
 		return;
 	}
-	c->events = HERD_READ;
-	/* No read yet: the request rarely follows the handshake's last ACK
-	 * (which made the connection acceptable) before it is accepted, even
-	 * when the master accepted and passed it, and a recv that fails costs
-	 * as much as the readiness the loop reports when the request comes. */
+	if (conn_set_events(c) < 0) {
+		conn_close(c);
+		return;
+	}
 	conn_arm_timer(c);
 }
 

@@ -126,6 +126,13 @@ int herd_set_max_connections(herd *h, unsigned n);
  * and the old one drains when all of it is ready. EINVAL below 0 or above
  * 512, the most workers. */
 int herd_set_reload_batch(herd *h, int k);
+/* TCP listeners hand a connection over only once the client has sent
+ * something (TCP_DEFER_ACCEPT, nginx's "deferred"): no wake-up for a
+ * connection with nothing to read yet. For protocols where the client
+ * speaks first (HTTP, FastCGI); a server that greets first would wait for
+ * a client waiting for it, until the kernel's deferral ends (seconds). Off
+ * by default; set or cleared on every listener, passed ones included. */
+int herd_set_defer_accept(herd *h, int on);
 int herd_set_shutdown_timeout(herd *h, double seconds);
 int herd_set_pid_file(herd *h, const char *path);
 /* A control socket for `herd ctl` (mode 0600; root and this uid only). */
@@ -267,6 +274,11 @@ int herd_worker_send(herd_worker *w, int to, const void *data, size_t len);
  * goes on (a reload, a scale-down, a recycling), not herd stopping. A
  * worker that may keeps answering with keep-alive while it drains. */
 int herd_worker_can_relay(const herd_worker *w);
+/* Whether new connections come with their first bytes already received
+ * (herd_set_defer_accept): reading one at once is then cheaper than
+ * waiting for the loop to report it readable. A relayed connection may
+ * still have nothing to read. */
+int herd_worker_deferred(const herd_worker *w);
 /* Relays an idle connection of this draining worker, with len bytes of
  * state (at most HERD_RELAY_MAX), to a serving worker of the pool, which
  * gets it through herd_relay_fn: the client keeps its connection across a

@@ -277,11 +277,13 @@ static void addrs_close(herd *h)
 }
 
 /* Unix sockets have no SO_REUSEPORT: every slot shares those. */
-static void mark_reuseport(herd *h)
+static void mark_options(herd *h)
 {
-	for (size_t i = 0; i < h->naddrs; i++)
+	for (size_t i = 0; i < h->naddrs; i++) {
 		h->addrs[i].reuseport = h->conn->slot_sockets &&
 					h->addrs[i].sa.ss_family != AF_UNIX;
+		h->addrs[i].defer = h->defer_accept;
+	}
 }
 
 /* Binds a, unless it was passed, and sets it up for whoever reads it. */
@@ -292,6 +294,9 @@ static int listen_one(herd *h, struct listen_addr *a)
 
 	if (!passed && addr_bind(a, err, sizeof(err)) == -1)
 		return start_fail(h, "%s", err);
+	if (passed && addr_defer_accept(a, a->fd) == -1)
+		return start_fail(h, "%s: TCP_DEFER_ACCEPT: %s", a->text,
+				  strerror(errno));
 	/* A program's sockets are blocking, as systemd and FastCGI hand them
 	 * over; a program wanting otherwise sets it (for every process
 	 * sharing them). Only passfd's master accepts. */
@@ -314,7 +319,7 @@ static int bind_all(herd *h)
 {
 	if (h->naddrs == 0)
 		return start_fail(h, "%s", "no address to listen on");
-	mark_reuseport(h);
+	mark_options(h);
 	if (inherit_sockets(h) == -1 || check_inherited(h) == -1) {
 		addrs_close(h);
 		return -1;
@@ -405,13 +410,16 @@ static int resume_sockets(herd *h)
 				  "upgrade: %d listening sockets handed over, "
 				  "%zu -l addresses given",
 				  st->naddrs, h->naddrs);
-	mark_reuseport(h);
+	mark_options(h);
 	for (size_t i = 0; i < h->naddrs; i++) {
 		if (!addr_matches(&h->addrs[i], st->addr_fds[i]))
 			return start_fail(
 			    h, "upgrade: %s is not the socket handed over",
 			    h->addrs[i].text);
 		h->addrs[i].fd = st->addr_fds[i];
+		if (addr_defer_accept(&h->addrs[i], h->addrs[i].fd) == -1)
+			return start_fail(h, "%s: TCP_DEFER_ACCEPT: %s",
+					  h->addrs[i].text, strerror(errno));
 		h->addrs[i].stored =
 		    1; /* by the old image, if there is a store */
 		/* -l names come again with the argv; socket activation's

@@ -86,6 +86,12 @@ int herd_set_reload_batch(herd *h, int k)
 	return 0;
 }
 
+int herd_set_defer_accept(herd *h, int on)
+{
+	h->defer_accept = on != 0;
+	return 0;
+}
+
 int herd_set_shutdown_timeout(herd *h, double seconds)
 {
 	if (!(seconds >= 0 && seconds <= 86400))

@@ -384,8 +384,14 @@ static int resume_slots(struct master *m, const struct upgrade_state *st)
 			continue;
 		if ((m->slots[sl].fds = malloc(naddrs * sizeof(int))) == NULL)
 			return -1;
-		for (size_t i = 0; i < naddrs; i++)
+		for (size_t i = 0; i < naddrs; i++) {
 			m->slots[sl].fds[i] = fds[i];
+			if (fds[i] >= 0 &&
+			    addr_defer_accept(&m->h->addrs[i], fds[i]) == -1)
+				log_warn("slot %d: %s: TCP_DEFER_ACCEPT: %s",
+					 sl, m->h->addrs[i].text,
+					 strerror(errno));
+		}
 	}
 	return 0;
 }

@@ -30,6 +30,8 @@ struct herd {
 	int cpu_affinity;   /* pin slot i to the i-th allowed CPU, modulo */
 	unsigned max_conns; /* --max-connections per worker; 0: none */
 	int reload_batch; /* --reload-batch: slots replaced at a time; 0: all */
+	int defer_accept; /* --defer-accept: TCP_DEFER_ACCEPT on the listeners
+			   */
 	uint64_t shutdown_ms;
 	char *pid_file;
 	char *control_path; /* --control */

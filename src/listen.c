@@ -11,6 +11,7 @@
 #include <linux/filter.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,9 @@
 #include "listen.h"
 
 #define BACKLOG 4096 /* the kernel caps it at net.core.somaxconn */
+/* --defer-accept: as nginx's and HAProxy's, the kernel's shortest; a
+ * client that sends nothing is queued after about one SYN-ACK resend. */
+#define DEFER_ACCEPT_SECS 1
 
 __attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen,
 						      const char *fmt, ...)
@@ -317,6 +321,8 @@ static int set_options(int fd, const struct listen_addr *a)
 	if (a->reuseport &&
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) == -1)
 		return -1;
+	if (a->defer && addr_defer_accept(a, fd) == -1)
+		return -1;
 	/* An explicit [::1] means IPv6 only, as in nginx; "PORT" means both
 	 * stacks. */
 	if (a->sa.ss_family == AF_INET6 &&
@@ -392,6 +398,16 @@ int addr_bind_another(struct listen_addr *a)
 		return -1;
 	}
 	return bind_socket(a);
+}
+
+int addr_defer_accept(const struct listen_addr *a, int fd)
+{
+	int secs = a->defer ? DEFER_ACCEPT_SECS : 0;
+
+	if (a->sa.ss_family == AF_UNIX)
+		return 0;
+	return setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs,
+			  sizeof(secs));
 }
 
 int addr_steer(int fd, const uint16_t *idx, size_t n)

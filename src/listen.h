@@ -16,6 +16,7 @@ struct listen_addr {
 	char name[FDNAME_MAX + 1]; /* for LISTEN_FDNAMES; "": from text */
 	int wildcard;		   /* "PORT" or ":PORT": every address */
 	int reuseport;		   /* bind with SO_REUSEPORT (reuseport mode) */
+	int defer;		   /* TCP_DEFER_ACCEPT (--defer-accept) */
 	socklen_t len;
 	struct sockaddr_storage sa;
 	int fd;	       /* the bound socket, or -1 */
@@ -81,6 +82,12 @@ int addr_accept(int lfd);
  * had stopped and listens again, 0 if it was listening (or is not TCP), -1
  * with errno when it cannot be told or restored. */
 int addr_relisten(int fd);
+/* Sets TCP_DEFER_ACCEPT on a listening socket of a taken over (passed, or
+ * from the fd store or an upgrade) as a->defer says, on or off: a
+ * connection is queued for accept only once data came, or once the
+ * deferral (DEFER_ACCEPT_SECS) ran out. Sockets bound here have it from
+ * birth. 0 for a unix socket. */
+int addr_defer_accept(const struct listen_addr *a, int fd);
 /* Whether fd is a listening stream socket bound to a's address (a port
  * alone matches either stack's any-address). */
 int addr_matches(const struct listen_addr *a, int fd);

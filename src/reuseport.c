@@ -108,7 +108,8 @@ static int slot_socket(herd *h, size_t i, int slot)
 	char name[FDSTORE_NAME_MAX];
 
 	if (fd >= 0 && addr_matches(&h->addrs[i], fd) &&
-	    fd_blocking(fd, 0) == 0) {
+	    fd_blocking(fd, 0) == 0 &&
+	    addr_defer_accept(&h->addrs[i], fd) == 0) {
 		log_info("slot %d: listening on %s (from the fd store)", slot,
 			 h->addrs[i].text);
 		return fd;

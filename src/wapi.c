@@ -46,6 +46,11 @@ void *herd_worker_userdata(const herd_worker *w)
 	return w->h->ud;
 }
 
+int herd_worker_deferred(const herd_worker *w)
+{
+	return w->h->defer_accept;
+}
+
 unsigned herd_worker_active(const herd_worker *w)
 {
 	return w->active;
