@@ -90,12 +90,20 @@ def test_metrics_over_http():
         for path in ("/quit", "/stop", "/reload", "/scale%201", "/metrics/../quit"):
             status_line, _ = http_get(port, path)
             ht.ok(status_line.startswith("HTTP/1.0 404"), "--metrics: GET %s is 404" % path)
+        # A browser's head (Chromium's is near 1 KiB) is served; past 8 KiB
+        # the answer is 431, and no metrics.
         s = socket.create_connection((ht.HOST, port), timeout=5)
-        s.sendall(b"GET /metrics HTTP/1.1\r\nX-Long: " + b"a" * 600 + b"\r\n\r\n")
+        s.sendall(b"GET /metrics HTTP/1.1\r\nX-Long: " + b"a" * 1500 + b"\r\n\r\n")
         data = s.recv(4096)
         s.close()
-        ht.ok(b"200 OK" not in data, "--metrics: a request head over 512 bytes gets no metrics",
+        ht.ok(data.startswith(b"HTTP/1.0 200 OK"), "--metrics: a 1.5 KiB request head is served",
               repr(data[:200]))
+        s = socket.create_connection((ht.HOST, port), timeout=5)
+        s.sendall(b"GET /metrics HTTP/1.1\r\nX-Long: " + b"a" * 8200 + b"\r\n\r\n")
+        data = s.recv(4096)
+        s.close()
+        ht.ok(data.startswith(b"HTTP/1.0 431 ") and b"herd_workers" not in data,
+              "--metrics: a request head over 8 KiB gets 431, no metrics", repr(data[:200]))
         time.sleep(0.3)
         st = h.status()
         ht.ok(h.running() and len(h.workers()) == 2 and ht.serving(st, 1, 2) and
