@@ -22,8 +22,8 @@
 static const char ctl_usage[] =
     "usage: herd ctl [--control PATH] [--no-wait] COMMAND\n"
     "\n"
-    "Commands: status [--json], metrics (Prometheus text), reload, quit,\n"
-    "stop, reopen, scale N, upgrade, generation N, health.\n"
+    "Commands: status [--json|--html], metrics (Prometheus text), reload,\n"
+    "quit, stop, reopen, scale N|MIN:MAX, upgrade, generation N, health.\n"
     "PATH is the master's --control socket (default: $HERD_CONTROL).\n"
     "reload and upgrade wait until the new generation serves (exit 0) or\n"
     "is abandoned (exit 1, with why); --no-wait returns once it starts.\n"

@@ -35,6 +35,11 @@ static const char usage_text[] =
     "                              name in a program's LISTEN_FDNAMES\n"
     "  -w, --workers N|auto        worker processes (default auto: one "
     "per CPU)\n"
+    "  -w, --workers MIN:MAX       an adaptive pool: grows while saturated,\n"
+    "                              shrinks by one when underused\n"
+    "      --idle-timeout SEC      ... for this long (default 10)\n"
+    "      --spawn-rate N          ... starting at most N a second\n"
+    "                              (default 32)\n"
     "  -m, --mode MODE             how connections reach workers:\n"
     "                              shared (default), reuseport, passfd\n"
     "      --balance least|rr      passfd: fewest active connections\n"
@@ -115,6 +120,8 @@ enum {
 	OPT_MAX_CONNECTIONS,
 	OPT_RELOAD_BATCH,
 	OPT_DEFER_ACCEPT,
+	OPT_IDLE_TIMEOUT,
+	OPT_SPAWN_RATE,
 };
 
 static const struct option options[] = {
@@ -140,6 +147,8 @@ static const struct option options[] = {
     {"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
     {"reload-batch", required_argument, NULL, OPT_RELOAD_BATCH},
     {"defer-accept", no_argument, NULL, OPT_DEFER_ACCEPT},
+    {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
+    {"spawn-rate", required_argument, NULL, OPT_SPAWN_RATE},
     {"metrics", required_argument, NULL, OPT_METRICS},
     {"upgrade-timeout", required_argument, NULL, OPT_UPGRADE_TIMEOUT},
     {"shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN},
@@ -274,6 +283,8 @@ struct given {
 	int listened; /* how many -l */
 	int balanced, passfd, fd0, notify, watchdog, program_only, check;
 	const char *program_opt;
+	int ranged;		/* the last -w was MIN:MAX */
+	const char *sizing_opt; /* --idle-timeout or --spawn-rate */
 };
 
 /* Recycling limits: set together once all options are read. */
@@ -318,23 +329,45 @@ static int apply_reload_batch(herd *h, const char *arg)
 	return 0;
 }
 
+/* -w N, auto, or MIN:MAX (an adaptive pool). */
+static int apply_workers(herd *h, const char *arg)
+{
+	const char *colon = strchr(arg, ':');
+	char lo[16];
+	long min, max;
+	int n;
+
+	if (colon == NULL) {
+		if (parse_workers(arg, &n) == -1 ||
+		    herd_set_workers(h, n) == -1)
+			return usage_error("-w/--workers",
+					   "'%s': expected 1..512, auto or "
+					   "MIN:MAX",
+					   arg);
+		return 0;
+	}
+	snprintf(lo, sizeof(lo), "%.*s", (int)(colon - arg), arg);
+	min = (size_t)(colon - arg) < sizeof(lo) ? count_arg(lo, 1, 512) : -1;
+	max = count_arg(colon + 1, 1, 512);
+	if (min == -1 || max == -1 ||
+	    herd_set_workers_range(h, (int)min, (int)max) == -1)
+		return usage_error("-w/--workers",
+				   "'%s': expected MIN:MAX with 1 <= MIN <= "
+				   "MAX <= 512",
+				   arg);
+	return 0;
+}
+
 /* Applies one option; returns 0, or an exit status. */
 static int apply(herd *h, int c, const char *arg, int *verbosity)
 {
-	int n;
-
 	switch (c) {
 	case 'l':
 		if (herd_listen(h, arg) == -1)
 			return usage_error("-l/--listen", "%s", herd_error(h));
 		return 0;
 	case 'w':
-		if (parse_workers(arg, &n) == -1 ||
-		    herd_set_workers(h, n) == -1)
-			return usage_error("-w/--workers",
-					   "'%s': expected 1..512 or auto",
-					   arg);
-		return 0;
+		return apply_workers(h, arg);
 	case 'm':
 		return apply_mode(h, arg);
 	case OPT_BALANCE:
@@ -400,6 +433,26 @@ static int apply(herd *h, int c, const char *arg, int *verbosity)
 		return apply_max_connections(h, arg);
 	case OPT_RELOAD_BATCH:
 		return apply_reload_batch(h, arg);
+	case OPT_IDLE_TIMEOUT: {
+		double secs;
+
+		if (parse_seconds(arg, &secs) == -1 ||
+		    herd_set_idle_timeout(h, secs) == -1)
+			return usage_error("--idle-timeout",
+					   "'%s': expected seconds, 0.1..86400",
+					   arg);
+		return 0;
+	}
+	case OPT_SPAWN_RATE: {
+		long v = count_arg(arg, 1, 512);
+
+		if (v == -1 || herd_set_spawn_rate(h, (unsigned)v) == -1)
+			return usage_error("--spawn-rate",
+					   "'%s': expected workers a second, "
+					   "1..512",
+					   arg);
+		return 0;
+	}
 	case OPT_DEFER_ACCEPT:
 		return herd_set_defer_accept(h, 1) == -1 ? 2 : 0;
 	case OPT_METRICS:
@@ -448,6 +501,9 @@ static int check_given(const struct given *g, int program)
 		return usage_error(g->program_opt, "%s",
 				   "applies to a PROGRAM only (herd [OPTIONS] "
 				   "-- PROGRAM [ARG...])");
+	if (g->sizing_opt != NULL && !g->ranged)
+		return usage_error(g->sizing_opt, "%s",
+				   "sizes an adaptive pool: give -w MIN:MAX");
 	if (g->watchdog && program && !g->notify)
 		return usage_error("--watchdog", "%s", "needs --notify");
 	if (g->fd0 && g->passfd)
@@ -498,6 +554,11 @@ static int parse_args(herd *h, int argc, char **argv, int *exit_now)
 		}
 		if (c == 'm')
 			g.passfd = strcmp(optarg, "passfd") == 0;
+		if (c == 'w')
+			g.ranged = strchr(optarg, ':') != NULL;
+		if (c == OPT_IDLE_TIMEOUT || c == OPT_SPAWN_RATE)
+			g.sizing_opt = c == OPT_IDLE_TIMEOUT ? "--idle-timeout"
+							     : "--spawn-rate";
 		if ((rc = apply(h, c, optarg, &verbosity)) != 0)
 			return rc;
 	}

@@ -107,6 +107,17 @@ void herd_free(herd *h);
  * message in herd_error() when malformed) and bound by herd_run(). */
 int herd_listen(herd *h, const char *addr);
 int herd_set_workers(herd *h, int n); /* n >= 1; 0 means one per CPU */
+/* An adaptive pool of min to max workers (1 <= min <= max <= 512): it
+ * starts with min, grows while saturated (connections waiting in the
+ * accept queues, every worker busy, or the workers' CPU near full) and
+ * shrinks by one after idle_timeout of being underused. */
+int herd_set_workers_range(herd *h, int min, int max);
+/* How long an adaptive pool must be underused before it shrinks by one
+ * worker (default 10 s). */
+int herd_set_idle_timeout(herd *h, double seconds);
+/* The most workers an adaptive pool starts in a second (default 32, as
+ * PHP-FPM's pm.max_spawn_rate). */
+int herd_set_spawn_rate(herd *h, unsigned per_second);
 int herd_set_mode(herd *h, herd_mode mode);
 int herd_set_balance(herd *h, herd_balance balance);
 /* Pins the worker in slot i to the i-th CPU this process may use, modulo

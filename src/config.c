@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "autoscale.h"
 #include "internal.h"
 #include "kind.h"
 #include "log.h"
@@ -35,14 +36,6 @@ int herd_listen(herd *h, const char *addr)
 	    -1)
 		return -1;
 	h->naddrs++;
-	return 0;
-}
-
-int herd_set_workers(herd *h, int n)
-{
-	if (n < 0 || n > MAX_WORKERS)
-		return invalid(h, "worker count must be 1..512");
-	h->workers = n;
 	return 0;
 }
 
@@ -556,6 +549,8 @@ int config_check(herd *h)
 				  "--max-connections caps a program's "
 				  "connections in passfd mode only (herd "
 				  "does not see what it accepts)");
+	if (autoscale_check(h) == -1)
+		return -1;
 	if (h->reload_batch > 0 && h->reload_signal != 0)
 		return start_fail(h, "%s",
 				  "--reload-batch rolls generations, and "

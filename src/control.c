@@ -149,6 +149,7 @@ static const struct route {
     {"/metrics", "metrics", "", "text/plain; version=0.0.4"},
     {"/status.json", "status", "--json", "application/json"},
     {"/healthz", "health", "", "text/plain"},
+    {"/", "status", "--html", "text/html; charset=utf-8"},
 };
 
 /* The route "GET PATH" asks for (the path ends at a blank or the CR of an

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -134,15 +135,16 @@ int master_max_workers(const herd *h)
 	return room < MAX_WORKERS ? (int)room : MAX_WORKERS;
 }
 
-const char *scale(struct master *m, int delta)
+const char *scale_to(struct master *m, int n, const char *why)
 {
-	int n = m->nworkers + delta, max = master_max_workers(m->h);
+	int max = master_max_workers(m->h);
 
 	/* Stopping, reconcile() starts nothing: a new count would be logged
 	 * as a change that never happens. */
 	if (m->state != M_RUNNING) {
-		if (delta != 0)
-			log_warn("workers: %+d ignored: %s", delta, stopping);
+		if (n != m->nworkers)
+			log_warn("workers: %+d ignored: %s", n - m->nworkers,
+				 stopping);
 		return stopping;
 	}
 	if (n < 1)
@@ -155,9 +157,45 @@ const char *scale(struct master *m, int delta)
 	}
 	if (n == m->nworkers)
 		return NULL;
-	log_info("workers: %d -> %d", m->nworkers, n);
+	log_info("workers: %d -> %d%s%s%s", m->nworkers, n, why ? " (" : "",
+		 why ? why : "", why ? ")" : "");
 	m->nworkers = n;
+	if (!meter_adaptive(m)) /* a fixed pool: its size is its bounds */
+		m->meter.min = m->meter.max = n;
 	sdnotify("STATUS=%d workers, generation %u", n, m->gen);
+	return NULL;
+}
+
+/* A change by signal (TTIN, TTOU) stays within an adaptive pool's
+ * bounds; herd ctl's count was checked against them (workers_arg). */
+const char *scale(struct master *m, int delta)
+{
+	int n = m->nworkers + delta;
+
+	if (meter_adaptive(m) && n > m->meter.max)
+		n = m->meter.max;
+	if (meter_adaptive(m) && n < m->meter.min)
+		n = m->meter.min;
+	return scale_to(m, n, NULL);
+}
+
+/* scale MIN:MAX: new bounds, the size brought within them. */
+static const char *scale_bounds(struct master *m, int min, int max,
+				struct ctl_reply *r)
+{
+	int n = m->nworkers < min ? min : m->nworkers > max ? max : m->nworkers;
+	const char *why;
+
+	if (m->state != M_RUNNING)
+		return stopping;
+	meter_bounds(m, min, max);
+	if ((why = scale_to(m, n, "new bounds")) != NULL)
+		return why;
+	if (min == max)
+		ctl_printf(r, "workers: %d\n", m->nworkers);
+	else
+		ctl_printf(r, "workers: %d, adaptive %d:%d\n", m->nworkers, min,
+			   max);
 	return NULL;
 }
 
@@ -172,7 +210,7 @@ typedef const char *command_fn(struct master *m, int arg, int sig,
 
 enum command_arg {
 	ARG_NONE,
-	ARG_JSON,    /* status: "" or "--json", which the function gets as 1 */
+	ARG_JSON,    /* status: "", "--json" or "--html": 0, 1 or 2 */
 	ARG_GEN,     /* generation N */
 	ARG_WORKERS, /* scale: the function gets the change in the count */
 };
@@ -292,7 +330,10 @@ static const char *cmd_scale(struct master *m, int delta, int sig,
 	const char *why = scale(m, delta);
 
 	(void)sig;
-	if (why == NULL)
+	if (why == NULL && meter_adaptive(m))
+		ctl_printf(r, "workers: %d, adaptive %d:%d\n", m->nworkers,
+			   m->meter.min, m->meter.max);
+	else if (why == NULL)
 		ctl_printf(r, "workers: %d\n", m->nworkers);
 	return why;
 }
@@ -307,7 +348,8 @@ static const char *cmd_status(struct master *m, int json, int sig,
 	rss_watch(m);
 	if (status_take(m, &s) == -1)
 		return "out of memory";
-	(json ? status_json : status_text)(&s, r);
+	/* 0: text, 1: --json, 2: --html (the status page) */
+	(json == 2 ? status_html : json ? status_json : status_text)(&s, r);
 	status_release(&s);
 	return NULL;
 }
@@ -402,7 +444,8 @@ static int arg_fits(const struct command *c, const char *args)
 {
 	switch (c->arg) {
 	case ARG_JSON:
-		return *args == '\0' || strcmp(args, "--json") == 0;
+		return *args == '\0' || strcmp(args, "--json") == 0 ||
+		       strcmp(args, "--html") == 0;
 	case ARG_WORKERS:
 	case ARG_GEN:
 		return 1; /* checked by workers_arg(), gen_arg() */
@@ -427,7 +470,8 @@ static long digits_arg(const char *args, long max)
 }
 
 /* scale N: N is the count (herd.1), into *delta as the change; TTIN and
- * TTOU are the relative steps. */
+ * TTOU are the relative steps. An adaptive pool's count stays within its
+ * bounds: scale MIN:MAX (bounds_arg) changes those. */
 static int workers_arg(const struct master *m, const char *args, int *delta,
 		       struct ctl_reply *r)
 {
@@ -436,12 +480,44 @@ static int workers_arg(const struct master *m, const char *args, int *delta,
 
 	if (n == -1) {
 		ctl_fail(r,
-			 "scale: '%s': expected the number of workers, 1..%d "
-			 "(no sign: scale sets the count)",
+			 "scale: '%s': expected the number of workers, 1..%d, "
+			 "or bounds MIN:MAX (no sign: scale sets the count)",
 			 args, max);
 		return -1;
 	}
+	if (meter_adaptive(m) && (n < m->meter.min || n > m->meter.max)) {
+		ctl_fail(r,
+			 "scale: %ld is outside the adaptive pool's bounds "
+			 "%d:%d (scale MIN:MAX changes them)",
+			 n, m->meter.min, m->meter.max);
+		return -1;
+	}
 	*delta = (int)n - m->nworkers;
+	return 0;
+}
+
+/* scale MIN:MAX: 1 <= MIN <= MAX <= the most workers; MIN == MAX fixes
+ * the pool's size. */
+static int bounds_arg(const char *args, int *min, int *max, struct ctl_reply *r)
+{
+	const char *colon = strchr(args, ':');
+	char lo[16];
+	long a = -1, b;
+
+	if (colon != NULL && (size_t)(colon - args) < sizeof(lo)) {
+		snprintf(lo, sizeof(lo), "%.*s", (int)(colon - args), args);
+		a = digits_arg(lo, MAX_WORKERS);
+	}
+	b = colon != NULL ? digits_arg(colon + 1, MAX_WORKERS) : -1;
+	if (a == -1 || b == -1 || a > b) {
+		ctl_fail(r,
+			 "scale: '%s': expected bounds MIN:MAX, "
+			 "1 <= MIN <= MAX <= %d",
+			 args, MAX_WORKERS);
+		return -1;
+	}
+	*min = (int)a;
+	*max = (int)b;
 	return 0;
 }
 
@@ -465,11 +541,12 @@ static int ctl_admits(const struct master *m, const struct command *c,
 		      const char *name, const char *args, struct ctl_reply *r)
 {
 	if (c == NULL)
-		ctl_fail(r,
-			 "unknown command '%.64s' (status [--json], metrics, "
-			 "reload, quit, stop, reopen, scale N, upgrade, "
-			 "generation N, health)",
-			 name);
+		ctl_fail(
+		    r,
+		    "unknown command '%.64s' (status [--json|--html], metrics, "
+		    "reload, quit, stop, reopen, scale N|MIN:MAX, upgrade, "
+		    "generation N, health)",
+		    name);
 	else if (!arg_fits(c, args))
 		ctl_fail(r, "%s takes no argument", name);
 	else if (m->state != M_RUNNING && !(c->flags & C_STOPPING))
@@ -485,10 +562,23 @@ void control_command(void *arg, const char *name, const char *args,
 	const struct command *c = command_named(name);
 	struct master *m = arg;
 	const char *why;
-	int n = *args != '\0'; /* ARG_JSON */
+	int n = strcmp(args, "--html") == 0 ? 2 : *args != '\0'; /* ARG_JSON */
 
 	if (!ctl_admits(m, c, name, args, r))
 		return;
+	if (c->arg == ARG_WORKERS && strchr(args, ':') != NULL) {
+		int min, max;
+
+		if (bounds_arg(args, &min, &max, r) == -1)
+			return;
+		if ((why = scale_bounds(m, min, max, r)) != NULL) {
+			ctl_fail(r, "%s refused: %s", name, why);
+			return;
+		}
+		log_info("control: %s %s", name, args);
+		reconcile(m);
+		return;
+	}
 	if (c->arg == ARG_WORKERS && workers_arg(m, args, &n, r) == -1)
 		return;
 	if (c->arg == ARG_GEN && gen_arg(args, &n, r) == -1)

@@ -151,6 +151,8 @@ static void exit_apply(struct master *m, enum exit_verdict v,
 		       const struct exit_facts *e, const char *what,
 		       uint64_t delay)
 {
+	if (v != EXIT_EXPECTED && v != EXIT_PLANNED)
+		crash_note(&m->crashes, what, herd_loop_now(m->loop));
 	switch (v) {
 	case EXIT_EXPECTED:
 		log_info("%s", what);

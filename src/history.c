@@ -63,3 +63,18 @@ const char *attempt_state_name(enum attempt_state s)
 	}
 	return "?";
 }
+
+void crash_note(struct crashes *c, const char *what, uint64_t now)
+{
+	struct crash *k = &c->v[c->n++ % CRASHES_MAX];
+
+	k->at = now;
+	snprintf(k->what, sizeof(k->what), "%s", what);
+}
+
+const struct crash *crash_nth(const struct crashes *c, size_t i)
+{
+	if (i >= c->n || i >= CRASHES_MAX)
+		return NULL;
+	return &c->v[(c->n - 1 - i) % CRASHES_MAX];
+}

@@ -2,7 +2,8 @@
  * history.h: the outcome of the last reloads and upgrades, each known by
  * the generation it starts: starting, ready (it serves: the reload is
  * complete) or abandoned, with why. herd ctl reload and upgrade wait on it
- * (herd ctl generation N), and the status shows it.
+ * (herd ctl generation N), and the status shows it. Beside it, the last
+ * crashes, as the log said them, for the status page.
  */
 #ifndef HERD_HISTORY_H
 #define HERD_HISTORY_H
@@ -40,5 +41,21 @@ const struct attempt *history_find(const struct history *hs, unsigned gen);
 /* The i-th newest attempt (0: the newest), or NULL past the last. */
 const struct attempt *history_nth(const struct history *hs, size_t i);
 const char *attempt_state_name(enum attempt_state s);
+
+#define CRASHES_MAX 16
+
+struct crash {
+	uint64_t at;		/* monotonic ms */
+	char what[HISTORY_WHY]; /* "worker 2 (pid 4410, generation 3) ..." */
+};
+
+struct crashes {
+	struct crash v[CRASHES_MAX]; /* a ring, newest at n-1 */
+	unsigned long n;
+};
+
+void crash_note(struct crashes *c, const char *what, uint64_t now);
+/* The i-th newest crash (0: the newest), or NULL past the last. */
+const struct crash *crash_nth(const struct crashes *c, size_t i);
 
 #endif

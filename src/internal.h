@@ -23,7 +23,10 @@ struct mode_ops;
 struct herd {
 	struct listen_addr addrs[MAX_LISTEN];
 	size_t naddrs;
-	int workers; /* 0: one per CPU */
+	int workers;	     /* 0: one per CPU; -w MIN:MAX: MIN */
+	int workers_max;     /* -w MIN:MAX: MAX; 0: a fixed pool */
+	uint64_t idle_ms;    /* --idle-timeout; 0: the default */
+	unsigned spawn_rate; /* --spawn-rate; 0: the default */
 	herd_mode mode;
 	const struct mode_ops *conn; /* mode's operations (mode.h) */
 	herd_balance balance;

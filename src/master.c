@@ -239,6 +239,10 @@ static int master_open(struct master *m)
 	log_info("herd %s master started (pid %d, %d workers)", HERD_VERSION,
 		 (int)m->pid, m->nworkers);
 	fdstore_start(m->h, m->h->conn->slot_sockets ? m->nworkers : 1);
+	if (meter_start(m) == -1) {
+		log_error("master start-up failed: %s", strerror(errno));
+		return -1;
+	}
 	if ((m->sd_watchdog_ms = sdnotify_watchdog_ms()) > 0)
 		on_sd_watchdog(m->loop, m->sd_watchdog, m);
 	m->started = herd_loop_now(m->loop);

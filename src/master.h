@@ -17,6 +17,7 @@
 #include "kind.h"
 #include "loop.h"
 #include "mesh.h"
+#include "meter.h"
 #include "mode.h"
 #include "orphans.h"
 #include "policy.h"
@@ -77,6 +78,7 @@ struct master {
 	int announced;
 	int reload_queued;	     /* asked while one was starting: next */
 	struct history history;	     /* the last reloads' outcomes */
+	struct crashes crashes;	     /* the last crashes, for status */
 	int accepting;		     /* passfd: the listeners are watched */
 	struct accept_pause starved; /* passfd: out of fds */
 	size_t rr;		     /* passfd: where the next pick starts */
@@ -110,6 +112,7 @@ struct master {
 	char notify_name[64]; /* its abstract name, '@' first */
 	struct slot_state slots[MAX_WORKERS];
 	struct supervisor sup; /* the planner's callbacks and plan */
+	struct meter meter;    /* the pool's load; the adaptive pool */
 };
 
 /* The one master of this process (master.c). */
@@ -184,6 +187,9 @@ void fast_stop(struct master *m);
 const char *reload(struct master *m);
 void reopen(struct master *m);
 const char *scale(struct master *m, int delta);
+/* The pool's size to n, within 1 and the fd limit; why (or NULL) for the
+ * log. */
+const char *scale_to(struct master *m, int n, const char *why);
 void control_command(void *arg, const char *cmd, const char *args,
 		     struct ctl_reply *r);
 void command_signals(sigset_t *set);

@@ -97,7 +97,10 @@ struct proc {
 	unsigned load_slot;    /* 1 + its entry in the load table (load.h) */
 	unsigned long rss_kib; /* sampled by the master (sample_rss) */
 	uint64_t rss_at;       /* when, ms; 0 never */
-	struct output *out;    /* a program's stdout and stderr, or NULL */
+	unsigned long long cpu_ticks; /* utime + stime, at rss_at */
+	uint64_t cpu_ms;	      /* the same, in ms */
+	unsigned cpu_permille;	      /* CPU use between the last two samples */
+	struct output *out; /* a program's stdout and stderr, or NULL */
 };
 
 struct proctab {

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "meter.h"
 #include "status.h"
 
 /* ---- the listeners' queues ---------------------------------------------- */
@@ -110,6 +111,11 @@ static void json_listener(const struct status *s, size_t i, struct ctl_reply *r)
 
 /* ---- status, as text and JSON ------------------------------------------- */
 
+int status_adaptive(const struct status *s)
+{
+	return s->pool.max > s->pool.min;
+}
+
 static void text_master(const struct status *s, struct ctl_reply *r)
 {
 	ctl_printf(r,
@@ -118,6 +124,19 @@ static void text_master(const struct status *s, struct ctl_reply *r)
 		   s->pid, s->version, (unsigned long long)s->uptime_ms / 1000,
 		   s->mode, s->workers, s->gen,
 		   s->pending ? " (next starting)" : "", s->reloads);
+	if (status_adaptive(s)) {
+		ctl_printf(r,
+			   "pool     adaptive %d:%d, idle timeout %.1f s, "
+			   "grown %lu, shrunk %lu times",
+			   s->pool.min, s->pool.max,
+			   (double)s->pool.idle_ms / 1000, s->pool.grown,
+			   s->pool.shrunk);
+		if (s->pool.last != NULL)
+			ctl_printf(r, "; last %.1f s ago: %s",
+				   (double)s->pool.last_ago_ms / 1000,
+				   s->pool.last);
+		ctl_printf(r, "\n");
+	}
 	for (size_t i = 0; i < s->nlisten; i++)
 		text_listener(s, i, r);
 	ctl_printf(r, "%-5s %-8s %-4s %-9s %9s %8s %7s %9s %9s\n", "slot",
@@ -183,9 +202,10 @@ static void json_worker(const struct status_worker *w, int first,
 	ctl_json_string(r, w->state);
 	ctl_printf(r,
 		   ",\"uptime_ms\":%llu,\"restarts\":%u,\"active\":%u,"
-		   "\"total\":%llu,\"rss_kib\":%lu}",
+		   "\"total\":%llu,\"rss_kib\":%lu,\"cpu_ms\":%llu}",
 		   (unsigned long long)w->uptime_ms, w->restarts, w->active,
-		   (unsigned long long)w->total, w->rss_kib);
+		   (unsigned long long)w->total, w->rss_kib,
+		   (unsigned long long)w->cpu_ms);
 }
 
 /* The last reloads and upgrades, newest first (history.h). */
@@ -211,6 +231,61 @@ static void json_reloads(const struct status *s, struct ctl_reply *r)
 	ctl_printf(r, "]");
 }
 
+/* The last crashes, newest first, as the log said them. */
+static void json_crashes(const struct status *s, struct ctl_reply *r)
+{
+	const struct crash *c;
+
+	ctl_printf(r, ",\"recent_crashes\":[");
+	for (size_t i = 0;
+	     s->crashes != NULL && (c = crash_nth(s->crashes, i)) != NULL;
+	     i++) {
+		ctl_printf(r, "%s{\"ago_ms\":%llu,\"what\":", i ? "," : "",
+			   (unsigned long long)(s->now_ms - c->at));
+		ctl_json_string(r, c->what);
+		ctl_printf(r, "}");
+	}
+	ctl_printf(r, "]");
+}
+
+/* "pool": the bounds, the adaptive pool's last decision; then
+ * "load_history", a point per METER_EVERY_MS, oldest first. */
+static void json_pool(const struct status *s, struct ctl_reply *r)
+{
+	const struct status_pool *p = &s->pool;
+	const struct meter *mt = p->meter;
+
+	ctl_printf(r,
+		   ",\"pool\":{\"min\":%d,\"max\":%d,\"adaptive\":%s,"
+		   "\"idle_timeout_ms\":%llu,\"grown\":%lu,\"shrunk\":%lu,"
+		   "\"last\":",
+		   p->min, p->max, status_adaptive(s) ? "true" : "false",
+		   (unsigned long long)p->idle_ms, p->grown, p->shrunk);
+	if (p->last != NULL) {
+		ctl_json_string(r, p->last);
+		ctl_printf(r, ",\"last_ago_ms\":%llu}",
+			   (unsigned long long)p->last_ago_ms);
+	} else {
+		ctl_printf(r, "null,\"last_ago_ms\":null}");
+	}
+	ctl_printf(r, ",\"load_history\":[");
+	for (size_t i = 0; mt != NULL && i < mt->n; i++) {
+		const struct meter_point *pt = meter_point(mt, i);
+
+		ctl_printf(r,
+			   "%s{\"ago_ms\":%llu,\"workers\":%d,\"ready\":%d,"
+			   "\"active\":%u,\"queued\":%u,\"cpu_permille\":",
+			   i ? "," : "",
+			   (unsigned long long)(s->now_ms - pt->at),
+			   pt->workers, pt->ready, pt->active, pt->queued);
+		if (pt->cpu < 0)
+			ctl_printf(r, "null}");
+		else
+			ctl_printf(r, "%d}", pt->cpu);
+	}
+	ctl_printf(r, "]");
+}
+
 /* Workers and backing-off slots are one list, "procs". */
 void status_json(const struct status *s, struct ctl_reply *r)
 {
@@ -226,6 +301,8 @@ void status_json(const struct status *s, struct ctl_reply *r)
 			   (unsigned long long)s->backoff[i].next_start_ms);
 	ctl_printf(r, "]");
 	json_reloads(s, r);
+	json_crashes(s, r);
+	json_pool(s, r);
 	ctl_printf(r, "}\n");
 }
 
@@ -244,6 +321,16 @@ static void prometheus_pool(const struct status *s, struct ctl_reply *r)
 	    r,
 	    "# HELP herd_workers_wanted Worker slots configured.\n"
 	    "# TYPE herd_workers_wanted gauge\nherd_workers_wanted %d\n"
+	    "# HELP herd_workers_min The pool's lower bound (-w MIN:MAX; a "
+	    "fixed pool's size).\n"
+	    "# TYPE herd_workers_min gauge\nherd_workers_min %d\n"
+	    "# HELP herd_workers_max The pool's upper bound.\n"
+	    "# TYPE herd_workers_max gauge\nherd_workers_max %d\n"
+	    "# HELP herd_pool_resizes_total The adaptive pool's changes of "
+	    "size.\n"
+	    "# TYPE herd_pool_resizes_total counter\n"
+	    "herd_pool_resizes_total{direction=\"grow\"} %lu\n"
+	    "herd_pool_resizes_total{direction=\"shrink\"} %lu\n"
 	    "# HELP herd_generation The generation serving.\n"
 	    "# TYPE herd_generation gauge\nherd_generation %u\n"
 	    "# HELP herd_restarts_total Serving workers that died and were "
@@ -262,7 +349,8 @@ static void prometheus_pool(const struct status *s, struct ctl_reply *r)
 	    "herd_connections_total %llu\n"
 	    "# HELP herd_uptime_seconds Time since the master started.\n"
 	    "# TYPE herd_uptime_seconds gauge\nherd_uptime_seconds %.3f\n",
-	    s->workers, s->gen, s->restarts, s->reloads, s->active, s->total,
+	    s->workers, s->pool.min, s->pool.max, s->pool.grown, s->pool.shrunk,
+	    s->gen, s->restarts, s->reloads, s->active, s->total,
 	    (double)s->uptime_ms / 1000.0);
 }
 

@@ -1,6 +1,7 @@
 /*
- * rss.h: the workers' resident memory, read from /proc by the master a
- * slice at a time, for --max-rss and for status: a status at 1024 workers
+ * rss.h: the workers' resident memory and CPU time, read from /proc by
+ * the master a slice at a time, for --max-rss, the adaptive pool and
+ * status: a status at 1024 workers
  * read 1024 files while its client waited (30 ms on a small VM), and
  * --max-rss all of them in one turn every second.
  */
@@ -15,8 +16,16 @@
 #define RSS_CHECK_MS 1000 /* a worker's figure is read this often */
 #define RSS_PER_TURN 32	  /* at most this many in one turn */
 
-/* VmRSS of pid in KiB, from /proc/PID/statm; 0 if it cannot be read. */
-unsigned long rss_kib(pid_t pid);
+/* A process's figures, from /proc/PID/stat. */
+struct proc_usage {
+	unsigned long long cpu_ticks; /* utime + stime, clock ticks */
+	unsigned long rss_pages;
+};
+
+/* From the text of /proc/PID/stat: 0, or -1 when it does not parse. */
+int proc_usage_parse(const char *stat, struct proc_usage *u);
+/* pid's figures: 0, or -1 with errno (it is gone). */
+int proc_usage(pid_t pid, struct proc_usage *u);
 /* Reads the RSS of the workers whose figure is RSS_CHECK_MS old, at most
  * RSS_PER_TURN of them. Returns when to call again. */
 uint64_t rss_sample(struct proctab *t, uint64_t now);

@@ -19,7 +19,7 @@
  * needs it (rss.h). Returns when to look again. */
 static int rss_needed(const struct master *m, uint64_t now)
 {
-	return m->h->max_rss_kib || now < m->rss_wanted;
+	return m->h->max_rss_kib || now < m->rss_wanted || meter_adaptive(m);
 }
 
 uint64_t sample_rss(struct master *m, uint64_t now)
@@ -46,6 +46,20 @@ static void take_master(const struct master *m, struct status *s, uint64_t now)
 	s->relays = m->relays;
 	s->relays_closed = m->relays_closed;
 	s->history = &m->history;
+	s->crashes = &m->crashes;
+	/* A fixed pool's bounds are its size, whatever set it (an upgrade
+	 * hands over the old image's). */
+	s->pool = (struct status_pool){.min = meter_adaptive(m) ? m->meter.min
+							     : m->nworkers,
+				       .max = meter_adaptive(m) ? m->meter.max
+							     : m->nworkers,
+				       .idle_ms = m->meter.as.idle_ms,
+				       .last = m->meter.last_at ? m->meter.last
+								: NULL,
+				       .last_ago_ms = now - m->meter.last_at,
+				       .grown = m->meter.grown,
+				       .shrunk = m->meter.shrunk,
+				       .meter = &m->meter};
 	s->now_ms = now;
 	s->total = m->gone_total;
 	s->log_lines_lost = log_lost_lines();
@@ -74,7 +88,8 @@ static void take_procs(const struct master *m, struct status *s, uint64_t now)
 		    .restarts = m->slots[p->slot].restarts,
 		    .active = p->active,
 		    .total = p->total,
-		    .rss_kib = p->rss_kib};
+		    .rss_kib = p->rss_kib,
+		    .cpu_ms = p->cpu_ms};
 		for (size_t k = 0; k < STATUS_NSTATES; k++)
 			s->states[k].n +=
 			    proc_info(p->state)->wire == (enum proc_wire)k;

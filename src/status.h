@@ -15,6 +15,8 @@
 #include "listen.h"
 #include "reply.h"
 
+struct meter;
+
 /* A worker process, whatever its state. */
 struct status_worker {
 	int slot;
@@ -26,6 +28,7 @@ struct status_worker {
 	uint32_t active;   /* connections, from its last load report */
 	uint64_t total;
 	unsigned long rss_kib;
+	uint64_t cpu_ms; /* user + system, at the last RSS sample */
 };
 
 /* A slot of the serving generation with no worker: backing off. */
@@ -50,6 +53,17 @@ struct status_queue {
 struct status_count {
 	const char *state;
 	unsigned n;
+};
+
+/* The pool's size: bounds (equal for a fixed pool), the adaptive pool's
+ * last resize or refusal, and the load history (meter.h). */
+struct status_pool {
+	int min, max;
+	uint64_t idle_ms;
+	const char *last; /* NULL: none yet */
+	uint64_t last_ago_ms;
+	unsigned long grown, shrunk;
+	const struct meter *meter; /* its history, or NULL */
 };
 
 struct status {
@@ -81,6 +95,8 @@ struct status {
 	struct status_backoff *backoff;
 	size_t nbackoff;
 	const struct history *history; /* the last reloads, or NULL */
+	const struct crashes *crashes; /* the last crashes, or NULL */
+	struct status_pool pool;
 	uint64_t now_ms; /* the history's clock, for those going on */
 };
 
@@ -95,5 +111,9 @@ void status_release(struct status *s);
 void status_text(const struct status *s, struct ctl_reply *r);
 void status_json(const struct status *s, struct ctl_reply *r);
 void status_prometheus(const struct status *s, struct ctl_reply *r);
+/* page.c: the status page, HTML that refreshes itself. */
+void status_html(const struct status *s, struct ctl_reply *r);
+/* Whether the pool is adaptive (its bounds differ). */
+int status_adaptive(const struct status *s);
 
 #endif

@@ -4,15 +4,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "meter.h"
 #include "status.h"
 #include "tap.h"
 
 static const char *addrs[] = {"127.0.0.1:8080", "unix:/tmp/a\"b"};
 
 static struct status_worker procs[] = {
-    {0, 100, 2, "ready", 99999, 0, 3, 12000, 2048},
-    {1, 101, 1, "draining", 5, 7, 0, 7, 0},
-    {2, 103, 3, "starting", 0, 1, 1, 338, 999},
+    {0, 100, 2, "ready", 99999, 0, 3, 12000, 2048, 1500},
+    {1, 101, 1, "draining", 5, 7, 0, 7, 0, 0},
+    {2, 103, 3, "starting", 0, 1, 1, 338, 999, 20},
 };
 
 static struct status_backoff backoff[] = {{1, 7, 1500}, {2, 1, 0}};
@@ -77,6 +78,7 @@ static struct status busy(void)
 	    .nprocs = 3,
 	    .history = &recent,
 	    .now_ms = 2500,
+	    .pool = {.min = 3, .max = 3, .idle_ms = 10000},
 	};
 }
 
@@ -153,55 +155,72 @@ static void json(void)
 	struct status s = busy();
 
 	status_json(&s, &r);
-	ok(text_is(&r,
-		   "{\"pid\":4242,\"version\":\"1.2.3\",\"uptime_ms\":"
-		   "123456,\"mode\":\"passfd\",\"workers\":3,"
-		   "\"generation\":2,\"pending\":3,\"reloads\":5,\"relays\":9,"
-		   "\"relays_closed\":1,"
-		   "\"listen\":[\"127.0.0.1:8080\",\"unix:/tmp/a\\\"b\"],"
-		   "\"listeners\":[{\"address\":\"127.0.0.1:8080\",\"queue\":3,"
-		   "\"backlog\":4096,\"drops\":7},{\"address\":"
-		   "\"unix:/tmp/a\\\"b\",\"queue\":null,\"backlog\":null,"
-		   "\"drops\":null}],\"listen_overflows\":12,"
-		   "\"procs\":[{\"slot\":0,\"pid\":100,\"generation\":2,"
-		   "\"state\":\"ready\",\"uptime_ms\":99999,\"restarts\":0,"
-		   "\"active\":3,\"total\":12000,\"rss_kib\":2048},"
-		   "{\"slot\":1,\"pid\":101,\"generation\":1,\"state\":"
-		   "\"draining\",\"uptime_ms\":5,\"restarts\":7,\"active\":"
-		   "0,\"total\":7,\"rss_kib\":0},{\"slot\":2,\"pid\":103,"
-		   "\"generation\":3,\"state\":\"starting\",\"uptime_ms\":0,"
-		   "\"restarts\":1,\"active\":1,\"total\":338,\"rss_kib\":"
-		   "999}],\"recent_reloads\":[{\"generation\":4,\"upgrade\":"
-		   "false,\"state\":\"starting\",\"seconds\":0.500,\"why\":"
-		   "\"\"},{\"generation\":3,\"upgrade\":true,\"state\":"
-		   "\"abandoned\",\"seconds\":0.100,\"why\":\"'/x\\\"y "
-		   "--check' exited\"},{\"generation\":2,\"upgrade\":false,"
-		   "\"state\":\"ready\",\"seconds\":0.250,\"why\":\"\"}]}\n"),
+	ok(text_is(
+	       &r,
+	       "{\"pid\":4242,\"version\":\"1.2.3\",\"uptime_ms\":"
+	       "123456,\"mode\":\"passfd\",\"workers\":3,"
+	       "\"generation\":2,\"pending\":3,\"reloads\":5,\"relays\":9,"
+	       "\"relays_closed\":1,"
+	       "\"listen\":[\"127.0.0.1:8080\",\"unix:/tmp/a\\\"b\"],"
+	       "\"listeners\":[{\"address\":\"127.0.0.1:8080\",\"queue\":3,"
+	       "\"backlog\":4096,\"drops\":7},{\"address\":"
+	       "\"unix:/tmp/a\\\"b\",\"queue\":null,\"backlog\":null,"
+	       "\"drops\":null}],\"listen_overflows\":12,"
+	       "\"procs\":[{\"slot\":0,\"pid\":100,\"generation\":2,"
+	       "\"state\":\"ready\",\"uptime_ms\":99999,\"restarts\":0,"
+	       "\"active\":3,\"total\":12000,\"rss_kib\":2048,\"cpu_ms\":1500},"
+	       "{\"slot\":1,\"pid\":101,\"generation\":1,\"state\":"
+	       "\"draining\",\"uptime_ms\":5,\"restarts\":7,\"active\":"
+	       "0,\"total\":7,\"rss_kib\":0,\"cpu_ms\":0},{\"slot\":2,\"pid\":"
+	       "103,"
+	       "\"generation\":3,\"state\":\"starting\",\"uptime_ms\":0,"
+	       "\"restarts\":1,\"active\":1,\"total\":338,\"rss_kib\":"
+	       "999,\"cpu_ms\":20}],\"recent_reloads\":[{\"generation\":4,"
+	       "\"upgrade\":"
+	       "false,\"state\":\"starting\",\"seconds\":0.500,\"why\":"
+	       "\"\"},{\"generation\":3,\"upgrade\":true,\"state\":"
+	       "\"abandoned\",\"seconds\":0.100,\"why\":\"'/x\\\"y "
+	       "--check' exited\"},{\"generation\":2,\"upgrade\":false,"
+	       "\"state\":\"ready\",\"seconds\":0.250,\"why\":\"\"}],"
+	       "\"recent_crashes\":[],\"pool\":{\"min\":3,\"max\":3,"
+	       "\"adaptive\":false,\"idle_timeout_ms\":10000,\"grown\":0,"
+	       "\"shrunk\":0,\"last\":null,\"last_ago_ms\":null},"
+	       "\"load_history\":[]}\n"),
 	   "json: one object, the address escaped, workers in ms, the "
 	   "reloads newest first");
 	s = crashing();
 	status_json(&s, &r);
-	ok(text_is(&r, "{\"pid\":4242,\"version\":\"1.2.3\",\"uptime_ms\":"
-		       "123456,\"mode\":\"shared\",\"workers\":3,"
-		       "\"generation\":2,\"pending\":0,\"reloads\":5,"
-		       "\"relays\":9,\"relays_closed\":1,"
-		       "\"listen\":[\"127.0.0.1:8080\"],\"listeners\":[{"
-		       "\"address\":\"127.0.0.1:8080\",\"queue\":3,\"backlog\":"
-		       "4096,\"drops\":7}],\"listen_overflows\":12,"
-		       "\"procs\":[{\"slot\":1,"
-		       "\"state\":\"backoff\",\"restarts\":7,\"next_start_ms\":"
-		       "1500},{\"slot\":2,\"state\":\"backoff\",\"restarts\":1,"
-		       "\"next_start_ms\":0}],\"recent_reloads\":[]}\n"),
+	ok(text_is(&r,
+		   "{\"pid\":4242,\"version\":\"1.2.3\",\"uptime_ms\":"
+		   "123456,\"mode\":\"shared\",\"workers\":3,"
+		   "\"generation\":2,\"pending\":0,\"reloads\":5,"
+		   "\"relays\":9,\"relays_closed\":1,"
+		   "\"listen\":[\"127.0.0.1:8080\"],\"listeners\":[{"
+		   "\"address\":\"127.0.0.1:8080\",\"queue\":3,\"backlog\":"
+		   "4096,\"drops\":7}],\"listen_overflows\":12,"
+		   "\"procs\":[{\"slot\":1,"
+		   "\"state\":\"backoff\",\"restarts\":7,\"next_start_ms\":"
+		   "1500},{\"slot\":2,\"state\":\"backoff\",\"restarts\":1,"
+		   "\"next_start_ms\":0}],\"recent_reloads\":[],"
+		   "\"recent_crashes\":[],\"pool\":{\"min\":3,\"max\":3,"
+		   "\"adaptive\":false,\"idle_timeout_ms\":10000,\"grown\":0,"
+		   "\"shrunk\":0,\"last\":null,\"last_ago_ms\":null},"
+		   "\"load_history\":[]}\n"),
 	   "json: backing-off slots in procs, no comma before the first");
 	s.nlisten = 0;
 	s.nbackoff = 0;
 	status_json(&s, &r);
-	ok(text_is(&r, "{\"pid\":4242,\"version\":\"1.2.3\",\"uptime_ms\":"
-		       "123456,\"mode\":\"shared\",\"workers\":3,"
-		       "\"generation\":2,\"pending\":0,\"reloads\":5,"
-		       "\"relays\":9,\"relays_closed\":1,"
-		       "\"listen\":[],\"listeners\":[],\"listen_overflows\":12,"
-		       "\"procs\":[],\"recent_reloads\":[]}\n"),
+	ok(text_is(&r,
+		   "{\"pid\":4242,\"version\":\"1.2.3\",\"uptime_ms\":"
+		   "123456,\"mode\":\"shared\",\"workers\":3,"
+		   "\"generation\":2,\"pending\":0,\"reloads\":5,"
+		   "\"relays\":9,\"relays_closed\":1,"
+		   "\"listen\":[],\"listeners\":[],\"listen_overflows\":12,"
+		   "\"procs\":[],\"recent_reloads\":[],"
+		   "\"recent_crashes\":[],\"pool\":{\"min\":3,\"max\":3,"
+		   "\"adaptive\":false,\"idle_timeout_ms\":10000,\"grown\":0,"
+		   "\"shrunk\":0,\"last\":null,\"last_ago_ms\":null},"
+		   "\"load_history\":[]}\n"),
 	   "json: empty lists");
 }
 
@@ -238,6 +257,16 @@ static void prometheus(void)
 	       "herd_workers{state=\"stopping\"} 0\n"
 	       "# HELP herd_workers_wanted Worker slots configured.\n"
 	       "# TYPE herd_workers_wanted gauge\nherd_workers_wanted 3\n"
+	       "# HELP herd_workers_min The pool's lower bound (-w MIN:MAX; a "
+	       "fixed pool's size).\n"
+	       "# TYPE herd_workers_min gauge\nherd_workers_min 3\n"
+	       "# HELP herd_workers_max The pool's upper bound.\n"
+	       "# TYPE herd_workers_max gauge\nherd_workers_max 3\n"
+	       "# HELP herd_pool_resizes_total The adaptive pool's changes of "
+	       "size.\n"
+	       "# TYPE herd_pool_resizes_total counter\n"
+	       "herd_pool_resizes_total{direction=\"grow\"} 0\n"
+	       "herd_pool_resizes_total{direction=\"shrink\"} 0\n"
 	       "# HELP herd_generation The generation serving.\n"
 	       "# TYPE herd_generation gauge\nherd_generation 2\n"
 	       "# HELP herd_restarts_total Serving workers that died and were "
@@ -349,7 +378,11 @@ static void queues_by_slot(void)
 		   "{\"slot\":2,\"queue\":null,\"backlog\":null,\"drops\":"
 		   "null}]},{\"address\":\"unix:/tmp/s\",\"queue\":null,"
 		   "\"backlog\":null,\"drops\":null}],\"listen_overflows\":"
-		   "null,\"procs\":[],\"recent_reloads\":[]}\n"),
+		   "null,\"procs\":[],\"recent_reloads\":[],"
+		   "\"recent_crashes\":[],\"pool\":{\"min\":3,\"max\":3,"
+		   "\"adaptive\":false,\"idle_timeout_ms\":10000,\"grown\":0,"
+		   "\"shrunk\":0,\"last\":null,\"last_ago_ms\":null},"
+		   "\"load_history\":[]}\n"),
 	   "json: slots under their listener, nulls where unknown");
 	status_prometheus(&s, &r);
 	ok(tail_is(&r, "herd_connections_relayed_total{outcome=\"closed\"} "
@@ -396,6 +429,95 @@ static void netstat_counters(void)
 	   "netstat: a value that is not a number");
 }
 
+/* An adaptive pool that grew and shrank, a crash, two history points. */
+static struct meter two_points;
+static struct crashes one_crash;
+
+static struct status adaptive(void)
+{
+	struct status s = busy();
+
+	s.now_ms = 20000;
+	crash_note(&one_crash,
+		   "worker 2 (pid 103, generation 3) killed by signal 11 "
+		   "<SIGSEGV>",
+		   2000);
+	two_points.hist[0] = (struct meter_point){10000, 1, 1, 3, 6, -1};
+	two_points.hist[1] = (struct meter_point){15000, 4, 4, 8, 0, 120};
+	two_points.n = 2;
+	s.crashes = &one_crash;
+	s.pool = (struct status_pool){
+	    1,	  4, 2000, "2 -> 4: 3 connections waiting in the accept queue",
+	    1500, 2, 1,	   &two_points};
+	return s;
+}
+
+static int has(const struct ctl_reply *r, const char *want)
+{
+	size_t n = strlen(want);
+
+	for (size_t i = 0; r->buf != NULL && i + n <= r->len; i++)
+		if (memcmp(r->buf + i, want, n) == 0)
+			return 1;
+	printf("#   missing: %s\n", want);
+	return 0;
+}
+
+static void adaptive_pool(void)
+{
+	struct ctl_reply r = {0};
+	struct status s = adaptive();
+	int all = 1;
+
+	status_text(&s, &r);
+	ok(has(&r, "generation 2 (next starting), 5 reloads\n"
+		   "pool     adaptive 1:4, idle timeout 2.0 s, grown 2, shrunk "
+		   "1 times; last 1.5 s ago: 2 -> 4: 3 connections waiting in "
+		   "the accept queue\nlisten   127.0.0.1:8080"),
+	   "text: the pool's bounds and last change, under the master line");
+	free(r.buf);
+	memset(&r, 0, sizeof(r));
+	status_json(&s, &r);
+	ok(tail_is(&r,
+		   "\"recent_crashes\":[{\"ago_ms\":18000,\"what\":\"worker 2 "
+		   "(pid 103, generation 3) killed by signal 11 <SIGSEGV>\"}],"
+		   "\"pool\":{\"min\":1,\"max\":4,\"adaptive\":true,"
+		   "\"idle_timeout_ms\":2000,\"grown\":2,\"shrunk\":1,"
+		   "\"last\":\"2 -> 4: 3 connections waiting in the accept "
+		   "queue\",\"last_ago_ms\":1500},\"load_history\":[{"
+		   "\"ago_ms\":10000,\"workers\":1,\"ready\":1,\"active\":3,"
+		   "\"queued\":6,\"cpu_permille\":null},{\"ago_ms\":5000,"
+		   "\"workers\":4,\"ready\":4,\"active\":8,\"queued\":0,"
+		   "\"cpu_permille\":120}]}\n"),
+	   "json: the crashes, the pool, the history oldest first");
+	status_prometheus(&s, &r);
+	ok(has(&r, "herd_workers_min 1\n") && has(&r, "herd_workers_max 4\n") &&
+	       has(&r, "herd_pool_resizes_total{direction=\"grow\"} 2\n") &&
+	       has(&r, "herd_pool_resizes_total{direction=\"shrink\"} 1\n"),
+	   "prometheus: the bounds and the resizes");
+	free(r.buf);
+	memset(&r, 0, sizeof(r));
+	status_html(&s, &r);
+	all &= has(&r, "<!DOCTYPE html>\n");
+	all &= has(&r, "<meta http-equiv=\"refresh\" content=\"2\">");
+	all &= has(&r, "<td>100</td>") && has(&r, "<td>101</td>") &&
+	       has(&r, "<td>103</td>");
+	all &= has(&r, "killed by signal 11 &lt;SIGSEGV&gt;");
+	all &= has(&r, "unix:/tmp/a&quot;b");
+	all &= has(&r, "&#39;/x&quot;y --check&#39; exited");
+	all &= has(&r, "adaptive pool 1:4");
+	all &= has(&r, "<polyline");
+	all &= has(&r, "</html>\n");
+	ok(all, "html: every worker's row, the crash, the listener and the "
+		"abandoned upgrade escaped, the charts, a refresh");
+	ok(!strstr(r.buf, "<script") && !strstr(r.buf, "src=") &&
+	       !strstr(r.buf, "http://") && !strstr(r.buf, "https://") &&
+	       !strstr(r.buf, "@import") && !strstr(r.buf, "<form"),
+	   "html: self-contained and read-only: no script, nothing loaded "
+	   "from elsewhere, no form");
+	free(r.buf);
+}
+
 int main(void)
 {
 	take_recent();
@@ -404,5 +526,6 @@ int main(void)
 	prometheus();
 	queues_by_slot();
 	netstat_counters();
+	adaptive_pool();
 	return done_testing();
 }
