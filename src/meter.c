@@ -174,12 +174,14 @@ static void take_sample(struct master *m, struct pool_sample *s, uint64_t now,
 
 /* ---- history ------------------------------------------------------------- */
 
+/* The sample into the point being gathered, which is kept once it spans
+ * METER_EVERY_MS; the next one starts from this tick. */
 static void gather(struct meter *mt, const struct pool_sample *s,
 		   uint32_t active, int cpu)
 {
 	struct meter_point *a = &mt->acc;
 
-	if (mt->acc_since == 0) {
+	if (mt->acc_since == 0) { /* the first tick */
 		mt->acc_since = s->now;
 		*a = (struct meter_point){.cpu = -1};
 	}
@@ -197,7 +199,8 @@ static void gather(struct meter *mt, const struct pool_sample *s,
 		mt->hist[mt->head] = *a;
 		mt->head = (mt->head + 1) % METER_POINTS;
 	}
-	mt->acc_since = 0;
+	mt->acc_since = s->now;
+	*a = (struct meter_point){.cpu = -1};
 }
 
 const struct meter_point *meter_point(const struct meter *mt, size_t i)
@@ -226,19 +229,18 @@ static void resize(struct master *m, struct pool_sample *s)
 		}
 		return;
 	}
-	if (d.verdict == SCALE_STAY)
+	if (d.verdict == SCALE_STAY || scale_to(m, d.to, d.why) != NULL)
 		return;
 	snprintf(mt->last, sizeof(mt->last), "%d -> %d: %.160s", s->workers,
-		 d.to, d.why);
+		 m->nworkers, d.why);
 	mt->last_at = s->now;
-	if (d.to > s->workers)
+	if (m->nworkers > s->workers)
 		mt->grown++;
 	else
 		mt->shrunk++;
 	/* The planner starts or drains workers to match, now: the master
 	 * may have no other event for a while. */
-	if (scale_to(m, d.to, d.why) == NULL)
-		reconcile(m);
+	reconcile(m);
 }
 
 static void on_tick(herd_loop *l, herd_timer *t, void *arg)

@@ -6,7 +6,7 @@ near 1 KiB: the listener must take a browser's) and its DOM names every
 worker by pid, says the pool serves, lists a reload and a crash once they
 happened, and asks to be loaded again. The page is read-only: nothing on
 the listener changes the pool. A screenshot taken by Chromium is a PNG of
-a rendered page."""
+a rendered page. A fixed pool keeps a point of history every 5 s."""
 import json
 import os
 import re
@@ -136,5 +136,19 @@ def test_read_only():
                "a request head past 8 KiB: 431")
 
 
+def test_history():
+    """A fixed pool's history: a point every 5 s, what the charts draw."""
+    with ht.Herd("-w", "2", "--control", "{dir}/ctl", name="herd -w 2, its history") as h:
+        time.sleep(16)
+        rc, out, err = ht.ctl(os.path.join(h.dir, "ctl"), "status", "--json")
+        hist = json.loads(out).get("load_history", []) if rc == 0 else []
+        ages = [p["ago_ms"] for p in hist]
+        gaps = [a - b for a, b in zip(ages, ages[1:])]
+        ht.ok(len(hist) >= 2 and all(4500 <= g <= 5500 for g in gaps) and
+              all(p["workers"] == 2 and p["ready"] == 2 for p in hist),
+              "load_history: %d points 5 s apart, oldest first, the pool's size in each"
+              % len(hist), repr(hist))
+
+
 if __name__ == "__main__":
-    ht.run(test_page, test_read_only)
+    ht.run(test_page, test_read_only, test_history)
