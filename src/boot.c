@@ -276,7 +276,8 @@ static void addrs_close(herd *h)
 		addr_close(&h->addrs[i]);
 }
 
-/* Unix sockets have no SO_REUSEPORT: every slot shares those. */
+/* Each address's socket options, from the configuration: SO_REUSEPORT
+ * (not on unix sockets: every slot shares those) and TCP_DEFER_ACCEPT. */
 static void mark_options(herd *h)
 {
 	for (size_t i = 0; i < h->naddrs; i++) {

@@ -160,8 +160,6 @@ const char *scale_to(struct master *m, int n, const char *why)
 	log_info("workers: %d -> %d%s%s%s", m->nworkers, n, why ? " (" : "",
 		 why ? why : "", why ? ")" : "");
 	m->nworkers = n;
-	if (!meter_adaptive(m)) /* a fixed pool: its size is its bounds */
-		m->meter.min = m->meter.max = n;
 	sdnotify("STATUS=%d workers, generation %u", n, m->gen);
 	return NULL;
 }
@@ -179,6 +177,16 @@ const char *scale(struct master *m, int delta)
 	return scale_to(m, n, NULL);
 }
 
+/* herd ctl scale's reply: the count, and an adaptive pool's bounds. */
+static void say_size(const struct master *m, struct ctl_reply *r)
+{
+	if (meter_adaptive(m))
+		ctl_printf(r, "workers: %d, adaptive %d:%d\n", m->nworkers,
+			   m->meter.min, m->meter.max);
+	else
+		ctl_printf(r, "workers: %d\n", m->nworkers);
+}
+
 /* scale MIN:MAX: new bounds, the size brought within them. */
 static const char *scale_bounds(struct master *m, int min, int max,
 				struct ctl_reply *r)
@@ -189,14 +197,9 @@ static const char *scale_bounds(struct master *m, int min, int max,
 	if (m->state != M_RUNNING)
 		return stopping;
 	meter_bounds(m, min, max);
-	if ((why = scale_to(m, n, "new bounds")) != NULL)
-		return why;
-	if (min == max)
-		ctl_printf(r, "workers: %d\n", m->nworkers);
-	else
-		ctl_printf(r, "workers: %d, adaptive %d:%d\n", m->nworkers, min,
-			   max);
-	return NULL;
+	if ((why = scale_to(m, n, "new bounds")) == NULL)
+		say_size(m, r);
+	return why;
 }
 
 /* ---- The command table ---- */
@@ -330,11 +333,8 @@ static const char *cmd_scale(struct master *m, int delta, int sig,
 	const char *why = scale(m, delta);
 
 	(void)sig;
-	if (why == NULL && meter_adaptive(m))
-		ctl_printf(r, "workers: %d, adaptive %d:%d\n", m->nworkers,
-			   m->meter.min, m->meter.max);
-	else if (why == NULL)
-		ctl_printf(r, "workers: %d\n", m->nworkers);
+	if (why == NULL)
+		say_size(m, r);
 	return why;
 }
 

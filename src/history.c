@@ -6,6 +6,13 @@
 
 #include "history.h"
 
+/* Where the i-th newest of n entries is in a ring of max, or -1 when
+ * there is no such entry (forgotten, or never made). */
+static long ring_nth(unsigned long n, size_t i, size_t max)
+{
+	return i < n && i < max ? (long)((n - 1 - i) % max) : -1;
+}
+
 static struct attempt *slot_of(struct history *hs, unsigned gen)
 {
 	return (struct attempt *)history_find(hs, gen);
@@ -36,9 +43,9 @@ void history_end(struct history *hs, unsigned gen, enum attempt_state state,
 
 const struct attempt *history_nth(const struct history *hs, size_t i)
 {
-	if (i >= hs->n || i >= HISTORY_MAX)
-		return NULL;
-	return &hs->v[(hs->n - 1 - i) % HISTORY_MAX];
+	long k = ring_nth(hs->n, i, HISTORY_MAX);
+
+	return k < 0 ? NULL : &hs->v[k];
 }
 
 const struct attempt *history_find(const struct history *hs, unsigned gen)
@@ -74,7 +81,7 @@ void crash_note(struct crashes *c, const char *what, uint64_t now)
 
 const struct crash *crash_nth(const struct crashes *c, size_t i)
 {
-	if (i >= c->n || i >= CRASHES_MAX)
-		return NULL;
-	return &c->v[(c->n - 1 - i) % CRASHES_MAX];
+	long k = ring_nth(c->n, i, CRASHES_MAX);
+
+	return k < 0 ? NULL : &c->v[k];
 }

@@ -286,8 +286,8 @@ int meter_start(struct master *m)
 
 	if ((mt->timer = herd_timer_new(m->loop, on_tick, m)) == NULL)
 		return -1;
-	mt->min = h->workers_max > 0 ? h->workers : m->nworkers;
-	mt->max = h->workers_max > 0 ? h->workers_max : mt->min;
+	mt->min = h->workers;
+	mt->max = h->workers_max > 0 ? h->workers_max : h->workers;
 	autoscale_init(&mt->as, h->idle_ms, h->spawn_rate);
 	if (meter_adaptive(m) && master_max_workers(h) < mt->max)
 		log_warn("workers: -w %d:%d, but the fd limit (ulimit -n) "

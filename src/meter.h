@@ -31,7 +31,8 @@ struct meter_point {
 
 struct meter {
 	herd_timer *timer;
-	int min, max; /* the bounds now; max 0: a fixed pool */
+	int min, max; /* an adaptive pool's bounds now; equal: a fixed pool,
+			 whose bounds are its size (m->nworkers) */
 	struct autoscale as;
 	struct meter_point hist[METER_POINTS]; /* a ring, oldest at head */
 	size_t head, n;
