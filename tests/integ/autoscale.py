@@ -12,8 +12,9 @@ changes the bounds (MIN == MAX: a fixed pool). A reload keeps the size."""
 import json
 import os
 import re
-import subprocess
+import shutil
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -106,6 +107,37 @@ def test_grow_and_shrink():
     grow_and_shrink("passfd", "passfd")
 
 
+def test_php_cgi():
+    """The pool PHP-FPM's pm = dynamic makes, of php-cgi: one request at a
+    time per process (PHP_FCGI_CHILDREN=0), FastCGI clients, -w 1:3."""
+    if not (shutil.which("php-cgi") and shutil.which("cgi-fcgi")):
+        ht.skip("php-cgi under an adaptive pool", "php-cgi or cgi-fcgi not installed")
+        return
+    d = os.path.realpath(tempfile.mkdtemp(prefix="herd-php-"))
+    script = os.path.join(d, "index.php")
+    with open(script, "w") as f:
+        f.write("<?php usleep(50000); echo \"hello\\n\";\n")
+    try:
+        with ht.Herd("--fd0", "-w", "1:3", "--idle-timeout", "2", "--control", "{dir}/ctl",
+                     "--", "php-cgi", env={"PHP_FCGI_CHILDREN": "0"}, cwd=d,
+                     name="PHP_FCGI_CHILDREN=0 herd --fd0 -w 1:3 --idle-timeout 2 -- php-cgi") as h:
+            load = ht.Load(fetch=lambda: ht.cgi_fcgi(h.port, script), calls=6, close=0,
+                           keepalive=0, timeout=10).start()
+            up = timeline(h, 10, until=lambda n: n == 3)
+            ht.diag("php-cgi, 6 FastCGI clients: %s" % show(up))
+            grew = up[-1][1] == 3
+            load.stop()
+            down = timeline(h, 15, until=lambda n: n == 1)
+            ht.diag("php-cgi, clients stopped: %s" % show(down))
+            ht.ok(grew and down[-1][1] == 1,
+                  "php-cgi: grows to 3 under load (%.1f s), back to 1 after (%.1f s)"
+                  % (up[-1][0], down[-1][0]), show(up) + "\n" + show(down))
+            ht.ok(load.failed == 0 and load.ok > 20,
+                  "php-cgi: %d FastCGI requests answered, none failed" % load.ok, load.errors)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def test_fd_limit():
     """Growth stops at what the fd limit allows, and the log says why."""
     with ht.Herd("--nofile=120:120", "--", ht.HERD, "-l", "{addr}", "-w", "1:64",
@@ -161,4 +193,4 @@ def test_scale_and_reload():
 
 
 if __name__ == "__main__":
-    ht.run(test_grow_and_shrink, test_fd_limit, test_scale_and_reload)
+    ht.run(test_grow_and_shrink, test_php_cgi, test_fd_limit, test_scale_and_reload)

@@ -892,6 +892,19 @@ def nfds(pid):
         return None
 
 
+def cgi_fcgi(port, script):
+    """One FastCGI request with cgi-fcgi (libfcgi-bin) to a script that
+    prints "hello"; True when answered so."""
+    env = dict(os.environ, SCRIPT_FILENAME=script, REQUEST_METHOD="GET",
+               REDIRECT_STATUS="200", QUERY_STRING="")
+    try:
+        p = subprocess.run(["cgi-fcgi", "-bind", "-connect", "%s:%d" % (HOST, port)],
+                           env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=10)
+    except subprocess.TimeoutExpired:
+        return False
+    return p.returncode == 0 and p.stdout.endswith(b"\r\n\r\nhello\n")
+
+
 def read_to_eof(s):
     """Everything s receives until the peer closes."""
     chunks = []

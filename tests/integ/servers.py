@@ -20,7 +20,6 @@ import shlex
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -109,18 +108,6 @@ ROWS = [
 # ---- clients ------------------------------------------------------------------
 
 
-def cgi_fcgi(port, script):
-    """One FastCGI request with cgi-fcgi (libfcgi-bin); True when answered."""
-    env = dict(os.environ, SCRIPT_FILENAME=script, REQUEST_METHOD="GET",
-               REDIRECT_STATUS="200", QUERY_STRING="")
-    try:
-        p = subprocess.run(["cgi-fcgi", "-bind", "-connect", "%s:%d" % (ht.HOST, port)],
-                           env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=10)
-    except subprocess.TimeoutExpired:
-        return False
-    return p.returncode == 0 and p.stdout.endswith(b"\r\n\r\nhello\n")
-
-
 # ---- the pool's processes -----------------------------------------------------------
 
 
@@ -206,7 +193,7 @@ def run_row(row, h, d):
         script = os.path.join(d, "index.php")
 
         def fetch():
-            return cgi_fcgi(h.port, script)
+            return ht.cgi_fcgi(h.port, script)
     else:
         def fetch():
             try:
