@@ -18,12 +18,6 @@ struct batch {
 	int n;
 };
 
-/* Passed to the worker and not yet reported received by it. */
-static uint64_t inflight(const struct proc *p)
-{
-	return p->assigned > p->total ? p->assigned - p->total : 0;
-}
-
 /* Only the serving generation gets connections (a reload stops sending to
  * the old one), and in a rolling reload the new one's ready workers too,
  * as the old ones of their slots drain; never a worker whose channel is
@@ -43,8 +37,8 @@ static int can_take(const struct master *m, struct proc *p)
 	    chan_queued(p->chan) != 0 || chan_dead(p->chan))
 		return 0;
 	load_sync(p);
-	return inflight(p) < INFLIGHT_MAX &&
-	       (max == 0 || p->active + inflight(p) < max);
+	return proc_inflight(p) < INFLIGHT_MAX &&
+	       (max == 0 || p->active + proc_inflight(p) < max);
 }
 
 /* The worker for the next connection, or NULL when none can take it: one
@@ -61,7 +55,7 @@ static struct proc *pick(struct master *m)
 	for (size_t k = 0; k < n; k++) {
 		size_t i = (m->rr + k) % n;
 		struct proc *p = m->procs.v[i];
-		uint64_t load = p->active + inflight(p);
+		uint64_t load = p->active + proc_inflight(p);
 
 		if (!can_take(m, p) || load >= best_load)
 			continue;

@@ -155,8 +155,7 @@ static void take_sample(struct master *m, struct pool_sample *s, uint64_t now,
 		if (!proc_info(p->state)->serving)
 			continue;
 		s->ready++;
-		held = p->active +
-		       (p->assigned > p->total ? p->assigned - p->total : 0);
+		held = p->active + proc_inflight(p);
 		if (s->busy >= 0 && counted(m, p) && held >= cap)
 			s->busy++;
 		if (fresh && p->started + RSS_CHECK_MS <= p->rss_at) {

@@ -163,6 +163,11 @@ struct proc *proc_by_pid(const struct proctab *t, pid_t pid)
 	return NULL;
 }
 
+uint64_t proc_inflight(const struct proc *p)
+{
+	return p->assigned > p->total ? p->assigned - p->total : 0;
+}
+
 struct proc *proc_in_slot(const struct proctab *t, unsigned gen, int slot)
 {
 	for (size_t i = 0; i < t->n; i++) {

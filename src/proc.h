@@ -129,6 +129,8 @@ struct proc *proc_by_pid(const struct proctab *t, pid_t pid);
 /* The worker of generation gen that holds slot (starting or ready; not
  * one being replaced: its successor is the one). */
 struct proc *proc_in_slot(const struct proctab *t, unsigned gen, int slot);
+/* passfd: connections passed to p and not yet reported received by it. */
+uint64_t proc_inflight(const struct proc *p);
 /* proc_in_slot for slots 0..nslots-1 at once, into by_slot: one pass over
  * the table, where asking slot by slot is O(slots x table), and with a
  * reload at 512 workers that ran at every event. */
